@@ -1,0 +1,35 @@
+//! Envoy's admin API.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use crate::components::ComponentError;
+
+#[derive(Clone)]
+pub struct Admin {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Admin {
+    pub fn new(addr: SocketAddr) -> Self {
+        Admin { base: format!("http://{addr}"), http: crate::http::client() }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `/config_dump` including ECDS filters.
+    pub async fn config_dump(&self) -> Result<Value, ComponentError> {
+        self.get_json("/config_dump").await
+    }
+
+    async fn get_json(&self, path: &str) -> Result<Value, ComponentError> {
+        let url = format!("{}{path}", self.base);
+        let http_err = |source| ComponentError::Http { what: format!("GET {url}"), source };
+        let response = self.http.get(&url).send().await.map_err(http_err)?;
+        response.error_for_status().map_err(http_err)?.json().await.map_err(http_err)
+    }
+}

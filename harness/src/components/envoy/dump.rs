@@ -1,0 +1,148 @@
+//! Reading Envoy's `/config_dump`: listener states, ECDS resources and the
+//! HTTP filter chain.
+
+use serde_json::Value;
+
+use super::Expected;
+
+const LISTENERS_DUMP: &str = "type.googleapis.com/envoy.admin.v3.ListenersConfigDump";
+const ECDS_DUMP: &str = "type.googleapis.com/envoy.admin.v3.EcdsConfigDump";
+const HCM: &str = "envoy.filters.network.http_connection_manager";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// What is still missing.
+    Pending(String),
+    /// Envoy's own message for a rejected resource.
+    Rejected(String),
+}
+
+fn sections<'a>(dump: &'a Value, type_url: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    dump["configs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(move |c| c["@type"] == type_url)
+}
+
+fn dynamic_listeners(dump: &Value) -> impl Iterator<Item = &Value> + '_ {
+    sections(dump, LISTENERS_DUMP).flat_map(|s| s["dynamic_listeners"].as_array().into_iter().flatten())
+}
+
+fn ecds_filters(dump: &Value) -> impl Iterator<Item = &Value> + '_ {
+    sections(dump, ECDS_DUMP).flat_map(|s| s["ecds_filters"].as_array().into_iter().flatten())
+}
+
+pub fn readiness(dump: &Value, expected: &Expected) -> Readiness {
+    for listener in dynamic_listeners(dump) {
+        if let Some(details) = listener["error_state"]["details"].as_str() {
+            return Readiness::Rejected(format!("listener {}: {details}", listener["name"].as_str().unwrap_or("?")));
+        }
+    }
+    for filter in ecds_filters(dump) {
+        if let Some(details) = filter["error_state"]["details"].as_str() {
+            return Readiness::Rejected(format!("ECDS {}: {details}", filter["ecds_filter"]["name"].as_str().unwrap_or("?")));
+        }
+    }
+    for name in &expected.listeners {
+        let active = dynamic_listeners(dump)
+            .any(|l| l["name"] == name.as_str() && !l["active_state"].is_null() && l["warming_state"].is_null());
+        if !active {
+            return Readiness::Pending(format!("listener {name} is not active"));
+        }
+    }
+    for name in &expected.ecds {
+        if !ecds_filters(dump).any(|f| f["ecds_filter"]["name"] == name.as_str()) {
+            return Readiness::Pending(format!("ECDS resource {name} is not loaded"));
+        }
+    }
+    Readiness::Ready
+}
+
+/// The HTTP filter names of the active listener `listener`, or of the only
+/// active listener carrying an HTTP connection manager when `None`.
+pub fn http_filters(dump: &Value, listener: Option<&str>) -> Result<Vec<String>, String> {
+    let candidates: Vec<&Value> = dynamic_listeners(dump)
+        .filter_map(|l| l.get("active_state").map(|s| &s["listener"]))
+        .filter(|l| listener.is_none_or(|name| l["name"] == name))
+        .filter(|l| hcm_of(l).is_some())
+        .collect();
+    let chosen = match (candidates.as_slice(), listener) {
+        ([one], _) => *one,
+        ([], Some(name)) => return Err(format!("no active listener named {name} with an HTTP connection manager")),
+        ([], None) => return Err("no active listener with an HTTP connection manager".into()),
+        (many, _) => {
+            let names: Vec<&str> = many.iter().filter_map(|l| l["name"].as_str()).collect();
+            return Err(format!("several listeners carry HTTP ({}); name one with `listener`", names.join(", ")));
+        }
+    };
+    let hcm = hcm_of(chosen).expect("filtered on having one");
+    Ok(hcm["typed_config"]["http_filters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+fn hcm_of(listener: &Value) -> Option<&Value> {
+    listener["filter_chains"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|chain| chain["filters"].as_array().into_iter().flatten())
+        .find(|f| f["name"] == HCM)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn dump(listener_state: Value, ecds: Value) -> Value {
+        json!({"configs": [
+            {"@type": LISTENERS_DUMP, "dynamic_listeners": [listener_state]},
+            {"@type": ECDS_DUMP, "ecds_filters": ecds},
+        ]})
+    }
+
+    fn listener(filters: &[&str]) -> Value {
+        let http_filters: Vec<Value> = filters.iter().map(|n| json!({"name": n})).collect();
+        json!({"name": "gateway", "filter_chains": [{"filters": [
+            {"name": HCM, "typed_config": {"http_filters": http_filters}}
+        ]}]})
+    }
+
+    fn expected() -> Expected {
+        Expected { listeners: vec!["gateway".into()], ecds: vec!["plug".into()] }
+    }
+
+    #[test]
+    fn ready_when_listener_active_and_ecds_loaded() {
+        let d = dump(json!({"name": "gateway", "active_state": {"listener": listener(&[])}}), json!([{"ecds_filter": {"name": "plug"}}]));
+        assert_eq!(readiness(&d, &expected()), Readiness::Ready);
+    }
+
+    #[test]
+    fn pending_while_warming_or_ecds_missing() {
+        let warming = dump(json!({"name": "gateway", "warming_state": {}}), json!([]));
+        assert_eq!(readiness(&warming, &expected()), Readiness::Pending("listener gateway is not active".into()));
+        let no_ecds = dump(json!({"name": "gateway", "active_state": {"listener": listener(&[])}}), json!([]));
+        assert_eq!(readiness(&no_ecds, &expected()), Readiness::Pending("ECDS resource plug is not loaded".into()));
+    }
+
+    #[test]
+    fn rejected_listener_reports_envoys_details() {
+        let d = dump(json!({"name": "gateway", "error_state": {"details": "bad route"}}), json!([]));
+        assert_eq!(readiness(&d, &expected()), Readiness::Rejected("listener gateway: bad route".into()));
+    }
+
+    #[test]
+    fn http_filters_of_the_only_http_listener() {
+        let d = dump(json!({"name": "gateway", "active_state": {"listener": listener(&["a", "envoy.filters.http.router"])}}), json!([]));
+        assert_eq!(http_filters(&d, None).unwrap(), ["a", "envoy.filters.http.router"]);
+        assert!(http_filters(&d, Some("other")).is_err());
+    }
+}

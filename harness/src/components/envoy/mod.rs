@@ -1,0 +1,127 @@
+//! Envoy: the process (for the standalone profile) and its admin API.
+
+mod admin;
+pub mod dump;
+
+pub use admin::Admin;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::ComponentError;
+use crate::runtime::{Process, ProcessSpec};
+use dump::Readiness;
+
+/// What must be loaded before a scenario's steps start.
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    pub listeners: Vec<String>,
+    pub ecds: Vec<String>,
+}
+
+pub struct Envoy {
+    process: Process,
+    admin: Admin,
+}
+
+impl Envoy {
+    /// Starts Envoy on `bootstrap`; its admin API must be at `admin`.
+    pub fn start(binary: &Path, bootstrap: &Path, admin: SocketAddr, log: &Path, concurrency: u32) -> Result<Self, ComponentError> {
+        let spec = ProcessSpec::new("envoy", binary, log.to_path_buf())
+            .arg("-c")
+            .arg(bootstrap)
+            // Parallel runs must not share the hot-restart shared memory.
+            .arg("--disable-hot-restart")
+            .arg("--concurrency")
+            .arg(concurrency.to_string())
+            .arg("--log-level")
+            .arg("info");
+        let process = Process::spawn(&spec)?;
+        Ok(Envoy { process, admin: Admin::new(admin) })
+    }
+
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
+    }
+
+    /// Waits until every expected listener is active and every expected
+    /// ECDS resource is loaded; fails fast, with Envoy's own message, when
+    /// Envoy exits or rejects a resource.
+    pub async fn wait_ready(&mut self, expected: &Expected, timeout: Duration) -> Result<(), ComponentError> {
+        let log = self.process.log_path().to_path_buf();
+        wait_until_loaded(&self.admin, expected, timeout, &log, || {
+            if let Some(status) = self.process.exited() {
+                return Err(ComponentError::Exited {
+                    name: "envoy".into(),
+                    status,
+                    log: self.process.log_path().display().to_string(),
+                    tail: self.process.log_tail(15),
+                });
+            }
+            if let Some(message) = rejection_in_log(self.process.log_path()) {
+                return Err(ComponentError::EnvoyRejected { message });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn stop(self) {
+        self.process.stop(Duration::from_secs(2)).await;
+    }
+}
+
+/// Polls `admin` until `expected` is loaded. `alive` reports a component
+/// that died or a rejection seen elsewhere (a log).
+pub async fn wait_until_loaded(
+    admin: &Admin,
+    expected: &Expected,
+    timeout: Duration,
+    log: &Path,
+    mut alive: impl FnMut() -> Result<(), ComponentError>,
+) -> Result<(), ComponentError> {
+    let started = Instant::now();
+    let mut pending = "the admin API never answered".to_owned();
+    loop {
+        alive()?;
+        if let Ok(dump) = admin.config_dump().await {
+            match dump::readiness(&dump, expected) {
+                Readiness::Ready => return Ok(()),
+                Readiness::Rejected(message) => return Err(ComponentError::EnvoyRejected { message }),
+                Readiness::Pending(what) => pending = what,
+            }
+        }
+        if started.elapsed() > timeout {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            return Err(ComponentError::NotReady {
+                name: "envoy".into(),
+                waited: timeout,
+                detail: pending,
+                log: log.display().to_string(),
+                tail: lines[lines.len().saturating_sub(15)..].join("\n"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Envoy logs a rejected xDS update as a warning naming the resource and
+/// the reason; that line is the clearest message a user can get.
+fn rejection_in_log(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .find(|line| {
+            (line.contains("[warning]") || line.contains("[error]") || line.contains("[critical]"))
+                && (line.contains("rejected") || line.contains("update failure"))
+        })
+        .map(|line| {
+            // Drop the timestamp/thread/source prefix: "[..][..][warning][config] [file:line] message".
+            line.rsplit_once("] ").map_or(line, |(_, msg)| msg).to_owned()
+        })
+}

@@ -1,0 +1,77 @@
+//! The OCI registry: Debian's `docker-registry` (CNCF Distribution), one per
+//! run, on the run's loopback address with its own storage.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::ComponentError;
+use crate::runtime::{Loopback, Process, ProcessSpec};
+
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct Registry {
+    process: Process,
+    host: String,
+}
+
+impl Registry {
+    pub async fn start(binary: &Path, loopback: &Loopback, dir: &Path) -> Result<Self, ComponentError> {
+        let io = |what: &str| {
+            let what = format!("{what} in {}", dir.display());
+            move |source| ComponentError::Io { what, source }
+        };
+        let storage = dir.join("storage");
+        std::fs::create_dir_all(&storage).map_err(io("cannot create the registry storage"))?;
+        let addr = loopback.free_addr().map_err(io("no free port for the registry"))?;
+        let config = dir.join("config.yml");
+        let text = format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            storage.display()
+        );
+        std::fs::write(&config, text).map_err(io("cannot write the registry config"))?;
+        let spec = ProcessSpec::new("registry", binary, dir.join("registry.log"))
+            .arg("serve")
+            .arg(&config);
+        let mut process = Process::spawn(&spec)?;
+        let host = addr.to_string();
+        let url = format!("http://{host}/v2/");
+        let http = crate::http::client();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = process.exited() {
+                return Err(ComponentError::Exited {
+                    name: "registry".into(),
+                    status,
+                    log: process.log_path().display().to_string(),
+                    tail: process.log_tail(20),
+                });
+            }
+            if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(Registry { process, host });
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(ComponentError::NotReady {
+                    name: "registry".into(),
+                    waited: START_TIMEOUT,
+                    detail: format!("{url} never answered 200"),
+                    log: process.log_path().display().to_string(),
+                    tail: process.log_tail(20),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// `IP:PORT`, as it appears in image references.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
+    }
+
+    pub async fn stop(self) {
+        self.process.stop(Duration::from_secs(2)).await;
+    }
+}

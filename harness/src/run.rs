@@ -1,0 +1,204 @@
+//! Running one scenario: stage (registry, pushed modules, echo backends),
+//! deploy on the profile, execute the steps, keep evidence if it fails, and
+//! stop everything it started.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::components::echo::EchoServer;
+use crate::components::registry::Registry;
+use crate::oci::{repository, RegistryClient};
+use crate::profiles::{self, Deployment, ProfileKind, Published, Stage, Tools};
+use crate::provision::{self, Cache, ModuleCatalog, ProvisionError};
+use crate::report::bundle;
+use crate::runtime::Loopback;
+use crate::scenario::Scenario;
+use crate::steps::{self, StepContext, StepResult};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+/// Where the time of a scenario went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Registry start, module pushes, echo backends.
+    pub stage: Duration,
+    /// Profile deployment until the gateway is ready.
+    pub deploy: Duration,
+    pub steps: Duration,
+    pub total: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub id: String,
+    pub name: String,
+    pub file: PathBuf,
+    pub status: Status,
+    pub timings: Timings,
+    pub steps: Vec<StepResult>,
+    /// The evidence kept for a failure.
+    pub bundle: Option<PathBuf>,
+}
+
+/// Runs scenarios on one profile with provisioned tools.
+pub struct Runner {
+    profile: ProfileKind,
+    tools: Tools,
+    report_dir: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Runner {
+    /// Provisions Envoy, the registry and the test modules (cached).
+    pub async fn prepare(profile: ProfileKind, catalog: &ModuleCatalog, report_dir: PathBuf) -> Result<Self, ProvisionError> {
+        let catalog = catalog.clone();
+        let tools = tokio::task::spawn_blocking(move || -> Result<Tools, ProvisionError> {
+            let cache = Cache::from_env()?;
+            Ok(Tools {
+                envoy: provision::envoy_binary(&cache)?,
+                registry: provision::registry_binary()?,
+                modules: provision::build_modules(&cache, &catalog)?,
+            })
+        })
+        .await
+        .expect("provisioning does not panic")?;
+        Ok(Runner { profile, tools, report_dir, http: crate::http::client() })
+    }
+
+    pub fn profile(&self) -> ProfileKind {
+        self.profile
+    }
+
+    pub async fn run(&self, scenario: &Scenario) -> Outcome {
+        let started = Instant::now();
+        let mut outcome = Outcome {
+            id: scenario.id.clone(),
+            name: scenario.name.clone(),
+            file: scenario.file.clone(),
+            status: Status::Passed,
+            timings: Timings::default(),
+            steps: Vec::new(),
+            bundle: None,
+        };
+        if let Some(reason) = self.profile.skip_reason(scenario) {
+            outcome.status = Status::Skipped(reason);
+            return outcome;
+        }
+        let dir = match tempfile::Builder::new().prefix("plugproof-").tempdir() {
+            Ok(dir) => dir,
+            Err(e) => {
+                outcome.status = Status::Failed(format!("cannot create a run directory: {e}"));
+                return outcome;
+            }
+        };
+        self.execute(scenario, dir.path(), &mut outcome).await;
+        outcome.timings.total = started.elapsed();
+        outcome
+    }
+
+    async fn execute(&self, scenario: &Scenario, dir: &Path, outcome: &mut Outcome) {
+        let loopback = Loopback::for_run();
+        let stage_started = Instant::now();
+        let registry_dir = dir.join("registry");
+        let (registry, backends) = tokio::join!(
+            Registry::start(&self.tools.registry, &loopback, &registry_dir),
+            start_backends(scenario, loopback),
+        );
+        let staged = match (registry, backends) {
+            (Ok(registry), Ok(backends)) => match self.publish(scenario, &registry).await {
+                Ok(published) => Ok((registry, backends, published)),
+                Err(e) => Err(e),
+            },
+            (Err(e), _) => Err(e.to_string()),
+            (_, Err(e)) => Err(format!("cannot start an echo backend: {e}")),
+        };
+        let (registry, backends, published) = match staged {
+            Ok(staged) => staged,
+            Err(error) => return self.fail(outcome, scenario, dir, None, error).await,
+        };
+        outcome.timings.stage = stage_started.elapsed();
+
+        let stage = Stage {
+            scenario,
+            dir,
+            loopback,
+            tools: &self.tools,
+            registry: &registry,
+            published,
+            backends: backends.iter().map(|b| (b.name().to_owned(), b.addr())).collect::<BTreeMap<String, SocketAddr>>(),
+        };
+        let deploy_started = Instant::now();
+        let deployment = match profiles::deploy(self.profile, &stage).await {
+            Ok(d) => d,
+            Err(error) => return self.fail(outcome, scenario, dir, None, error.to_string()).await,
+        };
+        outcome.timings.deploy = deploy_started.elapsed();
+
+        let steps_started = Instant::now();
+        let ctx = StepContext { deployment: &deployment, http: &self.http };
+        let mut failure = None;
+        for step in &scenario.steps {
+            let result = steps::run(step, &ctx).await;
+            if let Some(detail) = result.detail.clone() {
+                failure = Some(format!("step at {}: {detail}", scenario.at(step.line)));
+            }
+            outcome.steps.push(result);
+            if failure.is_some() {
+                break;
+            }
+        }
+        outcome.timings.steps = steps_started.elapsed();
+        if let Some(error) = failure {
+            self.fail(outcome, scenario, dir, Some(&deployment), error).await;
+        }
+        deployment.stop().await;
+        registry.stop().await;
+    }
+
+    async fn publish(&self, scenario: &Scenario, registry: &Registry) -> Result<BTreeMap<String, Published>, String> {
+        let client = RegistryClient::new(registry.host());
+        let mut published = BTreeMap::new();
+        for plugin in scenario.plugins.values() {
+            let path = self.tools.modules.path(&plugin.module);
+            let module = std::fs::read(&path).map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
+            let repository = repository(&plugin.name);
+            let digest = client
+                .push(&repository, &plugin.tag, &module, plugin.layout)
+                .await
+                .map_err(|e| e.to_string())?;
+            published.insert(plugin.name.clone(), Published { repository, tag: plugin.tag.clone(), digest });
+        }
+        Ok(published)
+    }
+
+    async fn fail(&self, outcome: &mut Outcome, scenario: &Scenario, dir: &Path, deployment: Option<&Deployment>, error: String) {
+        let config_dump = match deployment {
+            Some(d) => d.config_dump().await.ok(),
+            None => None,
+        };
+        let target = self.report_dir.join(&scenario.id);
+        outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &error, &outcome.steps) {
+            Ok(()) => Some(target),
+            Err(e) => {
+                tracing::warn!("could not keep the evidence of {} in {}: {e}", scenario.id, target.display());
+                None
+            }
+        };
+        outcome.status = Status::Failed(error);
+    }
+}
+
+async fn start_backends(scenario: &Scenario, loopback: Loopback) -> std::io::Result<Vec<EchoServer>> {
+    let mut servers = Vec::new();
+    for service in &scenario.services {
+        servers.push(EchoServer::start(&service.name, loopback.ip()).await?);
+    }
+    Ok(servers)
+}

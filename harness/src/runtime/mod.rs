@@ -1,0 +1,10 @@
+//! How components run: local processes in their own process groups, on a
+//! loopback address of the run's own, until the run ends or is interrupted.
+
+mod loopback;
+mod process;
+mod signals;
+
+pub use loopback::Loopback;
+pub use process::{Process, ProcessError, ProcessSpec};
+pub use signals::{until_interrupted, Interrupted};

@@ -1,0 +1,359 @@
+//! The YAML shape of a scenario file (v1), exactly as users write it.
+//!
+//! Every struct rejects unknown fields; values whose position matters for a
+//! later check (references, resource kinds) are wrapped in `Spanned` so that
+//! the loader can point at them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+
+use super::feature::Feature;
+
+/// A JSON object as written in YAML (plugin configurations).
+pub type JsonObject = Map<String, Value>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioDoc {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub features: Vec<Feature>,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, Spanned<PluginDoc>>,
+    #[serde(default)]
+    pub services: Vec<Spanned<ServiceDoc>>,
+    #[serde(default)]
+    pub routes: Vec<Spanned<RouteDoc>>,
+    #[serde(default)]
+    pub resources: Vec<Spanned<ResourceDoc>>,
+    pub steps: Vec<Spanned<StepDoc>>,
+}
+
+/// A test module pushed to the registry under the plugin's name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginDoc {
+    pub module: Spanned<String>,
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+/// How a module is packed in the registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// The Wasm OCI artifact: one `application/vnd.module.wasm.content.layer.v1+wasm` layer.
+    #[default]
+    Oci,
+    /// A Docker image with one tar+gzip layer holding `plugin.wasm`.
+    Docker,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDoc {
+    pub name: String,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDoc {
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub path: Option<String>,
+    pub service: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceDoc {
+    #[serde(rename = "apiVersion")]
+    pub api_version: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub metadata: MetadataDoc,
+    pub spec: WasmPluginSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataDoc {
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+/// The spec of an Istio `WasmPlugin` (extensions.istio.io/v1alpha1) together
+/// with the fields Higress's `WasmPlugin` (extensions.higress.io/v1alpha1) adds.
+/// The loader rejects the Higress-only fields on Istio resources.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WasmPluginSpec {
+    pub url: Spanned<String>,
+    pub sha256: Option<String>,
+    pub image_pull_policy: Option<PullPolicy>,
+    pub image_pull_secret: Option<String>,
+    pub plugin_config: Option<JsonObject>,
+    pub plugin_name: Option<String>,
+    pub phase: Option<Phase>,
+    pub priority: Option<i32>,
+    pub fail_strategy: Option<FailStrategy>,
+    pub vm_config: Option<VmConfig>,
+    pub default_config: Option<Spanned<JsonObject>>,
+    pub default_config_disable: Option<Spanned<bool>>,
+    pub match_rules: Option<Spanned<Vec<MatchRule>>>,
+}
+
+impl Default for WasmPluginSpec {
+    /// An empty spec (no url), the base for building one in code.
+    fn default() -> Self {
+        WasmPluginSpec {
+            url: Spanned::new(String::new(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN),
+            sha256: None,
+            image_pull_policy: None,
+            image_pull_secret: None,
+            plugin_config: None,
+            plugin_name: None,
+            phase: None,
+            priority: None,
+            fail_strategy: None,
+            vm_config: None,
+            default_config: None,
+            default_config_disable: None,
+            match_rules: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Phase {
+    Authn,
+    Authz,
+    Stats,
+    UnspecifiedPhase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FailStrategy {
+    FailClose,
+    FailOpen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum PullPolicy {
+    #[serde(rename = "UNSPECIFIED_POLICY")]
+    Unspecified,
+    IfNotPresent,
+    Always,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmConfig {
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EnvVar {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvValueSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EnvValueSource {
+    Inline,
+    Host,
+}
+
+/// One entry of a Higress `matchRules` list.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MatchRule {
+    #[serde(default)]
+    pub ingress: Vec<String>,
+    #[serde(default)]
+    pub domain: Vec<String>,
+    #[serde(default)]
+    pub service: Vec<String>,
+    pub config: Option<JsonObject>,
+    pub config_disable: Option<bool>,
+}
+
+/// One step; exactly one action key (`request` or `filters`) must be set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDoc {
+    pub name: Option<String>,
+    pub request: Option<RequestSpec>,
+    pub expect: Option<Expect>,
+    pub filters: Option<FilterOrder>,
+    pub eventually: Option<Eventually>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub host: String,
+    #[serde(default = "default_path")]
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+fn default_path() -> String {
+    "/".to_owned()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderExpect>,
+    pub body: Option<BodyExpect>,
+    pub backend: Option<BackendExpect>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyExpect {
+    pub contains: Option<String>,
+    pub equals: Option<String>,
+    /// JSON pointer (RFC 6901) -> expected value.
+    #[serde(default)]
+    pub json: BTreeMap<String, Value>,
+}
+
+/// What the echo backend reports it received.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendExpect {
+    pub service: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderExpect>,
+}
+
+/// A header value is a string (equality) or a map with one of
+/// `equals`, `regex`, `absent: true`.
+#[derive(Debug, Clone)]
+pub enum HeaderExpect {
+    Equals(String),
+    Matches(regex::Regex),
+    Absent,
+}
+
+impl<'de> Deserialize<'de> for HeaderExpect {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeaderVisitor;
+
+        impl<'de> Visitor<'de> for HeaderVisitor {
+            type Value = HeaderExpect;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a header value, or a map with one of `equals`, `regex`, `absent: true`")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(HeaderExpect::Equals(v.to_owned()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(HeaderExpect::Equals(v.to_string()))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(HeaderExpect::Equals(v.to_string()))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(HeaderExpect::Equals(v.to_string()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                const FIELDS: &[&str] = &["equals", "regex", "absent"];
+                let key: String = map
+                    .next_key()?
+                    .ok_or_else(|| de::Error::custom("expected one of `equals`, `regex`, `absent`"))?;
+                let expect = match key.as_str() {
+                    "equals" => HeaderExpect::Equals(map.next_value()?),
+                    "regex" => {
+                        let pattern: String = map.next_value()?;
+                        let re = regex::Regex::new(&pattern)
+                            .map_err(|e| de::Error::custom(format!("invalid regex: {e}")))?;
+                        HeaderExpect::Matches(re)
+                    }
+                    "absent" => {
+                        if !map.next_value::<bool>()? {
+                            return Err(de::Error::custom(
+                                "`absent: false` means nothing; write the expected value instead",
+                            ));
+                        }
+                        HeaderExpect::Absent
+                    }
+                    other => return Err(de::Error::unknown_field(other, FIELDS)),
+                };
+                if let Some(extra) = map.next_key::<String>()? {
+                    return Err(de::Error::custom(format!(
+                        "`{extra}`: a header expectation takes exactly one of `equals`, `regex`, `absent`"
+                    )));
+                }
+                Ok(expect)
+            }
+        }
+
+        deserializer.deserialize_any(HeaderVisitor)
+    }
+}
+
+/// `filters`: the gateway listener's HTTP filter names, in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterOrder {
+    pub order: Vec<String>,
+    /// Exact list instead of an ordered subsequence.
+    #[serde(default)]
+    pub exact: bool,
+}
+
+/// How long and how steadily an expectation must hold.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eventually {
+    /// Consecutive passes required (default 3).
+    pub times: Option<u32>,
+    /// Deadline, e.g. `10s`, `500ms` (default 10s).
+    #[serde(default, deserialize_with = "human_duration")]
+    pub within: Option<Duration>,
+}
+
+fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map(Some)
+        .map_err(|e| de::Error::custom(format!("`{text}` is not a duration like 10s or 500ms: {e}")))
+}

@@ -1,0 +1,431 @@
+//! Reading scenario files: parse, then check every reference, reporting each
+//! problem as `file:line:column: message`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::{Location, Spanned};
+
+use super::document::{ResourceDoc, ScenarioDoc, StepDoc};
+use super::{
+    Action, Flavor, Plugin, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_TIMES,
+    DEFAULT_WITHIN,
+};
+
+const PLUGIN_SCHEME: &str = "plugin://";
+
+/// One problem at one place in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read the scenario: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", render(.0))]
+    Invalid(Vec<Diagnostic>),
+}
+
+impl LoadError {
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            LoadError::Invalid(d) => d,
+            LoadError::Read { .. } => &[],
+        }
+    }
+}
+
+fn render(diagnostics: &[Diagnostic]) -> String {
+    diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
+/// Finds every `*.yaml` scenario below `root`, sorted by path.
+pub fn discover(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Loads every scenario named by `paths` (files, or folders searched for
+/// `*.yaml`). Ids are relative to the folder given, or to a file's folder.
+pub fn load_all(paths: &[PathBuf], modules: &BTreeSet<String>) -> (Vec<Scenario>, Vec<LoadError>) {
+    let (mut scenarios, mut errors) = (Vec::new(), Vec::new());
+    for path in paths {
+        let (root, files) = if path.is_dir() {
+            match discover(path) {
+                Ok(files) => (path.clone(), files),
+                Err(source) => {
+                    errors.push(LoadError::Read { path: path.clone(), source });
+                    continue;
+                }
+            }
+        } else {
+            (path.parent().map(Path::to_path_buf).unwrap_or_default(), vec![path.clone()])
+        };
+        for file in files {
+            match load_file(&file, &root, modules) {
+                Ok(s) => scenarios.push(s),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (scenarios, errors)
+}
+
+/// Loads and checks one scenario. `root` is the folder its id is relative to;
+/// `modules` the test modules the plugins workspace can build.
+pub fn load_file(path: &Path, root: &Path, modules: &BTreeSet<String>) -> Result<Scenario, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let id = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .with_extension("")
+        .to_string_lossy()
+        .into_owned();
+    let mut checker = Checker { file: path.to_path_buf(), problems: Vec::new() };
+    let doc: ScenarioDoc = match serde_saphyr::from_str(&text) {
+        Ok(doc) => doc,
+        Err(err) => {
+            let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+            checker.problems.push(Diagnostic {
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: parse_message(&err),
+            });
+            return Err(LoadError::Invalid(checker.problems));
+        }
+    };
+    let scenario = checker.check(doc, id, modules);
+    if checker.problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(LoadError::Invalid(checker.problems))
+    }
+}
+
+/// The parser's message without its source snippet and location (we print
+/// the location ourselves, in the compiler's `file:line:column` form).
+fn parse_message(err: &serde_saphyr::Error) -> String {
+    let full = err.without_snippet().to_string();
+    let first = full.lines().next().unwrap_or_default().trim();
+    // The parser appends " at line L column C"; the diagnostic already says where.
+    match first.rfind(" at line ") {
+        Some(i) => first[..i].to_owned(),
+        None => first.to_owned(),
+    }
+}
+
+struct Checker {
+    file: PathBuf,
+    problems: Vec<Diagnostic>,
+}
+
+impl Checker {
+    fn problem(&mut self, at: Location, message: impl Into<String>) {
+        self.problems.push(Diagnostic {
+            file: self.file.clone(),
+            line: at.line(),
+            column: at.column(),
+            message: message.into(),
+        });
+    }
+
+    fn check(&mut self, doc: ScenarioDoc, id: String, modules: &BTreeSet<String>) -> Scenario {
+        let plugins = self.plugins(&doc, modules);
+        let services = self.services(&doc);
+        let routes = self.routes(&doc, &services);
+        let mut resources: Vec<WasmPlugin> = Vec::new();
+        for decl in &doc.resources {
+            if let Some(res) = self.resource(decl, &plugins) {
+                if resources.iter().any(|r| r.namespace == res.namespace && r.name == res.name) {
+                    self.problem(
+                        decl.referenced,
+                        format!("WasmPlugin {}/{} is declared twice", res.namespace, res.name),
+                    );
+                }
+                resources.push(res);
+            }
+        }
+        let steps = doc.steps.iter().filter_map(|s| self.step(s)).collect();
+        if doc.steps.is_empty() {
+            self.problem(Location::UNKNOWN, "`steps` is empty: a scenario must check something");
+        }
+        Scenario {
+            name: doc.name.unwrap_or_else(|| id.clone()),
+            id,
+            file: self.file.clone(),
+            description: doc.description,
+            features: doc.features,
+            plugins,
+            services,
+            routes,
+            resources,
+            steps,
+        }
+    }
+
+    fn plugins(&mut self, doc: &ScenarioDoc, modules: &BTreeSet<String>) -> BTreeMap<String, Plugin> {
+        let mut plugins = BTreeMap::new();
+        for (name, decl) in &doc.plugins {
+            let module = &decl.value.module;
+            if !modules.contains(&module.value) {
+                let known = modules.iter().cloned().collect::<Vec<_>>().join(", ");
+                self.problem(
+                    module.referenced,
+                    format!(
+                        "plugin `{name}`: unknown module `{}`; the plugins workspace builds: {known} \
+                         (add a module to plugins/modules.yaml to use another)",
+                        module.value
+                    ),
+                );
+            }
+            if !is_repository_component(name) {
+                self.problem(
+                    decl.referenced,
+                    format!("plugin name `{name}` must be lowercase letters, digits, `-`, `_` or `.` (it names a registry repository)"),
+                );
+            }
+            plugins.insert(
+                name.clone(),
+                Plugin {
+                    name: name.clone(),
+                    module: module.value.clone(),
+                    tag: decl.value.tag.clone().unwrap_or_else(|| "v1".to_owned()),
+                    layout: decl.value.layout,
+                },
+            );
+        }
+        plugins
+    }
+
+    fn services(&mut self, doc: &ScenarioDoc) -> Vec<Service> {
+        let mut seen = BTreeSet::new();
+        let mut services = Vec::new();
+        for decl in &doc.services {
+            let s = &decl.value;
+            if !seen.insert(s.name.clone()) {
+                self.problem(decl.referenced, format!("service `{}` is declared twice", s.name));
+            }
+            services.push(Service {
+                name: s.name.clone(),
+                host: s.host.clone().unwrap_or_else(|| format!("{}.default.svc.cluster.local", s.name)),
+                port: s.port.unwrap_or(80),
+            });
+        }
+        services
+    }
+
+    fn routes(&mut self, doc: &ScenarioDoc, services: &[Service]) -> Vec<Route> {
+        let mut seen = BTreeSet::new();
+        let mut routes = Vec::new();
+        for decl in &doc.routes {
+            let r = &decl.value;
+            if !seen.insert(r.name.clone()) {
+                self.problem(decl.referenced, format!("route `{}` is declared twice", r.name));
+            }
+            if r.name.split('/').filter(|p| !p.is_empty()).count() != 2 {
+                self.problem(
+                    decl.referenced,
+                    format!("route name `{}` must be NAMESPACE/NAME, as Higress names an Ingress's route", r.name),
+                );
+            }
+            if r.hosts.is_empty() {
+                self.problem(decl.referenced, format!("route `{}` has no hosts (use `[\"*\"]` for every host)", r.name));
+            }
+            if !services.iter().any(|s| s.name == r.service.value) {
+                self.problem(
+                    r.service.referenced,
+                    format!("route `{}`: no service named `{}` in `services`", r.name, r.service.value),
+                );
+            }
+            let path = r.path.clone().unwrap_or_else(|| "/".to_owned());
+            if !path.starts_with('/') {
+                self.problem(decl.referenced, format!("route `{}`: path `{path}` must start with `/`", r.name));
+            }
+            routes.push(Route {
+                name: r.name.clone(),
+                hosts: r.hosts.clone(),
+                path_prefix: path,
+                service: r.service.value.clone(),
+            });
+        }
+        routes
+    }
+
+    fn resource(&mut self, decl: &Spanned<ResourceDoc>, plugins: &BTreeMap<String, Plugin>) -> Option<WasmPlugin> {
+        let r = &decl.value;
+        let flavor = match r.api_version.value.as_str() {
+            Flavor::ISTIO_API => Flavor::Istio,
+            Flavor::HIGRESS_API => Flavor::Higress,
+            other => {
+                self.problem(
+                    r.api_version.referenced,
+                    format!(
+                        "unsupported apiVersion `{other}`; use `{}` or `{}`",
+                        Flavor::ISTIO_API,
+                        Flavor::HIGRESS_API
+                    ),
+                );
+                return None;
+            }
+        };
+        if r.kind.value != "WasmPlugin" {
+            self.problem(r.kind.referenced, format!("unsupported kind `{}`; resources are `WasmPlugin`s", r.kind.value));
+            return None;
+        }
+        let spec = &r.spec;
+        if flavor == Flavor::Istio {
+            let higress_only = [
+                ("defaultConfig", spec.default_config.as_ref().map(|s| s.referenced)),
+                ("defaultConfigDisable", spec.default_config_disable.as_ref().map(|s| s.referenced)),
+                ("matchRules", spec.match_rules.as_ref().map(|s| s.referenced)),
+            ];
+            for (field, at) in higress_only {
+                if let Some(at) = at {
+                    self.problem(
+                        at,
+                        format!("`{field}` is a Higress field; use apiVersion `{}` or `pluginConfig`", Flavor::HIGRESS_API),
+                    );
+                }
+            }
+        }
+        let url = &spec.url;
+        let plugin = match url.value.strip_prefix(PLUGIN_SCHEME) {
+            Some(name) if plugins.contains_key(name) => name.to_owned(),
+            Some(name) => {
+                let known = plugins.keys().cloned().collect::<Vec<_>>().join(", ");
+                self.problem(
+                    url.referenced,
+                    format!("url `{}`: no plugin named `{name}` in `plugins` (declared: {known})", url.value),
+                );
+                return None;
+            }
+            None => {
+                self.problem(
+                    url.referenced,
+                    format!(
+                        "url `{}`: write `plugin://NAME` naming an entry of `plugins`; plugproof pushes it and binds the url to its digest",
+                        url.value
+                    ),
+                );
+                return None;
+            }
+        };
+        let namespace = r.metadata.namespace.clone().unwrap_or_else(|| {
+            match flavor {
+                Flavor::Istio => "istio-system",
+                Flavor::Higress => "higress-system",
+            }
+            .to_owned()
+        });
+        Some(WasmPlugin {
+            flavor,
+            name: r.metadata.name.clone(),
+            namespace,
+            plugin,
+            spec: spec.clone(),
+            line: decl.referenced.line(),
+        })
+    }
+
+    fn step(&mut self, decl: &Spanned<StepDoc>) -> Option<Step> {
+        let s = &decl.value;
+        let at = decl.referenced;
+        let action = match (&s.request, &s.filters) {
+            (Some(request), None) => {
+                let Some(expect) = &s.expect else {
+                    self.problem(at, "a `request` step needs `expect`: a request that asserts nothing proves nothing");
+                    return None;
+                };
+                let asserts = expect.status.is_some()
+                    || !expect.headers.is_empty()
+                    || expect.body.as_ref().is_some_and(|b| b.contains.is_some() || b.equals.is_some() || !b.json.is_empty())
+                    || expect.backend.as_ref().is_some_and(|b| {
+                        b.service.is_some() || b.method.is_some() || b.path.is_some() || !b.headers.is_empty()
+                    });
+                if !asserts {
+                    self.problem(at, "`expect` asserts nothing: give a status, headers, body or backend");
+                    return None;
+                }
+                if let Some(body) = &expect.body {
+                    for pointer in body.json.keys() {
+                        if !pointer.is_empty() && !pointer.starts_with('/') {
+                            self.problem(at, format!("body.json key `{pointer}` must be a JSON pointer such as `/service`"));
+                        }
+                    }
+                }
+                Action::Request { request: request.clone(), expect: expect.clone() }
+            }
+            (None, Some(filters)) => {
+                if s.expect.is_some() {
+                    self.problem(at, "`expect` belongs to a `request` step; a `filters` step lists `order`");
+                    return None;
+                }
+                if filters.order.is_empty() {
+                    self.problem(at, "`filters.order` is empty: list the filter names expected, in order");
+                    return None;
+                }
+                Action::Filters(filters.clone())
+            }
+            (Some(_), Some(_)) => {
+                self.problem(at, "a step has one action: `request` or `filters`, not both");
+                return None;
+            }
+            (None, None) => {
+                self.problem(at, "a step needs an action: `request` (with `expect`) or `filters`");
+                return None;
+            }
+        };
+        let eventually = s.eventually.unwrap_or_default();
+        let times = eventually.times.unwrap_or(DEFAULT_TIMES);
+        if times == 0 {
+            self.problem(at, "`eventually.times` must be at least 1");
+        }
+        Some(Step {
+            line: at.line(),
+            name: s.name.clone(),
+            action,
+            times,
+            within: eventually.within.unwrap_or(DEFAULT_WITHIN),
+        })
+    }
+}
+
+/// Registry repository path components: `[a-z0-9]+([._-][a-z0-9]+)*`.
+fn is_repository_component(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}

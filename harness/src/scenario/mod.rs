@@ -1,0 +1,136 @@
+//! Scenarios: the YAML model, its validation, and the checked form the
+//! runner executes.
+
+pub mod document;
+mod feature;
+mod load;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use document::{
+    BackendExpect, BodyExpect, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder,
+    HeaderExpect, JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, VmConfig,
+    WasmPluginSpec,
+};
+pub use feature::Feature;
+pub use load::{discover, load_all, load_file, Diagnostic, LoadError};
+
+/// Consecutive passes a step needs unless it says otherwise.
+pub const DEFAULT_TIMES: u32 = 3;
+/// How long a step may take to hold unless it says otherwise.
+pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
+
+/// A scenario that passed validation: every reference resolves.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Path below the scenarios root without extension, e.g. `scope/domain-exact`.
+    pub id: String,
+    pub file: PathBuf,
+    pub name: String,
+    pub description: String,
+    pub features: Vec<Feature>,
+    pub plugins: BTreeMap<String, Plugin>,
+    pub services: Vec<Service>,
+    pub routes: Vec<Route>,
+    pub resources: Vec<WasmPlugin>,
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// `file:line`, for messages about a place in this scenario.
+    pub fn at(&self, line: u64) -> String {
+        format!("{}:{line}", self.file.display())
+    }
+}
+
+/// A module pushed to the run's registry as `plugproof/NAME:TAG`.
+#[derive(Debug, Clone)]
+pub struct Plugin {
+    pub name: String,
+    pub module: String,
+    pub tag: String,
+    pub layout: Layout,
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Service {
+    /// The cluster name real gateways give a service (`outbound|PORT||FQDN`),
+    /// which Higress's service rules match against.
+    pub fn cluster_name(&self) -> String {
+        format!("outbound|{}||{}", self.port, self.host)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// `NAMESPACE/NAME`, as Higress names the route of an Ingress.
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub path_prefix: String,
+    pub service: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Istio,
+    Higress,
+}
+
+impl Flavor {
+    pub const ISTIO_API: &'static str = "extensions.istio.io/v1alpha1";
+    pub const HIGRESS_API: &'static str = "extensions.higress.io/v1alpha1";
+}
+
+/// A `WasmPlugin` resource whose `url` names one of the scenario's plugins.
+#[derive(Debug, Clone)]
+pub struct WasmPlugin {
+    pub flavor: Flavor,
+    pub name: String,
+    pub namespace: String,
+    /// The plugin (from `plugins`) that `url: plugin://NAME` refers to.
+    pub plugin: String,
+    pub spec: WasmPluginSpec,
+    pub line: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub line: u64,
+    pub name: Option<String>,
+    pub action: Action,
+    pub times: u32,
+    pub within: Duration,
+}
+
+impl Step {
+    /// A one-line label for progress and reports.
+    pub fn label(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        match &self.action {
+            Action::Request { request, .. } => {
+                format!("{} {}{}", request.method, request.host, request.path)
+            }
+            Action::Filters(_) => "filter chain order".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Request { request: RequestSpec, expect: Expect },
+    Filters(FilterOrder),
+}

@@ -1,0 +1,37 @@
+//! `request` + `expect`: one HTTP request through the gateway, checked.
+
+use reqwest::Method;
+
+use super::StepContext;
+use crate::assert::http::{verify, Exchange};
+use crate::assert::Verdict;
+use crate::scenario::{Expect, RequestSpec};
+
+pub async fn attempt(ctx: &StepContext<'_>, request: &RequestSpec, expect: &Expect) -> Result<Verdict, String> {
+    let exchange = send(ctx, request).await?;
+    Ok(verify(expect, &exchange))
+}
+
+async fn send(ctx: &StepContext<'_>, request: &RequestSpec) -> Result<Exchange, String> {
+    let url = format!("http://{}{}", ctx.deployment.gateway(), request.path);
+    let method = Method::from_bytes(request.method.as_bytes()).map_err(|e| format!("method {}: {e}", request.method))?;
+    let mut builder = ctx.http.request(method, &url).header("host", &request.host);
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = &request.body {
+        builder = builder.body(body.clone());
+    }
+    let response = builder
+        .send()
+        .await
+        .map_err(|e| format!("{} {} (Host: {}) failed: {e}", request.method, url, request.host))?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    let body = response.text().await.map_err(|e| format!("reading the response body: {e}"))?;
+    Ok(Exchange { status, headers, body })
+}

@@ -1,0 +1,55 @@
+//! The Istio `WasmPlugin` every scenario resource becomes, and the names
+//! istiod derives from it.
+
+use serde::Serialize;
+
+use crate::scenario::{FailStrategy, JsonObject, Phase, PullPolicy, VmConfig};
+
+/// Prefix istiod gives the filter and ECDS resource of a WasmPlugin.
+pub const RESOURCE_PREFIX: &str = "extensions.istio.io/wasmplugin/";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IstioWasmPlugin {
+    pub name: String,
+    pub namespace: String,
+    /// The scenario plugin its url refers to.
+    pub plugin: String,
+    pub spec: IstioSpec,
+}
+
+impl IstioWasmPlugin {
+    /// The HTTP filter name and ECDS resource name istiod uses.
+    pub fn filter_name(&self) -> String {
+        format!("{RESOURCE_PREFIX}{}.{}", self.namespace, self.name)
+    }
+
+    /// The phase istiod files the plugin under (unset is `UNSPECIFIED_PHASE`).
+    pub fn phase(&self) -> Phase {
+        self.spec.phase.unwrap_or(Phase::UnspecifiedPhase)
+    }
+}
+
+/// `spec` of an extensions.istio.io/v1alpha1 WasmPlugin.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioSpec {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_pull_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_config: Option<JsonObject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_strategy: Option<FailStrategy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm_config: Option<VmConfig>,
+}

@@ -1,0 +1,10 @@
+//! Pure translations: Higress WasmPlugin -> Istio WasmPlugin; the filter
+//! placement model; Istio WasmPlugin -> Envoy ECDS (standalone profile).
+
+pub mod ecds;
+pub mod higress;
+pub mod istio;
+pub mod placement;
+
+pub use higress::{to_istio, TranslateError};
+pub use istio::IstioWasmPlugin;

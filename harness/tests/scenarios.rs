@@ -1,0 +1,80 @@
+//! One test per scenario file (a `harness = false` target): `cargo nextest
+//! run` lists the scenarios by name and runs each in its own process, on its
+//! own loopback address, so they run in parallel without collisions.
+//!
+//! The profile comes from `PLUGPROOF_PROFILE` (default `envoy`). A scenario
+//! needing a feature the profile lacks is ignored, and its name says why.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use libtest_mimic::{Arguments, Failed, Trial};
+use plugproof::profiles::ProfileKind;
+use plugproof::provision::ModuleCatalog;
+use plugproof::report::{bundle, console};
+use plugproof::run::{Runner, Status};
+use plugproof::runtime::until_interrupted;
+use plugproof::scenario::{discover, load_file, Scenario};
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let profile = std::env::var("PLUGPROOF_PROFILE")
+        .ok()
+        .map(|p| ProfileKind::from_str(&p, true).unwrap_or_else(|e| panic!("PLUGPROOF_PROFILE={p}: {e}")))
+        .unwrap_or(ProfileKind::Envoy);
+    let catalog = ModuleCatalog::load(&ModuleCatalog::default_workspace()).expect("the module catalog loads");
+    let files = discover(&root).unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()));
+    let trials = files
+        .into_iter()
+        .map(|file| trial(&file, &root, profile, &catalog))
+        .collect();
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+fn trial(file: &Path, root: &Path, profile: ProfileKind, catalog: &ModuleCatalog) -> Trial {
+    let id = file.strip_prefix(root).unwrap_or(file).with_extension("").to_string_lossy().into_owned();
+    let name = format!("{}/{id}", profile.name());
+    match load_file(file, root, &catalog.names()) {
+        // A broken scenario is a failing test that prints every problem.
+        Err(error) => Trial::test(name, move || Err(error.to_string().into())),
+        Ok(scenario) => {
+            let skip = profile.skip_reason(&scenario);
+            let catalog = catalog.clone();
+            let trial = Trial::test(name, move || run(scenario, profile, &catalog));
+            match skip {
+                Some(reason) => trial.with_ignored_flag(true).with_kind(reason.replace(' ', "-")),
+                None => trial,
+            }
+        }
+    }
+}
+
+fn run(scenario: Scenario, profile: ProfileKind, catalog: &ModuleCatalog) -> Result<(), Failed> {
+    let report_dir = std::env::var_os("PLUGPROOF_REPORT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugproof-report").join(profile.name()));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let outcome = runtime.block_on(async {
+        until_interrupted(async {
+            let runner = Runner::prepare(profile, catalog, report_dir).await?;
+            Ok::<_, Failed>(runner.run(&scenario).await)
+        })
+        .await
+    })??;
+    let timings = outcome.timings;
+    println!(
+        "{}: stage {:.3}s, deploy {:.3}s, steps {:.3}s, total {:.3}s\n{}",
+        outcome.id,
+        timings.stage.as_secs_f64(),
+        timings.deploy.as_secs_f64(),
+        timings.steps.as_secs_f64(),
+        timings.total.as_secs_f64(),
+        bundle::trace(&outcome.steps)
+    );
+    match &outcome.status {
+        Status::Passed | Status::Skipped(_) => Ok(()),
+        Status::Failed(_) => Err(console::failure_details(&outcome).unwrap_or_default().into()),
+    }
+}
