@@ -147,7 +147,7 @@ impl Runner {
         for step in &scenario.steps {
             let result = steps::run(step, &ctx).await;
             if let Some(detail) = result.detail.clone() {
-                failure = Some(format!("step at {}: {detail}", scenario.at(step.line)));
+                failure = Some(format!("step at {} ({}): {detail}", scenario.at(step.line), result.label));
             }
             outcome.steps.push(result);
             if failure.is_some() {

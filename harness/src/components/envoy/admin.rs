@@ -1,5 +1,6 @@
 //! Envoy's admin API.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use serde_json::Value;
@@ -24,6 +25,17 @@ impl Admin {
     /// `/config_dump` including ECDS filters.
     pub async fn config_dump(&self) -> Result<Value, ComponentError> {
         self.get_json("/config_dump").await
+    }
+
+    /// Counters and gauges whose names match the regex `filter`.
+    pub async fn stats(&self, filter: &str) -> Result<BTreeMap<String, u64>, ComponentError> {
+        let dump = self.get_json(&format!("/stats?format=json&filter={filter}")).await?;
+        Ok(dump["stats"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| Some((s["name"].as_str()?.to_owned(), s["value"].as_u64()?)))
+            .collect())
     }
 
     async fn get_json(&self, path: &str) -> Result<Value, ComponentError> {

@@ -1,6 +1,8 @@
 //! Reading Envoy's `/config_dump`: listener states, ECDS resources and the
 //! HTTP filter chain.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::Expected;
@@ -55,6 +57,25 @@ pub fn readiness(dump: &Value, expected: &Expected) -> Readiness {
     for name in &expected.ecds {
         if !ecds_filters(dump).any(|f| f["ecds_filter"]["name"] == name.as_str()) {
             return Readiness::Pending(format!("ECDS resource {name} is not loaded"));
+        }
+    }
+    Readiness::Ready
+}
+
+/// Prefix of the stats Envoy keeps per ECDS resource of an HTTP filter.
+pub const ECDS_STATS_PREFIX: &str = "extension_config_discovery.http_filter.";
+
+/// Whether every expected ECDS resource has been applied, from Envoy's
+/// stats: a Wasm filter counts only once its module compiled and its
+/// plugin accepted the configuration, which is after it shows in the dump.
+pub fn ecds_applied(stats: &BTreeMap<String, u64>, expected: &Expected) -> Readiness {
+    for name in &expected.ecds {
+        let stat = |what: &str| stats.get(&format!("{ECDS_STATS_PREFIX}{name}.{what}")).copied().unwrap_or(0);
+        if stat("update_rejected") > 0 {
+            return Readiness::Rejected(format!("ECDS {name}: the update was rejected"));
+        }
+        if stat("update_success") == 0 {
+            return Readiness::Pending(format!("ECDS resource {name} is not applied yet"));
         }
     }
     Readiness::Ready
@@ -131,6 +152,19 @@ mod tests {
         assert_eq!(readiness(&warming, &expected()), Readiness::Pending("listener gateway is not active".into()));
         let no_ecds = dump(json!({"name": "gateway", "active_state": {"listener": listener(&[])}}), json!([]));
         assert_eq!(readiness(&no_ecds, &expected()), Readiness::Pending("ECDS resource plug is not loaded".into()));
+    }
+
+    #[test]
+    fn ecds_counts_once_applied_and_fails_when_rejected() {
+        let stats = |success, rejected| -> BTreeMap<String, u64> {
+            [("update_success", success), ("update_rejected", rejected)]
+                .into_iter()
+                .map(|(k, v)| (format!("{ECDS_STATS_PREFIX}plug.{k}"), v))
+                .collect()
+        };
+        assert_eq!(ecds_applied(&stats(1, 0), &expected()), Readiness::Ready);
+        assert!(matches!(ecds_applied(&stats(0, 0), &expected()), Readiness::Pending(_)));
+        assert!(matches!(ecds_applied(&stats(0, 1), &expected()), Readiness::Rejected(_)));
     }
 
     #[test]

@@ -63,9 +63,6 @@ impl Envoy {
                     tail: self.process.log_tail(15),
                 });
             }
-            if let Some(message) = rejection_in_log(self.process.log_path()) {
-                return Err(ComponentError::EnvoyRejected { message });
-            }
             Ok(())
         })
         .await
@@ -86,16 +83,17 @@ pub async fn wait_until_loaded(
     mut alive: impl FnMut() -> Result<(), ComponentError>,
 ) -> Result<(), ComponentError> {
     let started = Instant::now();
-    let mut pending = "the admin API never answered".to_owned();
     loop {
         alive()?;
-        if let Ok(dump) = admin.config_dump().await {
-            match dump::readiness(&dump, expected) {
-                Readiness::Ready => return Ok(()),
-                Readiness::Rejected(message) => return Err(ComponentError::EnvoyRejected { message }),
-                Readiness::Pending(what) => pending = what,
+        let pending = match loaded(admin, expected).await {
+            Readiness::Ready => return Ok(()),
+            Readiness::Rejected(message) => {
+                // Envoy's log says why; prefer its words to ours.
+                let message = rejection_in_log(log).unwrap_or(message);
+                return Err(ComponentError::EnvoyRejected { message });
             }
-        }
+            Readiness::Pending(what) => what,
+        };
         if started.elapsed() > timeout {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
@@ -111,17 +109,37 @@ pub async fn wait_until_loaded(
     }
 }
 
-/// Envoy logs a rejected xDS update as a warning naming the resource and
-/// the reason; that line is the clearest message a user can get.
+async fn loaded(admin: &Admin, expected: &Expected) -> Readiness {
+    let Ok(dump) = admin.config_dump().await else {
+        return Readiness::Pending("the admin API does not answer".into());
+    };
+    match dump::readiness(&dump, expected) {
+        Readiness::Ready => {}
+        other => return other,
+    }
+    match admin.stats(&format!("^{}", regex::escape(dump::ECDS_STATS_PREFIX))).await {
+        Ok(stats) => dump::ecds_applied(&stats, expected),
+        Err(e) => Readiness::Pending(format!("cannot read stats: {e}")),
+    }
+}
+
+/// Envoy logs a rejected xDS update as a warning with the reason, after the
+/// errors that led to it (a Wasm plugin's own log line, a failed VM): those
+/// lines are the clearest message a user can get.
 fn rejection_in_log(log: &Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
-    text.lines()
-        .find(|line| {
-            (line.contains("[warning]") || line.contains("[error]") || line.contains("[critical]"))
-                && (line.contains("rejected") || line.contains("update failure"))
-        })
-        .map(|line| {
-            // Drop the timestamp/thread/source prefix: "[..][..][warning][config] [file:line] message".
-            line.rsplit_once("] ").map_or(line, |(_, msg)| msg).to_owned()
-        })
+    let lines: Vec<&str> = text.lines().collect();
+    let rejected = lines
+        .iter()
+        .position(|l| l.contains("[warning]") && (l.contains("rejected") || l.contains("update failure")))?;
+    let first = lines[..rejected]
+        .iter()
+        .rposition(|l| !(l.contains("[error]") || l.contains("[critical]")))
+        .map_or(0, |i| i + 1);
+    let messages: Vec<&str> = lines[first.max(rejected.saturating_sub(5))..=rejected]
+        .iter()
+        // Drop the prefix "[time][thread][level][logger] [source:line] ".
+        .map(|l| l.split_once("] ").map_or(*l, |(_, rest)| rest.split_once("] ").map_or(rest, |(_, m)| m)))
+        .collect();
+    Some(messages.join("\n"))
 }

@@ -1,0 +1,84 @@
+//! Negative controls: broken scenarios must fail to load with file:line, a
+//! wrong expectation must fail with a readable diff, and a configuration
+//! Envoy rejects must surface Envoy's own message.
+
+use std::path::{Path, PathBuf};
+
+use plugproof::profiles::ProfileKind;
+use plugproof::provision::ModuleCatalog;
+use plugproof::run::{Runner, Status};
+use plugproof::scenario::{load_file, Diagnostic, LoadError};
+use rstest::rstest;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn catalog() -> ModuleCatalog {
+    ModuleCatalog::load(&ModuleCatalog::default_workspace()).expect("the module catalog loads")
+}
+
+fn load(name: &str) -> Result<plugproof::scenario::Scenario, LoadError> {
+    load_file(&fixtures().join(name), &fixtures(), &catalog().names())
+}
+
+fn diagnostics(name: &str) -> Vec<Diagnostic> {
+    let error = load(name).expect_err("the fixture must not load");
+    assert!(!error.diagnostics().is_empty(), "{error}");
+    // Every line of the rendered error is `file:line:column: message`.
+    for line in error.to_string().lines() {
+        let prefix = format!("{}:", fixtures().join(name).display());
+        assert!(line.starts_with(&prefix), "{line}");
+    }
+    error.diagnostics().to_vec()
+}
+
+#[rstest]
+#[case::malformed_yaml("malformed.yaml", &[(4, "did not find expected ',' or '}'")])]
+#[case::unknown_field("unknown-field.yaml", &[(14, "unknown field `header`, expected one of status, headers, body, backend")])]
+#[case::wrong_type("wrong-type.yaml", &[(11, "u16")])]
+#[case::dangling_references("dangling-plugin.yaml", &[
+    (9, "no service named `ehco` in `services`"),
+    (15, "no plugin named `stmap` in `plugins` (declared: stamp)"),
+])]
+fn broken_scenarios_fail_to_load_with_file_and_line(#[case] fixture: &str, #[case] expected: &[(u64, &str)]) {
+    let found = diagnostics(fixture);
+    let summary: Vec<(u64, &str)> = found.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(found.len(), expected.len(), "{summary:?}");
+    for (diagnostic, (line, text)) in found.iter().zip(expected) {
+        assert_eq!(diagnostic.line, *line, "{diagnostic}");
+        assert!(diagnostic.column > 0, "{diagnostic}");
+        assert!(diagnostic.message.contains(text), "{diagnostic}");
+    }
+}
+
+async fn run_fixture(name: &str) -> plugproof::run::Outcome {
+    let scenario = load(name).expect("the fixture loads");
+    let report = tempfile::tempdir().expect("a temp dir");
+    let runner = Runner::prepare(ProfileKind::Envoy, &catalog(), report.keep()).await.expect("provisioning works");
+    runner.run(&scenario).await
+}
+
+#[tokio::test]
+async fn a_wrong_expectation_fails_with_a_readable_diff() {
+    let outcome = run_fixture("wrong-expectation.yaml").await;
+    let Status::Failed(error) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    assert!(error.contains("wrong-expectation.yaml:23 (the rule applies on its host)"), "{error}");
+    assert!(error.contains("-header x-stamp: \"domain-b\"\n"), "{error}");
+    assert!(error.contains("+header x-stamp: \"domain-a\"\n"), "{error}");
+    assert!(error.contains(" status: 200\n"), "the checks that held are context: {error}");
+    let bundle = outcome.bundle.expect("a failure keeps its evidence");
+    for file in ["envoy.log", "config_dump.json", "error.txt", "steps.txt", "xds/lds.json", "registry/registry.log"] {
+        assert!(bundle.join(file).exists(), "{} lacks {file}", bundle.display());
+    }
+}
+
+#[tokio::test]
+async fn a_configuration_envoy_rejects_surfaces_envoys_message() {
+    let outcome = run_fixture("envoy-rejects.yaml").await;
+    let Status::Failed(error) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    assert!(error.starts_with("Envoy rejected the configuration"), "{error}");
+    assert!(error.contains("Filesystem config update rejected: Unable to create Wasm plugin istio-system.broken"), "{error}");
+    assert!(error.contains("rejecting configuration: rule 0"), "the plugin's own log line is kept: {error}");
+    assert!(outcome.steps.is_empty(), "no step runs against a rejected configuration");
+}
