@@ -87,7 +87,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         }),
         Command::Provision => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(Runner::prepare(ProfileKind::Envoy, &catalog, PathBuf::new()))?;
+            runtime.block_on(plugproof::provision::tools(&catalog))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { paths, profile, filter, report_dir } => {

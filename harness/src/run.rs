@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crate::components::echo::EchoServer;
 use crate::components::registry::Registry;
 use crate::oci::{repository, RegistryClient};
-use crate::profiles::{self, Deployment, ProfileKind, Published, Stage, Tools};
-use crate::provision::{self, Cache, ModuleCatalog, ProvisionError};
+use crate::profiles::{self, Deployment, ProfileKind, Published, Stage};
+use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
 use crate::runtime::Loopback;
 use crate::scenario::Scenario;
@@ -58,17 +58,7 @@ pub struct Runner {
 impl Runner {
     /// Provisions Envoy, the registry and the test modules (cached).
     pub async fn prepare(profile: ProfileKind, catalog: &ModuleCatalog, report_dir: PathBuf) -> Result<Self, ProvisionError> {
-        let catalog = catalog.clone();
-        let tools = tokio::task::spawn_blocking(move || -> Result<Tools, ProvisionError> {
-            let cache = Cache::from_env()?;
-            Ok(Tools {
-                envoy: provision::envoy_binary(&cache)?,
-                registry: provision::registry_binary()?,
-                modules: provision::build_modules(&cache, &catalog)?,
-            })
-        })
-        .await
-        .expect("provisioning does not panic")?;
+        let tools = provision::tools(catalog).await?;
         Ok(Runner { profile, tools, report_dir, http: crate::http::client() })
     }
 

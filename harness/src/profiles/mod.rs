@@ -5,14 +5,14 @@ pub mod envoy;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
 use crate::components::registry::Registry;
 use crate::components::ComponentError;
 use crate::oci::OciError;
-use crate::provision::BuiltModules;
+use crate::provision::Tools;
 use crate::runtime::Loopback;
 use crate::scenario::{Feature, Scenario};
 use crate::translate::TranslateError;
@@ -48,14 +48,6 @@ impl ProfileKind {
             .collect();
         (!missing.is_empty()).then(|| format!("profile {} lacks {}", self.name(), missing.join(", ")))
     }
-}
-
-/// The programs a deployment runs.
-#[derive(Debug, Clone)]
-pub struct Tools {
-    pub envoy: PathBuf,
-    pub registry: PathBuf,
-    pub modules: BuiltModules,
 }
 
 /// A plugin as pushed to the run's registry.

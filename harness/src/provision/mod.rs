@@ -13,6 +13,29 @@ pub use wasm::{build_modules, BuiltModules, ModuleCatalog};
 
 use std::path::PathBuf;
 
+/// What provisioning hands to the runs.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub envoy: PathBuf,
+    pub registry: PathBuf,
+    pub modules: BuiltModules,
+}
+
+/// Finds or installs everything a run needs (cached; shows progress).
+pub async fn tools(catalog: &ModuleCatalog) -> Result<Tools, ProvisionError> {
+    let catalog = catalog.clone();
+    tokio::task::spawn_blocking(move || {
+        let cache = Cache::from_env()?;
+        Ok(Tools {
+            envoy: envoy_binary(&cache)?,
+            registry: registry_binary()?,
+            modules: build_modules(&cache, &catalog)?,
+        })
+    })
+    .await
+    .expect("provisioning does not panic")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
     #[error("{what} ({}): {source}", path.display())]

@@ -99,6 +99,13 @@ impl Toolchain {
         Ok(Toolchain::BuildStd { cargo, rustc, version })
     }
 
+    fn mode(&self) -> &'static str {
+        match self {
+            Toolchain::Native { .. } => "native std",
+            Toolchain::BuildStd { .. } => "rustc-web, -Zbuild-std",
+        }
+    }
+
     fn id(&self) -> String {
         match self {
             Toolchain::Native { version } => format!("native {version}"),
@@ -163,9 +170,9 @@ pub fn build_modules(cache: &Cache, catalog: &ModuleCatalog) -> Result<BuiltModu
     let target_dir = cache.path("wasm-target");
     let log = cache.path("modules/last-build.log");
     let progress = Progress::start(format!(
-        "building {} test modules for {TARGET} ({}; the first build takes about a minute)",
+        "building {} test modules for {TARGET} ({}; a cold build takes a minute or two)",
         catalog.modules.len(),
-        toolchain.id()
+        toolchain.mode()
     ));
     let result = build_all(&toolchain, catalog, &target_dir, &log, &built);
     progress.finish(result.is_ok());
