@@ -92,8 +92,14 @@ async fn floor(catalog: &ModuleCatalog) -> Vec<Duration> {
     samples
 }
 
-fn static_bootstrap(listener: std::net::SocketAddr, admin: std::net::SocketAddr, echo: std::net::SocketAddr, module: &Path) -> serde_json::Value {
-    let socket = |a: std::net::SocketAddr| json!({"socket_address": {"address": a.ip().to_string(), "port_value": a.port()}});
+fn static_bootstrap(
+    listener: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+    echo: std::net::SocketAddr,
+    module: &Path,
+) -> serde_json::Value {
+    let socket =
+        |a: std::net::SocketAddr| json!({"socket_address": {"address": a.ip().to_string(), "port_value": a.port()}});
     json!({
         "admin": {"address": socket(admin)},
         "static_resources": {
@@ -129,7 +135,8 @@ fn static_bootstrap(listener: std::net::SocketAddr, admin: std::net::SocketAddr,
 
 async fn warm_scenario(root: &Path, catalog: &ModuleCatalog) -> Vec<Timings> {
     let scenarios = root.join("scenarios");
-    let scenario = load_file(&scenarios.join(format!("{WARM_SCENARIO}.yaml")), &scenarios, &catalog.names()).expect("the scenario loads");
+    let scenario = load_file(&scenarios.join(format!("{WARM_SCENARIO}.yaml")), &scenarios, &catalog.names())
+        .expect("the scenario loads");
     let report = tempfile::tempdir().expect("a temp dir");
     let runner = Runner::prepare(ProfileKind::Envoy, catalog, report.path().to_path_buf()).await.expect("provisioning");
     // One unmeasured run warms the page cache and V8's code cache.
@@ -161,7 +168,16 @@ fn suite(root: &Path) {
     let started = Instant::now();
     let output = Command::new("cargo")
         .current_dir(root)
-        .args(["nextest", "run", "--workspace", "-E", "binary(scenarios)", "--success-output", "immediate", "--no-fail-fast"])
+        .args([
+            "nextest",
+            "run",
+            "--workspace",
+            "-E",
+            "binary(scenarios)",
+            "--success-output",
+            "immediate",
+            "--no-fail-fast",
+        ])
         .output()
         .expect("cargo nextest runs");
     let wall = started.elapsed();
@@ -171,10 +187,8 @@ fn suite(root: &Path) {
     for line in text.lines() {
         // "<id>: stage 0.123s, deploy 0.456s, steps 0.012s, total 0.600s"
         let Some((_, rest)) = line.split_once(": stage ") else { continue };
-        let numbers: Vec<f64> = rest
-            .split(", ")
-            .filter_map(|part| part.rsplit(' ').next()?.trim_end_matches('s').parse().ok())
-            .collect();
+        let numbers: Vec<f64> =
+            rest.split(", ").filter_map(|part| part.rsplit(' ').next()?.trim_end_matches('s').parse().ok()).collect();
         if let [s, d, st, _total] = numbers[..] {
             count += 1;
             stage += s;
@@ -185,7 +199,10 @@ fn suite(root: &Path) {
     println!("suite under nextest: {count} scenarios, exit {}", output.status);
     println!("  provisioning (warm cache, `plugproof provision`): {:.2}s", provisioning.as_secs_f64());
     println!("  nextest wall time (build up to date):             {:.2}s", wall.as_secs_f64());
-    println!("  sum over scenarios: boot {:.2}s (stage {stage:.2}s + deploy {deploy:.2}s), steps {steps:.2}s", stage + deploy);
+    println!(
+        "  sum over scenarios: boot {:.2}s (stage {stage:.2}s + deploy {deploy:.2}s), steps {steps:.2}s",
+        stage + deploy
+    );
 }
 
 fn secs(d: Duration) -> f64 {
@@ -209,4 +226,3 @@ fn report(label: &str, samples: &[Duration]) {
         samples.len()
     );
 }
-

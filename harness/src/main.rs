@@ -110,7 +110,12 @@ fn load(paths: &[PathBuf], catalog: &ModuleCatalog) -> Option<Vec<Scenario>> {
     errors.is_empty().then_some(scenarios)
 }
 
-async fn run(scenarios: Vec<Scenario>, profile: ProfileKind, catalog: &ModuleCatalog, report_dir: PathBuf) -> anyhow::Result<ExitCode> {
+async fn run(
+    scenarios: Vec<Scenario>,
+    profile: ProfileKind,
+    catalog: &ModuleCatalog,
+    report_dir: PathBuf,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let work = async {
         let runner = Runner::prepare(profile, catalog, report_dir.clone()).await?;

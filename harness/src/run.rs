@@ -57,7 +57,11 @@ pub struct Runner {
 
 impl Runner {
     /// Provisions Envoy, the registry and the test modules (cached).
-    pub async fn prepare(profile: ProfileKind, catalog: &ModuleCatalog, report_dir: PathBuf) -> Result<Self, ProvisionError> {
+    pub async fn prepare(
+        profile: ProfileKind,
+        catalog: &ModuleCatalog,
+        report_dir: PathBuf,
+    ) -> Result<Self, ProvisionError> {
         let tools = provision::tools(catalog).await?;
         Ok(Runner { profile, tools, report_dir, http: crate::http::client() })
     }
@@ -122,7 +126,10 @@ impl Runner {
             tools: &self.tools,
             registry: &registry,
             published,
-            backends: backends.iter().map(|b| (b.name().to_owned(), b.addr())).collect::<BTreeMap<String, SocketAddr>>(),
+            backends: backends
+                .iter()
+                .map(|b| (b.name().to_owned(), b.addr()))
+                .collect::<BTreeMap<String, SocketAddr>>(),
         };
         let deploy_started = Instant::now();
         let deployment = match profiles::deploy(self.profile, &stage).await {
@@ -159,16 +166,21 @@ impl Runner {
             let path = self.tools.modules.path(&plugin.module);
             let module = std::fs::read(&path).map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
             let repository = repository(&plugin.name);
-            let digest = client
-                .push(&repository, &plugin.tag, &module, plugin.layout)
-                .await
-                .map_err(|e| e.to_string())?;
+            let digest =
+                client.push(&repository, &plugin.tag, &module, plugin.layout).await.map_err(|e| e.to_string())?;
             published.insert(plugin.name.clone(), Published { repository, tag: plugin.tag.clone(), digest });
         }
         Ok(published)
     }
 
-    async fn fail(&self, outcome: &mut Outcome, scenario: &Scenario, dir: &Path, deployment: Option<&Deployment>, error: String) {
+    async fn fail(
+        &self,
+        outcome: &mut Outcome,
+        scenario: &Scenario,
+        dir: &Path,
+        deployment: Option<&Deployment>,
+        error: String,
+    ) {
         let config_dump = match deployment {
             Some(d) => d.config_dump().await.ok(),
             None => None,

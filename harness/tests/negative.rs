@@ -78,7 +78,10 @@ async fn a_configuration_envoy_rejects_surfaces_envoys_message() {
     let outcome = run_fixture("envoy-rejects.yaml").await;
     let Status::Failed(error) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
     assert!(error.starts_with("Envoy rejected the configuration"), "{error}");
-    assert!(error.contains("Filesystem config update rejected: Unable to create Wasm plugin istio-system.broken"), "{error}");
+    assert!(
+        error.contains("Filesystem config update rejected: Unable to create Wasm plugin istio-system.broken"),
+        "{error}"
+    );
     assert!(error.contains("rejecting configuration: rule 0"), "the plugin's own log line is kept: {error}");
     assert!(outcome.steps.is_empty(), "no step runs against a rejected configuration");
 }

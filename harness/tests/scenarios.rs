@@ -26,10 +26,7 @@ fn main() -> ExitCode {
         .unwrap_or(ProfileKind::Envoy);
     let catalog = ModuleCatalog::load(&ModuleCatalog::default_workspace()).expect("the module catalog loads");
     let files = discover(&root).unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()));
-    let trials = files
-        .into_iter()
-        .map(|file| trial(&file, &root, profile, &catalog))
-        .collect();
+    let trials = files.into_iter().map(|file| trial(&file, &root, profile, &catalog)).collect();
     libtest_mimic::run(&args, trials).exit_code()
 }
 
@@ -52,9 +49,9 @@ fn trial(file: &Path, root: &Path, profile: ProfileKind, catalog: &ModuleCatalog
 }
 
 fn run(scenario: Scenario, profile: ProfileKind, catalog: &ModuleCatalog) -> Result<(), Failed> {
-    let report_dir = std::env::var_os("PLUGPROOF_REPORT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugproof-report").join(profile.name()));
+    let report_dir = std::env::var_os("PLUGPROOF_REPORT_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugproof-report").join(profile.name())
+    });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let outcome = runtime.block_on(async {
         until_interrupted(async {

@@ -77,7 +77,8 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_the_deadline_with_the_last_failure() {
-        let result = eventually(1, Duration::from_millis(60), || async { Err::<Verdict, _>("refused".to_owned()) }).await;
+        let result =
+            eventually(1, Duration::from_millis(60), || async { Err::<Verdict, _>("refused".to_owned()) }).await;
         let attempts = result.expect_err("never holds");
         assert!(attempts.count >= 2);
         assert_eq!(attempts.last_failure.as_deref(), Some("refused"));

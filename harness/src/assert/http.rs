@@ -166,7 +166,10 @@ mod tests {
 
     #[test]
     fn a_local_reply_has_no_backend_view() {
-        let expect = Expect { backend: Some(BackendExpect { service: Some("echo".into()), ..Default::default() }), ..Default::default() };
+        let expect = Expect {
+            backend: Some(BackendExpect { service: Some("echo".into()), ..Default::default() }),
+            ..Default::default()
+        };
         let verdict = verify(&expect, &exchange(403, &[], json!("denied")));
         assert!(verdict.diff().contains("did not come from an echo backend"));
     }

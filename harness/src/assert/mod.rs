@@ -59,9 +59,8 @@ mod tests {
 
     #[test]
     fn diff_shows_failed_checks_as_changes_and_held_ones_as_context() {
-        let verdict = Verdict {
-            checks: vec![Check::new("status: 200", "status: 404"), Check::held("header a: \"1\"")],
-        };
+        let verdict =
+            Verdict { checks: vec![Check::new("status: 200", "status: 404"), Check::held("header a: \"1\"")] };
         assert!(!verdict.holds());
         let diff = verdict.diff();
         assert!(diff.contains("-status: 200\n"), "{diff}");

@@ -37,9 +37,8 @@ impl EchoServer {
                 let service_name = service_name.clone();
                 connections.spawn(async move {
                     let service = hyper::service::service_fn(move |req| echo(service_name.clone(), req));
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let _ =
+                        auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
                 });
                 while connections.try_join_next().is_some() {}
             }

@@ -29,9 +29,7 @@ impl Registry {
             storage.display()
         );
         std::fs::write(&config, text).map_err(io("cannot write the registry config"))?;
-        let spec = ProcessSpec::new("registry", binary, dir.join("registry.log"))
-            .arg("serve")
-            .arg(&config);
+        let spec = ProcessSpec::new("registry", binary, dir.join("registry.log")).arg("serve").arg(&config);
         let mut process = Process::spawn(&spec)?;
         let host = addr.to_string();
         let url = format!("http://{host}/v2/");

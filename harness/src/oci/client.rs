@@ -30,10 +30,7 @@ impl RegistryClient {
     /// `host` is `IP:PORT` of a registry serving plain HTTP.
     pub fn new(host: &str) -> Self {
         crate::http::install_crypto_provider();
-        let client = Client::new(ClientConfig {
-            protocol: ClientProtocol::Http,
-            ..Default::default()
-        });
+        let client = Client::new(ClientConfig { protocol: ClientProtocol::Http, ..Default::default() });
         RegistryClient { host: host.to_owned(), client }
     }
 
@@ -44,7 +41,11 @@ impl RegistryClient {
             .expect("registry host, repository and tag were validated")
     }
 
-    fn error(&self, action: &'static str, reference: &Reference) -> impl FnOnce(oci_client::errors::OciDistributionError) -> OciError {
+    fn error(
+        &self,
+        action: &'static str,
+        reference: &Reference,
+    ) -> impl FnOnce(oci_client::errors::OciDistributionError) -> OciError {
         let (registry, reference) = (self.host.clone(), reference.whole());
         move |source| OciError::Registry { registry, action, reference, source }
     }

@@ -59,12 +59,7 @@ pub fn pack(module: &[u8], layout: Layout) -> Packed {
         "config": {"mediaType": config_type, "digest": digest_of(&config), "size": config.len()},
         "layers": [{"mediaType": layer_type, "digest": digest_of(&layer), "size": layer.len()}],
     });
-    Packed {
-        config,
-        layer,
-        manifest: manifest.to_string().into_bytes(),
-        manifest_media_type: manifest_type,
-    }
+    Packed { config, layer, manifest: manifest.to_string().into_bytes(), manifest_media_type: manifest_type }
 }
 
 fn tar_with_module(module: &[u8]) -> Vec<u8> {
@@ -74,9 +69,7 @@ fn tar_with_module(module: &[u8]) -> Vec<u8> {
     header.set_mode(0o644);
     header.set_mtime(0);
     header.set_cksum();
-    builder
-        .append_data(&mut header, MODULE_FILE, module)
-        .expect("appending to an in-memory tar cannot fail");
+    builder.append_data(&mut header, MODULE_FILE, module).expect("appending to an in-memory tar cannot fail");
     builder.into_inner().expect("finishing an in-memory tar cannot fail")
 }
 

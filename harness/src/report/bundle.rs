@@ -11,7 +11,13 @@ use crate::steps::StepResult;
 /// Run-directory entries not worth keeping: registry blobs and modules.
 const SKIP: &[&str] = &["storage", "modules"];
 
-pub fn write(target: &Path, run_dir: &Path, config_dump: Option<&Value>, error: &str, steps: &[StepResult]) -> std::io::Result<()> {
+pub fn write(
+    target: &Path,
+    run_dir: &Path,
+    config_dump: Option<&Value>,
+    error: &str,
+    steps: &[StepResult],
+) -> std::io::Result<()> {
     if target.exists() {
         std::fs::remove_dir_all(target)?;
     }

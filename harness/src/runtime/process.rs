@@ -93,9 +93,7 @@ impl Process {
         }
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-            });
+            cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
         }
         let child = cmd.spawn().map_err(|source| ProcessError::Spawn {
             name: spec.name.clone(),
@@ -104,12 +102,7 @@ impl Process {
         })?;
         let pid = child.id().expect("a child that was just spawned has a pid");
         tracing::debug!(name = %spec.name, pid, "started {}", spec.program.display());
-        Ok(Process {
-            name: spec.name.clone(),
-            child,
-            pgid: Pid::from_raw(pid as i32),
-            log: spec.log.clone(),
-        })
+        Ok(Process { name: spec.name.clone(), child, pgid: Pid::from_raw(pid as i32), log: spec.log.clone() })
     }
 
     pub fn name(&self) -> &str {

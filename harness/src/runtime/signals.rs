@@ -11,11 +11,9 @@ pub struct Interrupted(pub &'static str);
 
 /// Runs `work` until it finishes or the process gets SIGINT, SIGTERM or SIGHUP.
 pub async fn until_interrupted<T>(work: impl Future<Output = T>) -> Result<T, Interrupted> {
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
         // Without handlers, the default actions still kill the harness and
         // PR_SET_PDEATHSIG still takes the children with it.
         return Ok(work.await);

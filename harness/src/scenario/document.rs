@@ -296,9 +296,8 @@ impl<'de> Deserialize<'de> for HeaderExpect {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 const FIELDS: &[&str] = &["equals", "regex", "absent"];
-                let key: String = map
-                    .next_key()?
-                    .ok_or_else(|| de::Error::custom("expected one of `equals`, `regex`, `absent`"))?;
+                let key: String =
+                    map.next_key()?.ok_or_else(|| de::Error::custom("expected one of `equals`, `regex`, `absent`"))?;
                 let expect = match key.as_str() {
                     "equals" => HeaderExpect::Equals(map.next_value()?),
                     "regex" => {

@@ -8,10 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::{Location, Spanned};
 
 use super::document::{ResourceDoc, ScenarioDoc, StepDoc};
-use super::{
-    Action, Flavor, Plugin, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_TIMES,
-    DEFAULT_WITHIN,
-};
+use super::{Action, Flavor, Plugin, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_TIMES, DEFAULT_WITHIN};
 
 const PLUGIN_SCHEME: &str = "plugin://";
 
@@ -102,27 +99,14 @@ pub fn load_all(paths: &[PathBuf], modules: &BTreeSet<String>) -> (Vec<Scenario>
 /// Loads and checks one scenario. `root` is the folder its id is relative to;
 /// `modules` the test modules the plugins workspace can build.
 pub fn load_file(path: &Path, root: &Path, modules: &BTreeSet<String>) -> Result<Scenario, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let id = path
-        .strip_prefix(root)
-        .unwrap_or(path)
-        .with_extension("")
-        .to_string_lossy()
-        .into_owned();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+    let id = path.strip_prefix(root).unwrap_or(path).with_extension("").to_string_lossy().into_owned();
     let mut checker = Checker { file: path.to_path_buf(), problems: Vec::new() };
     let doc: ScenarioDoc = match serde_saphyr::from_str(&text) {
         Ok(doc) => doc,
         Err(err) => {
             let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
-            checker.problems.push(Diagnostic {
-                file: path.to_path_buf(),
-                line,
-                column,
-                message: parse_message(&err),
-            });
+            checker.problems.push(Diagnostic { file: path.to_path_buf(), line, column, message: parse_message(&err) });
             return Err(LoadError::Invalid(checker.problems));
         }
     };
@@ -261,7 +245,10 @@ impl Checker {
                 );
             }
             if r.hosts.is_empty() {
-                self.problem(decl.referenced, format!("route `{}` has no hosts (use `[\"*\"]` for every host)", r.name));
+                self.problem(
+                    decl.referenced,
+                    format!("route `{}` has no hosts (use `[\"*\"]` for every host)", r.name),
+                );
             }
             if !services.iter().any(|s| s.name == r.service.value) {
                 self.problem(
@@ -301,7 +288,10 @@ impl Checker {
             }
         };
         if r.kind.value != "WasmPlugin" {
-            self.problem(r.kind.referenced, format!("unsupported kind `{}`; resources are `WasmPlugin`s", r.kind.value));
+            self.problem(
+                r.kind.referenced,
+                format!("unsupported kind `{}`; resources are `WasmPlugin`s", r.kind.value),
+            );
             return None;
         }
         let spec = &r.spec;
@@ -315,7 +305,10 @@ impl Checker {
                 if let Some(at) = at {
                     self.problem(
                         at,
-                        format!("`{field}` is a Higress field; use apiVersion `{}` or `pluginConfig`", Flavor::HIGRESS_API),
+                        format!(
+                            "`{field}` is a Higress field; use apiVersion `{}` or `pluginConfig`",
+                            Flavor::HIGRESS_API
+                        ),
                     );
                 }
             }
@@ -370,7 +363,10 @@ impl Checker {
                 };
                 let asserts = expect.status.is_some()
                     || !expect.headers.is_empty()
-                    || expect.body.as_ref().is_some_and(|b| b.contains.is_some() || b.equals.is_some() || !b.json.is_empty())
+                    || expect
+                        .body
+                        .as_ref()
+                        .is_some_and(|b| b.contains.is_some() || b.equals.is_some() || !b.json.is_empty())
                     || expect.backend.as_ref().is_some_and(|b| {
                         b.service.is_some() || b.method.is_some() || b.path.is_some() || !b.headers.is_empty()
                     });
@@ -381,11 +377,14 @@ impl Checker {
                 if let Some(body) = &expect.body {
                     for pointer in body.json.keys() {
                         if !pointer.is_empty() && !pointer.starts_with('/') {
-                            self.problem(at, format!("body.json key `{pointer}` must be a JSON pointer such as `/service`"));
+                            self.problem(
+                                at,
+                                format!("body.json key `{pointer}` must be a JSON pointer such as `/service`"),
+                            );
                         }
                     }
                 }
-                Action::Request { request: request.clone(), expect: expect.clone() }
+                Action::Request { request: request.clone(), expect: Box::new(expect.clone()) }
             }
             (None, Some(filters)) => {
                 if s.expect.is_some() {

@@ -10,9 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use document::{
-    BackendExpect, BodyExpect, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder,
-    HeaderExpect, JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, VmConfig,
-    WasmPluginSpec,
+    BackendExpect, BodyExpect, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect, JsonObject,
+    Layout, MatchRule, Phase, PullPolicy, RequestSpec, VmConfig, WasmPluginSpec,
 };
 pub use feature::Feature;
 pub use load::{discover, load_all, load_file, Diagnostic, LoadError};
@@ -131,6 +130,6 @@ impl Step {
 
 #[derive(Debug, Clone)]
 pub enum Action {
-    Request { request: RequestSpec, expect: Expect },
+    Request { request: RequestSpec, expect: Box<Expect> },
     Filters(FilterOrder),
 }

@@ -14,7 +14,8 @@ pub async fn attempt(ctx: &StepContext<'_>, request: &RequestSpec, expect: &Expe
 
 async fn send(ctx: &StepContext<'_>, request: &RequestSpec) -> Result<Exchange, String> {
     let url = format!("http://{}{}", ctx.deployment.gateway(), request.path);
-    let method = Method::from_bytes(request.method.as_bytes()).map_err(|e| format!("method {}: {e}", request.method))?;
+    let method =
+        Method::from_bytes(request.method.as_bytes()).map_err(|e| format!("method {}: {e}", request.method))?;
     let mut builder = ctx.http.request(method, &url).header("host", &request.host);
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
@@ -22,10 +23,8 @@ async fn send(ctx: &StepContext<'_>, request: &RequestSpec) -> Result<Exchange, 
     if let Some(body) = &request.body {
         builder = builder.body(body.clone());
     }
-    let response = builder
-        .send()
-        .await
-        .map_err(|e| format!("{} {} (Host: {}) failed: {e}", request.method, url, request.host))?;
+    let response =
+        builder.send().await.map_err(|e| format!("{} {} (Host: {}) failed: {e}", request.method, url, request.host))?;
     let status = response.status().as_u16();
     let headers = response
         .headers()

@@ -89,11 +89,7 @@ pub fn convert(spec: &WasmPluginSpec) -> Result<Option<IstioSpec>, TranslateErro
 
 fn rule_entry(rule: &MatchRule) -> Option<JsonObject> {
     let mut entry = rule.config.clone().unwrap_or_default();
-    let keys = [
-        (MATCH_ROUTE_KEY, &rule.ingress),
-        (MATCH_SERVICE_KEY, &rule.service),
-        (MATCH_DOMAIN_KEY, &rule.domain),
-    ];
+    let keys = [(MATCH_ROUTE_KEY, &rule.ingress), (MATCH_SERVICE_KEY, &rule.service), (MATCH_DOMAIN_KEY, &rule.domain)];
     let mut matched = false;
     for (key, values) in keys {
         if !values.is_empty() {
@@ -194,9 +190,7 @@ mod tests {
     #[case::all_rules_disabled_leaves_an_empty_config_and_no_rules(
         spec(None, None, None, Some(vec![disabled(rule(&[], &["a"], &[], json!({})))])),
         Some(json!({})))]
-    #[case::no_config_at_all_keeps_the_plugin_without_configuration(
-        spec(None, None, None, None),
-        None)]
+    #[case::no_config_at_all_keeps_the_plugin_without_configuration(spec(None, None, None, None), None)]
     fn converts(#[case] input: WasmPluginSpec, #[case] plugin_config: Option<Value>) {
         let out = convert(&input).expect("converts").expect("an Istio resource");
         assert_eq!(out.plugin_config.map(Value::Object), plugin_config);
@@ -205,9 +199,12 @@ mod tests {
 
     #[test]
     fn key_order_is_preserved_in_the_rendered_json() {
-        let input = spec(None, Some(json!({"b": 1, "a": 2})), None, Some(vec![
-            rule(&["default/r"], &["d"], &["s"], json!({"y": 1, "x": 2})),
-        ]));
+        let input = spec(
+            None,
+            Some(json!({"b": 1, "a": 2})),
+            None,
+            Some(vec![rule(&["default/r"], &["d"], &["s"], json!({"y": 1, "x": 2}))]),
+        );
         let out = convert(&input).unwrap().unwrap();
         assert_eq!(
             serde_json::to_string(&out.plugin_config).unwrap(),

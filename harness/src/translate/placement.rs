@@ -18,12 +18,7 @@ use super::istio::IstioWasmPlugin;
 pub fn filter_order<'a>(plugins: impl IntoIterator<Item = &'a IstioWasmPlugin>) -> Vec<&'a IstioWasmPlugin> {
     let mut ordered: Vec<&IstioWasmPlugin> = plugins.into_iter().collect();
     ordered.sort_by_key(|p| {
-        (
-            phase_rank(p.phase()),
-            Reverse(p.spec.priority.unwrap_or(i32::MIN)),
-            p.name.clone(),
-            p.namespace.clone(),
-        )
+        (phase_rank(p.phase()), Reverse(p.spec.priority.unwrap_or(i32::MIN)), p.name.clone(), p.namespace.clone())
     });
     ordered
 }
@@ -79,10 +74,7 @@ mod tests {
         vec![plugin("b", "a", None, Some(1)), plugin("a", "z", None, Some(1)), plugin("a", "b", None, Some(1))],
         &["a.b", "a.z", "b.a"])]
     fn orders(#[case] plugins: Vec<IstioWasmPlugin>, #[case] expected: &[&str]) {
-        let names: Vec<String> = filter_order(&plugins)
-            .iter()
-            .map(|p| format!("{}.{}", p.name, p.namespace))
-            .collect();
+        let names: Vec<String> = filter_order(&plugins).iter().map(|p| format!("{}.{}", p.name, p.namespace)).collect();
         assert_eq!(names, expected);
     }
 }

@@ -58,33 +58,16 @@ mod tests {
 
     #[test]
     fn rules_pick_ids() {
-        let m = parse_configuration(
-            br#"{"id": "g", "_rules_": [{"_match_route_": ["default/r1"], "id": "r"}]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            m.select(Some("h"), "default/r1", "").unwrap().config.id,
-            "r"
-        );
-        assert_eq!(
-            m.select(Some("h"), "default/r2", "").unwrap().config.id,
-            "g"
-        );
+        let m =
+            parse_configuration(br#"{"id": "g", "_rules_": [{"_match_route_": ["default/r1"], "id": "r"}]}"#).unwrap();
+        assert_eq!(m.select(Some("h"), "default/r1", "").unwrap().config.id, "r");
+        assert_eq!(m.select(Some("h"), "default/r2", "").unwrap().config.id, "g");
     }
 
     #[test]
     fn bad_configurations_are_rejected() {
-        for bytes in [
-            &b"{}"[..],
-            br#"{"id": 1}"#,
-            br#"{"_rules_": [{"_match_route_": ["r"]}]}"#,
-            b"[",
-        ] {
-            assert!(
-                parse_configuration(bytes).is_err(),
-                "{}",
-                String::from_utf8_lossy(bytes)
-            );
+        for bytes in [&b"{}"[..], br#"{"id": 1}"#, br#"{"_rules_": [{"_match_route_": ["r"]}]}"#, b"["] {
+            assert!(parse_configuration(bytes).is_err(), "{}", String::from_utf8_lossy(bytes));
         }
     }
 }

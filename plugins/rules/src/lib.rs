@@ -119,10 +119,7 @@ impl HostPattern {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Matcher {
     Route(Vec<String>),
-    RouteAndService {
-        routes: Vec<String>,
-        services: Vec<String>,
-    },
+    RouteAndService { routes: Vec<String>, services: Vec<String> },
     Host(Vec<HostPattern>),
     Service(Vec<String>),
     RoutePrefix(Vec<String>),
@@ -151,9 +148,7 @@ impl Matcher {
                 patterns.iter().any(|p| p.matches(host))
             }
             Matcher::Service(services) => service_matches(services, cluster_name),
-            Matcher::RoutePrefix(prefixes) => {
-                prefixes.iter().any(|p| route_name.starts_with(p.as_str()))
-            }
+            Matcher::RoutePrefix(prefixes) => prefixes.iter().any(|p| route_name.starts_with(p.as_str())),
         }
     }
 }
@@ -181,8 +176,7 @@ impl<C> RuleMatcher<C> {
         if bytes.is_empty() {
             return Self::parse(&Value::Object(Default::default()), parse);
         }
-        let config: Value =
-            serde_json::from_slice(bytes).map_err(|e| ParseError::Json(e.to_string()))?;
+        let config: Value = serde_json::from_slice(bytes).map_err(|e| ParseError::Json(e.to_string()))?;
         Self::parse(&config, parse)
     }
 
@@ -202,10 +196,7 @@ impl<C> RuleMatcher<C> {
             Some(object) if !object.is_empty() => object,
             _ => {
                 let global = parse(config).map_err(|e| ParseError::Global(e.to_string()))?;
-                return Ok(RuleMatcher {
-                    rules: Vec::new(),
-                    global: Some(global),
-                });
+                return Ok(RuleMatcher { rules: Vec::new(), global: Some(global) });
             }
         };
         let rule_values = object.get(RULES_KEY).map(as_list).unwrap_or_default();
@@ -220,10 +211,7 @@ impl<C> RuleMatcher<C> {
         };
         if rule_values.is_empty() {
             return match global {
-                Some(_) => Ok(RuleMatcher {
-                    rules: Vec::new(),
-                    global,
-                }),
+                Some(_) => Ok(RuleMatcher { rules: Vec::new(), global }),
                 None => Err(ParseError::NoRules { global_error }),
             };
         }
@@ -232,10 +220,7 @@ impl<C> RuleMatcher<C> {
             .enumerate()
             .map(|(index, value)| {
                 let matcher = parse_matcher(value).ok_or(ParseError::NoMatchKeys { index })?;
-                let config = parse(value).map_err(|e| ParseError::Rule {
-                    index,
-                    message: e.to_string(),
-                })?;
+                let config = parse(value).map_err(|e| ParseError::Rule { index, message: e.to_string() })?;
                 Ok(Rule { matcher, config })
             })
             .collect::<Result<_, _>>()?;
@@ -247,34 +232,18 @@ impl<C> RuleMatcher<C> {
     /// Envoy's properties of those names, "" when absent. Without an
     /// `:authority` nothing applies, not even the global config (Go fails to
     /// read the header and leaves the stream alone).
-    pub fn select(
-        &self,
-        authority: Option<&str>,
-        route_name: &str,
-        cluster_name: &str,
-    ) -> Option<Selected<'_, C>> {
+    pub fn select(&self, authority: Option<&str>, route_name: &str, cluster_name: &str) -> Option<Selected<'_, C>> {
         let host = authority?;
         self.rules
             .iter()
             .position(|rule| rule.matcher.matches(host, route_name, cluster_name))
-            .map(|index| Selected {
-                source: Source::Rule(index),
-                config: &self.rules[index].config,
-            })
-            .or_else(|| {
-                self.global.as_ref().map(|config| Selected {
-                    source: Source::Global,
-                    config,
-                })
-            })
+            .map(|index| Selected { source: Source::Rule(index), config: &self.rules[index].config })
+            .or_else(|| self.global.as_ref().map(|config| Selected { source: Source::Global, config }))
     }
 
     /// The category of each rule, in list order.
     pub fn categories(&self) -> Vec<Category> {
-        self.rules
-            .iter()
-            .map(|rule| rule.matcher.category())
-            .collect()
+        self.rules.iter().map(|rule| rule.matcher.category()).collect()
     }
 
     pub fn has_global(&self) -> bool {
@@ -285,13 +254,7 @@ impl<C> RuleMatcher<C> {
 /// Builds a rule's matcher, or None if it has no usable `_match_*_` key.
 fn parse_matcher(rule: &Value) -> Option<Matcher> {
     let strings = |key: &str| -> Vec<String> {
-        rule.get(key)
-            .map(as_list)
-            .unwrap_or_default()
-            .into_iter()
-            .map(gjson_string)
-            .filter(|s| !s.is_empty())
-            .collect()
+        rule.get(key).map(as_list).unwrap_or_default().into_iter().map(gjson_string).filter(|s| !s.is_empty()).collect()
     };
     let routes = strings(MATCH_ROUTE_KEY);
     let services = strings(MATCH_SERVICE_KEY);
@@ -357,8 +320,6 @@ fn service_matches(services: &[String], cluster_name: &str) -> bool {
     };
     services.iter().any(|service| {
         service == fqdn
-            || service
-                .rsplit_once(':')
-                .is_some_and(|(name, service_port)| name == fqdn && service_port == port)
+            || service.rsplit_once(':').is_some_and(|(name, service_port)| name == fqdn && service_port == port)
     })
 }

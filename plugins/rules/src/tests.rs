@@ -3,11 +3,7 @@ use serde_json::json;
 
 /// The test plugin's config: a `name`, which every config must have.
 fn parse_name(value: &Value) -> Result<String, String> {
-    value
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| "missing name".to_owned())
+    value.get("name").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| "missing name".to_owned())
 }
 
 fn matcher(config: Value) -> RuleMatcher<String> {
@@ -23,14 +19,8 @@ fn for_host(m: &RuleMatcher<String>, authority: &str) -> Option<String> {
     select(m, Some(authority), "", "")
 }
 
-fn select(
-    m: &RuleMatcher<String>,
-    authority: Option<&str>,
-    route_name: &str,
-    cluster_name: &str,
-) -> Option<String> {
-    m.select(authority, route_name, cluster_name)
-        .map(|s| s.config.clone())
+fn select(m: &RuleMatcher<String>, authority: Option<&str>, route_name: &str, cluster_name: &str) -> Option<String> {
+    m.select(authority, route_name, cluster_name).map(|s| s.config.clone())
 }
 
 fn domains(list: Value) -> RuleMatcher<String> {
@@ -53,10 +43,7 @@ fn empty_object_is_global_config() {
 
 #[test]
 fn empty_object_rejected_by_plugin_is_global_error() {
-    assert_eq!(
-        parse_err(json!({})),
-        ParseError::Global("missing name".into())
-    );
+    assert_eq!(parse_err(json!({})), ParseError::Global("missing name".into()));
 }
 
 #[test]
@@ -77,59 +64,38 @@ fn configuration_bytes_are_json() {
 
 #[test]
 fn top_level_keys_form_global_config_parsed_from_whole_object() {
-    let m = RuleMatcher::parse(
-        &json!({"name": "g", "_rules_": [{"_match_route_": ["r"], "name": "r"}]}),
-        |v: &Value| Ok::<_, String>(v.clone()),
-    )
-    .unwrap();
+    let m =
+        RuleMatcher::parse(&json!({"name": "g", "_rules_": [{"_match_route_": ["r"], "name": "r"}]}), |v: &Value| {
+            Ok::<_, String>(v.clone())
+        })
+        .unwrap();
     let global = m.select(Some("h"), "other", "").unwrap();
     assert_eq!(global.source, Source::Global);
     assert_eq!(global.config["name"], "g");
-    assert!(
-        global.config.get("_rules_").is_some(),
-        "global sees the whole object"
-    );
+    assert!(global.config.get("_rules_").is_some(), "global sees the whole object");
 }
 
 #[test]
 fn rule_config_is_parsed_from_rule_object_including_match_keys() {
-    let m = RuleMatcher::parse(
-        &json!({"_rules_": [{"_match_route_": ["r"], "name": "r"}]}),
-        |v: &Value| Ok::<_, String>(v.clone()),
-    )
+    let m = RuleMatcher::parse(&json!({"_rules_": [{"_match_route_": ["r"], "name": "r"}]}), |v: &Value| {
+        Ok::<_, String>(v.clone())
+    })
     .unwrap();
     let selected = m.select(Some("h"), "r", "").unwrap();
-    assert_eq!(
-        selected.config,
-        &json!({"_match_route_": ["r"], "name": "r"})
-    );
+    assert_eq!(selected.config, &json!({"_match_route_": ["r"], "name": "r"}));
 }
 
 #[test]
 fn no_rules_and_no_global_is_error() {
-    assert_eq!(
-        parse_err(json!({"_rules_": []})),
-        ParseError::NoRules { global_error: None }
-    );
-    assert_eq!(
-        parse_err(json!({"_rules_": null})),
-        ParseError::NoRules { global_error: None }
-    );
+    assert_eq!(parse_err(json!({"_rules_": []})), ParseError::NoRules { global_error: None });
+    assert_eq!(parse_err(json!({"_rules_": null})), ParseError::NoRules { global_error: None });
 }
 
 #[test]
 fn no_rules_and_rejected_global_is_error_with_reason() {
     let err = parse_err(json!({"other": 1}));
-    assert_eq!(
-        err,
-        ParseError::NoRules {
-            global_error: Some("missing name".into())
-        }
-    );
-    assert_eq!(
-        err.to_string(),
-        "no rules in `_rules_` and no global config (global config: missing name)"
-    );
+    assert_eq!(err, ParseError::NoRules { global_error: Some("missing name".into()) });
+    assert_eq!(err.to_string(), "no rules in `_rules_` and no global config (global config: missing name)");
 }
 
 #[test]
@@ -158,20 +124,14 @@ fn rule_without_match_keys_is_error() {
 #[test]
 fn rule_with_only_empty_match_lists_is_error() {
     let rule = json!({"_match_route_": [""], "_match_service_": [], "_match_route_prefix_": [""], "name": "a"});
-    assert_eq!(
-        parse_err(json!({"_rules_": [rule]})),
-        ParseError::NoMatchKeys { index: 0 }
-    );
+    assert_eq!(parse_err(json!({"_rules_": [rule]})), ParseError::NoMatchKeys { index: 0 });
 }
 
 #[test]
 fn rule_rejected_by_plugin_is_error() {
     assert_eq!(
         parse_err(json!({"_rules_": [{"_match_route_": ["r"]}]})),
-        ParseError::Rule {
-            index: 0,
-            message: "missing name".into()
-        }
+        ParseError::Rule { index: 0, message: "missing name".into() }
     );
 }
 
@@ -200,13 +160,7 @@ fn categories_follow_match_keys() {
     ]}));
     assert_eq!(
         m.categories(),
-        vec![
-            Category::Route,
-            Category::RouteAndService,
-            Category::Host,
-            Category::Service,
-            Category::RoutePrefix
-        ]
+        vec![Category::Route, Category::RouteAndService, Category::Host, Category::Service, Category::RoutePrefix]
     );
 }
 
@@ -262,10 +216,7 @@ fn prefix_wildcard() {
 
 #[test]
 fn leading_star_wins_over_trailing_star() {
-    assert_eq!(
-        HostPattern::parse("*a*".into()),
-        HostPattern::Suffix("a*".into())
-    );
+    assert_eq!(HostPattern::parse("*a*".into()), HostPattern::Suffix("a*".into()));
 }
 
 #[test]
@@ -295,8 +246,7 @@ fn empty_domain_is_kept_and_matches_port_only_authority() {
 
 #[test]
 fn route_is_exact_membership() {
-    let m =
-        matcher(json!({"_rules_": [{"_match_route_": ["default/r1", "default/r2"], "name": "r"}]}));
+    let m = matcher(json!({"_rules_": [{"_match_route_": ["default/r1", "default/r2"], "name": "r"}]}));
     assert_eq!(select(&m, Some("h"), "default/r1", ""), Some("r".into()));
     assert_eq!(select(&m, Some("h"), "default/r2", ""), Some("r".into()));
     assert_eq!(select(&m, Some("h"), "default/r", ""), None);
@@ -306,8 +256,7 @@ fn route_is_exact_membership() {
 
 #[test]
 fn route_prefix() {
-    let m =
-        matcher(json!({"_rules_": [{"_match_route_prefix_": ["api-", "default/"], "name": "p"}]}));
+    let m = matcher(json!({"_rules_": [{"_match_route_prefix_": ["api-", "default/"], "name": "p"}]}));
     assert_eq!(select(&m, Some("h"), "default/r1", ""), Some("p".into()));
     assert_eq!(select(&m, Some("h"), "api-v1", ""), Some("p".into()));
     assert_eq!(select(&m, Some("h"), "other/default/r1", ""), None);
@@ -324,10 +273,7 @@ fn services(list: Value) -> RuleMatcher<String> {
 fn service_by_fqdn() {
     let m = services(json!(["svc.example.internal"]));
     assert_eq!(select(&m, Some("h"), "", CLUSTER), Some("svc".into()));
-    assert_eq!(
-        select(&m, Some("h"), "", "outbound|80||other.internal"),
-        None
-    );
+    assert_eq!(select(&m, Some("h"), "", "outbound|80||other.internal"), None);
 }
 
 #[test]
@@ -357,27 +303,17 @@ fn service_has_no_wildcards() {
 #[test]
 fn malformed_cluster_name_never_matches_service() {
     let m = services(json!(["svc.example.internal"]));
-    for cluster in [
-        "svc.example.internal",
-        "outbound|80|svc.example.internal",
-        "outbound|80||svc.example.internal|extra",
-        "",
-    ] {
-        assert_eq!(
-            select(&m, Some("h"), "", cluster),
-            None,
-            "cluster {cluster:?}"
-        );
+    for cluster in
+        ["svc.example.internal", "outbound|80|svc.example.internal", "outbound|80||svc.example.internal|extra", ""]
+    {
+        assert_eq!(select(&m, Some("h"), "", cluster), None, "cluster {cluster:?}");
     }
 }
 
 #[test]
 fn service_subset_is_ignored() {
     let m = services(json!(["svc.example.internal:80"]));
-    assert_eq!(
-        select(&m, Some("h"), "", "outbound|80|v1|svc.example.internal"),
-        Some("svc".into())
-    );
+    assert_eq!(select(&m, Some("h"), "", "outbound|80|v1|svc.example.internal"), Some("svc".into()));
 }
 
 // ---- combined keys ----
@@ -387,10 +323,7 @@ fn route_and_domain_rule_ignores_domain() {
     let m = matcher(json!({"_rules_": [
         {"_match_route_": ["default/r1"], "_match_domain_": ["a.example.com"], "name": "r"}
     ]}));
-    assert_eq!(
-        select(&m, Some("other.host"), "default/r1", ""),
-        Some("r".into())
-    );
+    assert_eq!(select(&m, Some("other.host"), "default/r1", ""), Some("r".into()));
     assert_eq!(select(&m, Some("a.example.com"), "other", ""), None);
 }
 
@@ -399,14 +332,8 @@ fn route_and_service_rule_needs_both() {
     let m = matcher(json!({"_rules_": [
         {"_match_route_": ["default/r1"], "_match_service_": ["svc.example.internal"], "name": "rs"}
     ]}));
-    assert_eq!(
-        select(&m, Some("h"), "default/r1", CLUSTER),
-        Some("rs".into())
-    );
-    assert_eq!(
-        select(&m, Some("h"), "default/r1", "outbound|80||other.internal"),
-        None
-    );
+    assert_eq!(select(&m, Some("h"), "default/r1", CLUSTER), Some("rs".into()));
+    assert_eq!(select(&m, Some("h"), "default/r1", "outbound|80||other.internal"), None);
     assert_eq!(select(&m, Some("h"), "default/r1", ""), None);
     assert_eq!(select(&m, Some("h"), "other", CLUSTER), None);
 }
@@ -416,10 +343,7 @@ fn domain_and_service_rule_ignores_service() {
     let m = matcher(json!({"_rules_": [
         {"_match_domain_": ["a.example.com"], "_match_service_": ["svc.example.internal"], "name": "d"}
     ]}));
-    assert_eq!(
-        select(&m, Some("a.example.com"), "", "outbound|80||other.internal"),
-        Some("d".into())
-    );
+    assert_eq!(select(&m, Some("a.example.com"), "", "outbound|80||other.internal"), Some("d".into()));
     assert_eq!(select(&m, Some("b.example.com"), "", CLUSTER), None);
 }
 
@@ -431,13 +355,8 @@ fn first_matching_rule_in_list_order_wins_domain_first() {
         {"_match_domain_": ["a.example.com"], "name": "domain"},
         {"_match_route_": ["default/r1"], "name": "route"},
     ]}));
-    let selected = m
-        .select(Some("a.example.com"), "default/r1", CLUSTER)
-        .unwrap();
-    assert_eq!(
-        (selected.source, selected.config.as_str()),
-        (Source::Rule(0), "domain")
-    );
+    let selected = m.select(Some("a.example.com"), "default/r1", CLUSTER).unwrap();
+    assert_eq!((selected.source, selected.config.as_str()), (Source::Rule(0), "domain"));
 }
 
 #[test]
@@ -446,13 +365,8 @@ fn first_matching_rule_in_list_order_wins_route_first() {
         {"_match_route_": ["default/r1"], "name": "route"},
         {"_match_domain_": ["a.example.com"], "name": "domain"},
     ]}));
-    let selected = m
-        .select(Some("a.example.com"), "default/r1", CLUSTER)
-        .unwrap();
-    assert_eq!(
-        (selected.source, selected.config.as_str()),
-        (Source::Rule(0), "route")
-    );
+    let selected = m.select(Some("a.example.com"), "default/r1", CLUSTER).unwrap();
+    assert_eq!((selected.source, selected.config.as_str()), (Source::Rule(0), "route"));
 }
 
 #[test]
@@ -462,22 +376,14 @@ fn later_rule_matches_when_earlier_does_not() {
         {"_match_domain_": ["a.example.com"], "name": "domain"},
     ]}));
     let selected = m.select(Some("a.example.com"), "default/r2", "").unwrap();
-    assert_eq!(
-        (selected.source, selected.config.as_str()),
-        (Source::Rule(1), "domain")
-    );
+    assert_eq!((selected.source, selected.config.as_str()), (Source::Rule(1), "domain"));
 }
 
 #[test]
 fn no_match_falls_back_to_global() {
-    let m = matcher(
-        json!({"name": "g", "_rules_": [{"_match_domain_": ["a.example.com"], "name": "d"}]}),
-    );
+    let m = matcher(json!({"name": "g", "_rules_": [{"_match_domain_": ["a.example.com"], "name": "d"}]}));
     let selected = m.select(Some("b.example.com"), "", "").unwrap();
-    assert_eq!(
-        (selected.source, selected.config.as_str()),
-        (Source::Global, "g")
-    );
+    assert_eq!((selected.source, selected.config.as_str()), (Source::Global, "g"));
 }
 
 #[test]
@@ -488,8 +394,7 @@ fn no_match_without_global_selects_nothing() {
 
 #[test]
 fn missing_authority_selects_nothing_even_with_global() {
-    let m =
-        matcher(json!({"name": "g", "_rules_": [{"_match_route_": ["default/r1"], "name": "r"}]}));
+    let m = matcher(json!({"name": "g", "_rules_": [{"_match_route_": ["default/r1"], "name": "r"}]}));
     assert_eq!(select(&m, None, "default/r1", CLUSTER), None);
     assert_eq!(select(&m, None, "", ""), None);
 }

@@ -75,19 +75,14 @@ impl StampConfig {
     pub fn from_value(value: &Value) -> Result<Self, ConfigError> {
         let config = StampConfig::deserialize(value).map_err(ConfigError::Json)?;
         match &config.local_reply {
-            Some(reply) if !(100..=599).contains(&reply.status) => {
-                Err(ConfigError::Status(reply.status))
-            }
+            Some(reply) if !(100..=599).contains(&reply.status) => Err(ConfigError::Status(reply.status)),
             _ => Ok(config),
         }
     }
 
     /// The headers added to a response that passes through this config.
     pub fn response_headers(&self) -> Vec<(&str, &str)> {
-        let configured = self
-            .response_headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let configured = self.response_headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         configured.chain(self.stamp_headers()).collect()
     }
 
@@ -106,10 +101,7 @@ impl StampConfig {
     }
 
     fn stamp_headers(&self) -> [(&str, &str); 2] {
-        [
-            (STAMP_HEADER, self.name.as_str()),
-            (VERSION_HEADER, VERSION),
-        ]
+        [(STAMP_HEADER, self.name.as_str()), (VERSION_HEADER, VERSION)]
     }
 }
 
@@ -134,10 +126,7 @@ mod tests {
         let c = config(json!({"name": "n"}));
         assert!(c.request_headers.is_empty() && c.response_headers.is_empty());
         assert_eq!(c.local_reply, None);
-        assert_eq!(
-            c.response_headers(),
-            vec![("x-stamp", "n"), ("x-stamp-version", VERSION)]
-        );
+        assert_eq!(c.response_headers(), vec![("x-stamp", "n"), ("x-stamp-version", VERSION)]);
     }
 
     #[test]
@@ -148,9 +137,7 @@ mod tests {
 
     #[test]
     fn header_values_must_be_strings() {
-        assert!(
-            StampConfig::from_value(&json!({"name": "n", "request_headers": {"x-a": 1}})).is_err()
-        );
+        assert!(StampConfig::from_value(&json!({"name": "n", "request_headers": {"x-a": 1}})).is_err());
     }
 
     #[test]
@@ -164,27 +151,17 @@ mod tests {
         let c = config(json!({"name": "n", "response_headers": {"x-b": "2", "x-a": "1"}}));
         assert_eq!(
             c.response_headers(),
-            vec![
-                ("x-a", "1"),
-                ("x-b", "2"),
-                ("x-stamp", "n"),
-                ("x-stamp-version", VERSION)
-            ]
+            vec![("x-a", "1"), ("x-b", "2"), ("x-stamp", "n"), ("x-stamp-version", VERSION)]
         );
     }
 
     #[test]
     fn local_reply_carries_its_headers_and_the_stamp() {
-        let c = config(
-            json!({"name": "deny", "local_reply": {"status": 403, "body": "denied", "headers": {"x-c": "3"}}}),
-        );
+        let c =
+            config(json!({"name": "deny", "local_reply": {"status": 403, "body": "denied", "headers": {"x-c": "3"}}}));
         let expected = Reply {
             status: 403,
-            headers: vec![
-                ("x-c", "3"),
-                ("x-stamp", "deny"),
-                ("x-stamp-version", VERSION),
-            ],
+            headers: vec![("x-c", "3"), ("x-stamp", "deny"), ("x-stamp-version", VERSION)],
             body: "denied",
         };
         assert_eq!(c.local_reply(), Some(expected));
@@ -193,11 +170,7 @@ mod tests {
     #[test]
     fn local_reply_body_and_headers_are_optional() {
         let c = config(json!({"name": "n", "local_reply": {"status": 204}}));
-        let expected = Reply {
-            status: 204,
-            headers: vec![("x-stamp", "n"), ("x-stamp-version", VERSION)],
-            body: "",
-        };
+        let expected = Reply { status: 204, headers: vec![("x-stamp", "n"), ("x-stamp-version", VERSION)], body: "" };
         assert_eq!(c.local_reply(), Some(expected));
     }
 
@@ -205,9 +178,7 @@ mod tests {
     fn local_reply_status_must_be_http() {
         for status in [0, 99, 600] {
             let value = json!({"name": "n", "local_reply": {"status": status}});
-            assert!(
-                matches!(StampConfig::from_value(&value), Err(ConfigError::Status(s)) if s == status)
-            );
+            assert!(matches!(StampConfig::from_value(&value), Err(ConfigError::Status(s)) if s == status));
         }
     }
 
@@ -220,10 +191,7 @@ mod tests {
         let selected = m.select(Some("a.example.com"), "", "").unwrap();
         assert_eq!(selected.source, Source::Rule(0));
         assert_eq!(selected.config.request_headers["x-a"], "1");
-        assert_eq!(
-            m.select(Some("b.example.com"), "", "").unwrap().config.name,
-            "global"
-        );
+        assert_eq!(m.select(Some("b.example.com"), "", "").unwrap().config.name, "global");
     }
 
     #[test]
@@ -235,11 +203,7 @@ mod tests {
             br#"{"_rules_": [{"_match_route_": ["r"]}]}"#,
             br#"{"name": "n", "local_reply": {"status": 0}}"#,
         ] {
-            assert!(
-                parse_configuration(bytes).is_err(),
-                "{}",
-                String::from_utf8_lossy(bytes)
-            );
+            assert!(parse_configuration(bytes).is_err(), "{}", String::from_utf8_lossy(bytes));
         }
     }
 }

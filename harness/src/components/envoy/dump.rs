@@ -21,11 +21,7 @@ pub enum Readiness {
 }
 
 fn sections<'a>(dump: &'a Value, type_url: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
-    dump["configs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(move |c| c["@type"] == type_url)
+    dump["configs"].as_array().into_iter().flatten().filter(move |c| c["@type"] == type_url)
 }
 
 fn dynamic_listeners(dump: &Value) -> impl Iterator<Item = &Value> + '_ {
@@ -44,7 +40,10 @@ pub fn readiness(dump: &Value, expected: &Expected) -> Readiness {
     }
     for filter in ecds_filters(dump) {
         if let Some(details) = filter["error_state"]["details"].as_str() {
-            return Readiness::Rejected(format!("ECDS {}: {details}", filter["ecds_filter"]["name"].as_str().unwrap_or("?")));
+            return Readiness::Rejected(format!(
+                "ECDS {}: {details}",
+                filter["ecds_filter"]["name"].as_str().unwrap_or("?")
+            ));
         }
     }
     for name in &expected.listeners {
@@ -142,7 +141,10 @@ mod tests {
 
     #[test]
     fn ready_when_listener_active_and_ecds_loaded() {
-        let d = dump(json!({"name": "gateway", "active_state": {"listener": listener(&[])}}), json!([{"ecds_filter": {"name": "plug"}}]));
+        let d = dump(
+            json!({"name": "gateway", "active_state": {"listener": listener(&[])}}),
+            json!([{"ecds_filter": {"name": "plug"}}]),
+        );
         assert_eq!(readiness(&d, &expected()), Readiness::Ready);
     }
 
@@ -175,7 +177,10 @@ mod tests {
 
     #[test]
     fn http_filters_of_the_only_http_listener() {
-        let d = dump(json!({"name": "gateway", "active_state": {"listener": listener(&["a", "envoy.filters.http.router"])}}), json!([]));
+        let d = dump(
+            json!({"name": "gateway", "active_state": {"listener": listener(&["a", "envoy.filters.http.router"])}}),
+            json!([]),
+        );
         assert_eq!(http_filters(&d, None).unwrap(), ["a", "envoy.filters.http.router"]);
         assert!(http_filters(&d, Some("other")).is_err());
     }

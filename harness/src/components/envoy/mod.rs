@@ -27,7 +27,13 @@ pub struct Envoy {
 
 impl Envoy {
     /// Starts Envoy on `bootstrap`; its admin API must be at `admin`.
-    pub fn start(binary: &Path, bootstrap: &Path, admin: SocketAddr, log: &Path, concurrency: u32) -> Result<Self, ComponentError> {
+    pub fn start(
+        binary: &Path,
+        bootstrap: &Path,
+        admin: SocketAddr,
+        log: &Path,
+        concurrency: u32,
+    ) -> Result<Self, ComponentError> {
         let spec = ProcessSpec::new("envoy", binary, log.to_path_buf())
             .arg("-c")
             .arg(bootstrap)

@@ -47,7 +47,8 @@ impl Files {
     /// Envoy's file watcher expects.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir.join(ECDS_DIR))?;
-        let mut all = vec![(dir.join(BOOTSTRAP), &self.bootstrap), (dir.join(CDS), &self.cds), (dir.join(RDS), &self.rds)];
+        let mut all =
+            vec![(dir.join(BOOTSTRAP), &self.bootstrap), (dir.join(CDS), &self.cds), (dir.join(RDS), &self.rds)];
         all.extend(self.ecds.iter().map(|(name, v)| (dir.join(ECDS_DIR).join(name), v)));
         // LDS last: once Envoy sees the listener, everything it refers to exists.
         all.push((dir.join(LDS), &self.lds));
