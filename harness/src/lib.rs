@@ -9,6 +9,7 @@
 
 pub mod assert;
 pub mod components;
+pub mod files;
 pub mod http;
 pub mod oci;
 pub mod profiles;

@@ -11,6 +11,7 @@ use plugproof::profiles::ProfileKind;
 use plugproof::provision::ModuleCatalog;
 use plugproof::report::{console, junit};
 use plugproof::run::{Runner, Status};
+use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::until_interrupted;
 use plugproof::scenario::{load_all, Scenario};
 
@@ -48,12 +49,20 @@ enum Command {
         paths: Vec<PathBuf>,
     },
     /// Fetch Envoy and build the test modules now (cached), with progress.
-    Provision,
+    Provision {
+        /// Also build istio's kit (istiod, pilot-agent, kube-apiserver, etcd).
+        #[arg(long)]
+        istio: bool,
+    },
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                // The apiserver's certificate is self-signed on purpose.
+                .unwrap_or_else(|_| "warn,kube_client::client::tls=error".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match real_main() {
@@ -85,13 +94,24 @@ fn real_main() -> anyhow::Result<ExitCode> {
             }
             None => ExitCode::from(2),
         }),
-        Command::Provision => {
+        Command::Provision { istio: with_istio } => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            runtime.block_on(plugproof::provision::tools(&catalog))?;
+            runtime.block_on(plugproof::provision::tools(&catalog, with_istio))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { paths, profile, filter, report_dir } => {
             let Some(mut scenarios) = load(&paths, &catalog) else { return Ok(ExitCode::from(2)) };
+            if profile.needs_isolation() && !is_isolated() {
+                // Provision out here, where progress shows, then run again
+                // inside the run's own namespaces.
+                let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+                runtime.block_on(plugproof::provision::tools(&catalog, profile.runs_istio()))?;
+                let status = rerun_isolated(std::env::args_os().skip(1))?;
+                return Ok(exit_code(status));
+            }
+            if is_isolated() {
+                bring_loopback_up().context("cannot bring up the loopback interface of the run's namespace")?;
+            }
             if let Some(pattern) = &filter {
                 scenarios.retain(|s| s.id.contains(pattern.as_str()));
             }
@@ -99,6 +119,11 @@ fn real_main() -> anyhow::Result<ExitCode> {
             runtime.block_on(run(scenarios, profile, &catalog, report_dir))
         }
     }
+}
+
+/// The inner run's exit code; 130 if a signal ended it, as shells report Ctrl-C.
+fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(130), ExitCode::from)
 }
 
 /// Loads scenarios, printing every problem; `None` if any file is invalid.

@@ -62,7 +62,7 @@ impl Runner {
         catalog: &ModuleCatalog,
         report_dir: PathBuf,
     ) -> Result<Self, ProvisionError> {
-        let tools = provision::tools(catalog).await?;
+        let tools = provision::tools(catalog, profile.runs_istio()).await?;
         Ok(Runner { profile, tools, report_dir, http: crate::http::client() })
     }
 
@@ -181,12 +181,12 @@ impl Runner {
         deployment: Option<&Deployment>,
         error: String,
     ) {
-        let config_dump = match deployment {
-            Some(d) => d.config_dump().await.ok(),
-            None => None,
+        let (config_dump, extra) = match deployment {
+            Some(d) => (d.config_dump().await.ok(), d.extra_evidence().await),
+            None => (None, Vec::new()),
         };
         let target = self.report_dir.join(&scenario.id);
-        outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &error, &outcome.steps) {
+        outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &extra, &error, &outcome.steps) {
             Ok(()) => Some(target),
             Err(e) => {
                 tracing::warn!("could not keep the evidence of {} in {}: {e}", scenario.id, target.display());

@@ -14,11 +14,15 @@ use plugproof::profiles::ProfileKind;
 use plugproof::provision::ModuleCatalog;
 use plugproof::report::{bundle, console};
 use plugproof::run::{Runner, Status};
+use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::until_interrupted;
 use plugproof::scenario::{discover, load_file, Scenario};
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
+    if is_isolated() {
+        bring_loopback_up().expect("the loopback interface of the run's namespace comes up");
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let profile = std::env::var("PLUGPROOF_PROFILE")
         .ok()
@@ -39,12 +43,32 @@ fn trial(file: &Path, root: &Path, profile: ProfileKind, catalog: &ModuleCatalog
         Ok(scenario) => {
             let skip = profile.skip_reason(&scenario);
             let catalog = catalog.clone();
-            let trial = Trial::test(name, move || run(scenario, profile, &catalog));
+            let test = name.clone();
+            let trial = Trial::test(name, move || {
+                if profile.needs_isolation() && !is_isolated() {
+                    run_isolated(&test, profile, &catalog)
+                } else {
+                    run(scenario, profile, &catalog)
+                }
+            });
             match skip {
                 Some(reason) => trial.with_ignored_flag(true).with_kind(reason.replace(' ', "-")),
                 None => trial,
             }
         }
+    }
+}
+
+/// Provisions here (progress shows), then runs this one test again in the
+/// run's own namespaces; its output is this test's output.
+fn run_isolated(test: &str, profile: ProfileKind, catalog: &ModuleCatalog) -> Result<(), Failed> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(plugproof::provision::tools(catalog, profile.runs_istio()))?;
+    let status = rerun_isolated(["--exact", test, "--nocapture"].map(Into::into))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the isolated run of {test} failed ({status}); its output is above").into())
     }
 }
 

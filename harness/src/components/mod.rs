@@ -1,12 +1,18 @@
 //! The parts a scenario runs against: the OCI registry, Envoy, echo backends.
 
+pub mod apiserver;
 pub mod echo;
 pub mod envoy;
+pub mod etcd;
+pub mod gateway;
+pub mod istiod;
 pub mod registry;
 
+use std::future::Future;
 use std::process::ExitStatus;
+use std::time::{Duration, Instant};
 
-use crate::runtime::ProcessError;
+use crate::runtime::{Process, ProcessError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
@@ -30,4 +36,47 @@ pub enum ComponentError {
         #[source]
         source: reqwest::Error,
     },
+}
+
+/// Polls `healthy` until it says yes. Fails with the process's log when the
+/// process exits first, or when `timeout` passes.
+pub(crate) async fn wait_healthy<F, Fut>(
+    process: &mut Process,
+    timeout: Duration,
+    probe: &str,
+    mut healthy: F,
+) -> Result<(), ComponentError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(status) = process.exited() {
+            return Err(ComponentError::Exited {
+                name: process.name().to_owned(),
+                status,
+                log: process.log_path().display().to_string(),
+                tail: process.log_tail(20),
+            });
+        }
+        if healthy().await {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            return Err(ComponentError::NotReady {
+                name: process.name().to_owned(),
+                waited: timeout,
+                detail: format!("{probe} never answered"),
+                log: process.log_path().display().to_string(),
+                tail: process.log_tail(20),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// True when `url` answers a 2xx status.
+pub(crate) async fn answers(http: &reqwest::Client, url: &str) -> bool {
+    http.get(url).send().await.is_ok_and(|r| r.status().is_success())
 }

@@ -2,9 +2,9 @@
 //! run, on the run's loopback address with its own storage.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::ComponentError;
+use super::{answers, wait_healthy, ComponentError};
 use crate::runtime::{Loopback, Process, ProcessSpec};
 
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -34,30 +34,8 @@ impl Registry {
         let host = addr.to_string();
         let url = format!("http://{host}/v2/");
         let http = crate::http::client();
-        let started = Instant::now();
-        loop {
-            if let Some(status) = process.exited() {
-                return Err(ComponentError::Exited {
-                    name: "registry".into(),
-                    status,
-                    log: process.log_path().display().to_string(),
-                    tail: process.log_tail(20),
-                });
-            }
-            if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
-                return Ok(Registry { process, host });
-            }
-            if started.elapsed() > START_TIMEOUT {
-                return Err(ComponentError::NotReady {
-                    name: "registry".into(),
-                    waited: START_TIMEOUT,
-                    detail: format!("{url} never answered 200"),
-                    log: process.log_path().display().to_string(),
-                    tail: process.log_tail(20),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_healthy(&mut process, START_TIMEOUT, &url, || answers(&http, &url)).await?;
+        Ok(Registry { process, host })
     }
 
     /// `IP:PORT`, as it appears in image references.

@@ -4,7 +4,7 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use super::layout::{digest_of, pack, unpack_module, DOCKER_MANIFEST, OCI_MANIFEST};
+use super::layout::{digest_of, module_layer, pack, unpack_module, DOCKER_MANIFEST, OCI_MANIFEST};
 use crate::scenario::Layout;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,7 @@ impl RegistryClient {
     pub async fn push(&self, repository: &str, tag: &str, module: &[u8], layout: Layout) -> Result<String, OciError> {
         let packed = pack(module, layout);
         let reference = self.reference(repository, tag);
-        for blob in [&packed.layer, &packed.config] {
+        for blob in packed.layers.iter().chain([&packed.config]) {
             self.client
                 .push_blob(&reference, blob.clone(), &digest_of(blob))
                 .await
@@ -83,18 +83,15 @@ impl RegistryClient {
         }
         let manifest: serde_json::Value =
             serde_json::from_slice(&manifest).map_err(|e| content(format!("manifest is not JSON: {e}")))?;
-        let layer = &manifest["layers"][0];
-        let (Some(layer_digest), Some(media_type)) = (layer["digest"].as_str(), layer["mediaType"].as_str()) else {
-            return Err(content("manifest has no layer".into()));
-        };
+        let (layer_digest, media_type) = module_layer(&manifest).map_err(&content)?;
         let mut blob = Vec::new();
         self.client
-            .pull_blob(&reference, layer_digest, &mut blob)
+            .pull_blob(&reference, layer_digest.as_str(), &mut blob)
             .await
             .map_err(self.error("pull layer of", &reference))?;
         if digest_of(&blob) != layer_digest {
             return Err(content(format!("layer digest is {}, manifest says {layer_digest}", digest_of(&blob))));
         }
-        unpack_module(media_type, &blob).map_err(content)
+        unpack_module(&media_type, &blob).map_err(content)
     }
 }

@@ -2,6 +2,7 @@
 //! components and hands back the gateway the steps talk to.
 
 pub mod envoy;
+pub mod istio;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,28 +14,41 @@ use crate::components::registry::Registry;
 use crate::components::ComponentError;
 use crate::oci::OciError;
 use crate::provision::Tools;
+use crate::runtime::isolation::IsolationError;
 use crate::runtime::Loopback;
 use crate::scenario::{Feature, Scenario};
-use crate::translate::TranslateError;
+use crate::translate::{self, IstioWasmPlugin, TranslateError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProfileKind {
     /// Standalone Envoy; plugproof writes its bootstrap and xDS files.
     Envoy,
+    /// Real istiod (over a real kube-apiserver) and pilot-agent driving Envoy.
+    Istio,
 }
 
 impl ProfileKind {
     pub fn name(self) -> &'static str {
         match self {
             ProfileKind::Envoy => "envoy",
+            ProfileKind::Istio => "istio",
         }
     }
 
+    /// Whether provisioning must build the istio kit.
+    pub fn runs_istio(self) -> bool {
+        self == ProfileKind::Istio
+    }
+
+    /// Whether runs must execute in their own network and mount namespaces.
+    pub fn needs_isolation(self) -> bool {
+        self == ProfileKind::Istio
+    }
+
     fn supports(self, feature: Feature) -> bool {
-        match self {
-            ProfileKind::Envoy => match feature {
-                Feature::AgentFetch | Feature::NativeFilters => false,
-            },
+        match (self, feature) {
+            (ProfileKind::Envoy, Feature::AgentFetch | Feature::NativeFilters) => false,
+            (ProfileKind::Istio, _) => true,
         }
     }
 
@@ -71,6 +85,14 @@ pub enum DeployError {
     #[error(transparent)]
     Component(#[from] ComponentError),
     #[error(transparent)]
+    Kube(#[from] istio::KubeError),
+    #[error(transparent)]
+    Isolation(#[from] IsolationError),
+    #[error("the {0} profile's programs were not provisioned")]
+    Unprovisioned(&'static str),
+    #[error("the istio profile must run in its own network namespace; run it through `plugproof run` or the nextest scenario tests, which arrange that")]
+    NotIsolated,
+    #[error(transparent)]
     Oci(#[from] OciError),
     #[error("{at}: WasmPlugin {name}: {source}")]
     Translate {
@@ -97,24 +119,38 @@ impl DeployError {
 /// A running system under test.
 pub enum Deployment {
     Envoy(envoy::EnvoyDeployment),
+    Istio(Box<istio::IstioDeployment>),
 }
 
 impl Deployment {
     pub fn gateway(&self) -> SocketAddr {
         match self {
             Deployment::Envoy(d) => d.gateway(),
+            Deployment::Istio(d) => d.gateway(),
         }
     }
 
+    /// The gateway Envoy's `/config_dump`.
     pub async fn config_dump(&self) -> Result<Value, ComponentError> {
         match self {
             Deployment::Envoy(d) => d.admin().config_dump().await,
+            Deployment::Istio(d) => d.admin().config_dump().await,
+        }
+    }
+
+    /// Evidence beyond the run directory and Envoy's config dump, for a
+    /// failure bundle: (file name, JSON).
+    pub async fn extra_evidence(&self) -> Vec<(String, Value)> {
+        match self {
+            Deployment::Envoy(_) => Vec::new(),
+            Deployment::Istio(d) => d.extra_evidence().await,
         }
     }
 
     pub async fn stop(self) {
         match self {
             Deployment::Envoy(d) => d.stop().await,
+            Deployment::Istio(d) => d.stop().await,
         }
     }
 }
@@ -122,5 +158,21 @@ impl Deployment {
 pub async fn deploy(kind: ProfileKind, stage: &Stage<'_>) -> Result<Deployment, DeployError> {
     match kind {
         ProfileKind::Envoy => envoy::deploy(stage).await.map(Deployment::Envoy),
+        ProfileKind::Istio => istio::deploy(stage).await.map(|d| Deployment::Istio(Box::new(d))),
     }
+}
+
+/// The Istio WasmPlugins the scenario's resources become (Higress ones
+/// through the translator).
+fn istio_plugins(stage: &Stage<'_>) -> Result<Vec<IstioWasmPlugin>, DeployError> {
+    let mut plugins = Vec::new();
+    for resource in &stage.scenario.resources {
+        let converted = translate::to_istio(resource).map_err(|source| DeployError::Translate {
+            at: stage.scenario.at(resource.line),
+            name: format!("{}/{}", resource.namespace, resource.name),
+            source,
+        })?;
+        plugins.extend(converted);
+    }
+    Ok(plugins)
 }

@@ -3,15 +3,19 @@
 
 mod cache;
 mod envoy;
+pub mod go;
+mod istio;
 mod registry;
 mod wasm;
 
 pub use cache::Cache;
 pub use envoy::{envoy_binary, ENVOY_VERSION};
+pub use istio::{istio_kit, IstioKit, ISTIO_VERSION};
 pub use registry::registry_binary;
 pub use wasm::{build_modules, BuiltModules, ModuleCatalog};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// What provisioning hands to the runs.
 #[derive(Debug, Clone)]
@@ -19,10 +23,13 @@ pub struct Tools {
     pub envoy: PathBuf,
     pub registry: PathBuf,
     pub modules: BuiltModules,
+    /// Only for profiles that run istio.
+    pub istio: Option<IstioKit>,
 }
 
-/// Finds or installs everything a run needs (cached; shows progress).
-pub async fn tools(catalog: &ModuleCatalog) -> Result<Tools, ProvisionError> {
+/// Finds or installs everything a run needs (cached; shows progress);
+/// `with_istio` adds the istio kit.
+pub async fn tools(catalog: &ModuleCatalog, with_istio: bool) -> Result<Tools, ProvisionError> {
     let catalog = catalog.clone();
     tokio::task::spawn_blocking(move || {
         let cache = Cache::from_env()?;
@@ -30,6 +37,7 @@ pub async fn tools(catalog: &ModuleCatalog) -> Result<Tools, ProvisionError> {
             envoy: envoy_binary(&cache)?,
             registry: registry_binary()?,
             modules: build_modules(&cache, &catalog)?,
+            istio: with_istio.then(|| istio_kit(&cache)).transpose()?,
         })
     })
     .await
@@ -57,8 +65,12 @@ pub enum ProvisionError {
     RegistryMissing,
     #[error("no Rust toolchain can build wasm32-unknown-unknown: {0}\nInstall Debian's rustc-web, cargo-web, rust-web-src and lld (ci/setup does)")]
     WasmToolchain(String),
-    #[error("building the test modules failed (`{command}`); the last lines of {}:\n{tail}", log.display())]
-    WasmBuild { command: String, log: PathBuf, tail: String },
+    #[error("`{command}` failed; the last lines of {}:\n{tail}", log.display())]
+    Build { command: String, log: PathBuf, tail: String },
+    #[error("cannot run `{command}`: {message}")]
+    Spawn { command: String, message: String },
+    #[error("Go is needed to build istio's programs from the Go module proxy ({0}); install Go 1.25.9 or later (the polyglot machines have it)")]
+    GoMissing(String),
     #[error("{}: {message}", path.display())]
     Catalog { path: PathBuf, message: String },
 }
@@ -85,4 +97,26 @@ fn is_executable(path: &std::path::Path) -> bool {
 fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
     use sha2::Digest;
     Ok(hex::encode(sha2::Sha256::digest(std::fs::read(path)?)))
+}
+
+/// Runs `cmd` with its output in `log`; on failure, the error carries the log's tail.
+fn run_logged(mut cmd: Command, log: &Path) -> Result<(), ProvisionError> {
+    let command = format!("{cmd:?}");
+    let file = std::fs::File::create(log).map_err(ProvisionError::io("cannot create", log))?;
+    let err = file.try_clone().map_err(ProvisionError::io("cannot create", log))?;
+    let status = cmd
+        .stdout(file)
+        .stderr(err)
+        .status()
+        .map_err(|e| ProvisionError::Spawn { command: command.clone(), message: e.to_string() })?;
+    if status.success() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    Err(ProvisionError::Build {
+        command,
+        log: log.to_path_buf(),
+        tail: lines[lines.len().saturating_sub(30)..].join("\n"),
+    })
 }

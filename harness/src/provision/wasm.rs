@@ -218,7 +218,7 @@ fn build_all(
                 .collect();
             cmd.arg("--features").arg(qualified.join(","));
         }
-        run_logged(cmd, log)?;
+        super::run_logged(cmd, log)?;
         for (name, spec) in modules {
             let artifact =
                 target_dir.join(TARGET).join("release").join(format!("{}.wasm", spec.krate.replace('-', "_")));
@@ -227,27 +227,6 @@ fn build_all(
         }
     }
     Ok(())
-}
-
-fn run_logged(mut cmd: Command, log: &Path) -> Result<(), ProvisionError> {
-    let command = format!("{cmd:?}");
-    let file = std::fs::File::create(log).map_err(ProvisionError::io("cannot create", log))?;
-    let err = file.try_clone().map_err(ProvisionError::io("cannot create", log))?;
-    let status = cmd
-        .stdout(file)
-        .stderr(err)
-        .status()
-        .map_err(|e| ProvisionError::WasmToolchain(format!("cannot run cargo: {e}")))?;
-    if status.success() {
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    Err(ProvisionError::WasmBuild {
-        command,
-        log: log.to_path_buf(),
-        tail: lines[lines.len().saturating_sub(30)..].join("\n"),
-    })
 }
 
 /// sha256 over the toolchain id and every source file of the workspace

@@ -6,46 +6,34 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::files::copy_tree;
 use crate::steps::StepResult;
 
-/// Run-directory entries not worth keeping: registry blobs and modules.
-const SKIP: &[&str] = &["storage", "modules"];
+/// Run-directory entries not worth keeping: registry blobs, modules, etcd's
+/// data, the agent's Wasm cache.
+const SKIP: &[&str] = &["storage", "modules", "etcd", "varlib"];
 
+/// `extra`: further evidence the deployment gathered (file name, JSON).
 pub fn write(
     target: &Path,
     run_dir: &Path,
     config_dump: Option<&Value>,
+    extra: &[(String, Value)],
     error: &str,
     steps: &[StepResult],
 ) -> std::io::Result<()> {
     if target.exists() {
         std::fs::remove_dir_all(target)?;
     }
-    std::fs::create_dir_all(target)?;
-    copy_tree(run_dir, target)?;
+    copy_tree(run_dir, target, SKIP)?;
     if let Some(dump) = config_dump {
         std::fs::write(target.join("config_dump.json"), serde_json::to_vec_pretty(dump)?)?;
     }
+    for (name, value) in extra {
+        std::fs::write(target.join(name), serde_json::to_vec_pretty(value)?)?;
+    }
     std::fs::write(target.join("error.txt"), format!("{error}\n"))?;
     std::fs::write(target.join("steps.txt"), trace(steps))?;
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if SKIP.iter().any(|s| name == *s) {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        if entry.file_type()?.is_dir() {
-            std::fs::create_dir_all(&dst)?;
-            copy_tree(&src, &dst)?;
-        } else {
-            std::fs::copy(&src, &dst)?;
-        }
-    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! How components run: local processes in their own process groups, on a
 //! loopback address of the run's own, until the run ends or is interrupted.
 
+pub mod isolation;
 mod loopback;
 mod process;
 mod signals;

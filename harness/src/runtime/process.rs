@@ -79,6 +79,9 @@ pub struct Process {
 impl Process {
     pub fn spawn(spec: &ProcessSpec) -> Result<Self, ProcessError> {
         let log_err = |source| ProcessError::Log { path: spec.log.clone(), source };
+        if let Some(dir) = spec.log.parent() {
+            std::fs::create_dir_all(dir).map_err(log_err)?;
+        }
         let out = File::create(&spec.log).map_err(log_err)?;
         let err = out.try_clone().map_err(log_err)?;
         let mut cmd = tokio::process::Command::new(&spec.program);

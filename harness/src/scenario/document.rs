@@ -46,15 +46,20 @@ pub struct PluginDoc {
     pub layout: Layout,
 }
 
-/// How a module is packed in the registry.
+/// How a module is packed in the registry (see `oci::layout`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Layout {
-    /// The Wasm OCI artifact: one `application/vnd.module.wasm.content.layer.v1+wasm` layer.
+    /// Wasm Image Specification, *oci* variant: a runtime-config layer and
+    /// the module as an `application/vnd.module.wasm.content.layer.v1+wasm` layer.
     #[default]
     Oci,
+    /// *compat* variant: one OCI tar+gzip layer holding `plugin.wasm`.
+    Compat,
     /// A Docker image with one tar+gzip layer holding `plugin.wasm`.
     Docker,
+    /// Only the raw module layer (which istio's agent rejects).
+    SingleWasmLayer,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -37,7 +37,7 @@ fn plugin_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
         }
     }
     let mut config = json!({
-        "name": format!("{}.{}", plugin.namespace, plugin.name),
+        "name": plugin.plugin_config_name(),
         "root_id": spec.plugin_name.clone().unwrap_or_default(),
         "vm_config": {
             "runtime": V8,

@@ -5,8 +5,11 @@ use serde::Serialize;
 
 use crate::scenario::{FailStrategy, JsonObject, Phase, PullPolicy, VmConfig};
 
-/// Prefix istiod gives the filter and ECDS resource of a WasmPlugin.
-pub const RESOURCE_PREFIX: &str = "extensions.istio.io/wasmplugin/";
+/// istiod 1.30 turns a WasmPlugin into a TrafficExtension: its filter and
+/// ECDS resource are `extensions.istio.io/trafficextension/NS.NAME` plus
+/// this suffix (1.29 named them `extensions.istio.io/wasmplugin/NS.NAME`).
+pub const RESOURCE_PREFIX: &str = "extensions.istio.io/trafficextension/";
+pub const TRANSLATED_SUFFIX: &str = "~istio-translated-wasmplugin";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IstioWasmPlugin {
@@ -20,7 +23,12 @@ pub struct IstioWasmPlugin {
 impl IstioWasmPlugin {
     /// The HTTP filter name and ECDS resource name istiod uses.
     pub fn filter_name(&self) -> String {
-        format!("{RESOURCE_PREFIX}{}.{}", self.namespace, self.name)
+        format!("{RESOURCE_PREFIX}{}", self.plugin_config_name())
+    }
+
+    /// The name in the Wasm filter's plugin configuration.
+    pub fn plugin_config_name(&self) -> String {
+        format!("{}.{}{TRANSLATED_SUFFIX}", self.namespace, self.name)
     }
 
     /// The phase istiod files the plugin under (unset is `UNSPECIFIED_PHASE`).

@@ -1,7 +1,8 @@
 //! The proxy-wasm glue the test plugins share: a root context that turns the
 //! plugin configuration into a rule matcher (rejecting it when it does not
 //! parse), and the selection of a stream's config from its `:authority`,
-//! route and cluster, as Higress's Go SDK does.
+//! route and cluster, as Higress's Go SDK does; and the VM's environment
+//! variables (`environment`).
 
 use std::rc::Rc;
 
@@ -9,6 +10,10 @@ use log::{debug, error, info};
 use plugproof_rules::{ParseError, RuleMatcher};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
+
+mod env;
+
+pub use env::{environment, parse_environ, Environment, EnvironmentError};
 
 /// A plugin's configs, shared with the streams that select them.
 pub type Matcher<C> = Rc<RuleMatcher<Rc<C>>>;

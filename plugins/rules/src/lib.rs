@@ -249,6 +249,11 @@ impl<C> RuleMatcher<C> {
     pub fn has_global(&self) -> bool {
         self.global.is_some()
     }
+
+    /// Every config: the rules' in list order, then the global one.
+    pub fn configs(&self) -> impl Iterator<Item = &C> {
+        self.rules.iter().map(|rule| &rule.config).chain(&self.global)
+    }
 }
 
 /// Builds a rule's matcher, or None if it has no usable `_match_*_` key.

@@ -164,6 +164,17 @@ fn categories_follow_match_keys() {
     );
 }
 
+#[test]
+fn configs_lists_rules_then_global() {
+    let m = matcher(json!({"name": "g", "_rules_": [
+        {"_match_route_": ["r"], "name": "1"},
+        {"_match_domain_": ["d"], "name": "2"},
+    ]}));
+    assert_eq!(m.configs().collect::<Vec<_>>(), ["1", "2", "g"]);
+    let rules_only = matcher(json!({"_rules_": [{"_match_route_": ["r"], "name": "1"}]}));
+    assert_eq!(rules_only.configs().collect::<Vec<_>>(), ["1"]);
+}
+
 // ---- host ----
 
 #[test]

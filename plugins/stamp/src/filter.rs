@@ -2,7 +2,8 @@
 
 use std::rc::Rc;
 
-use plugproof_glue::{select, Matcher};
+use log::error;
+use plugproof_glue::{environment, select, Environment, Matcher};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
@@ -30,7 +31,7 @@ impl HttpContext for Stream {
         for (name, value) in &config.request_headers {
             self.set_http_request_header(name, Some(value));
         }
-        if let Some(reply) = config.local_reply() {
+        if let Some(reply) = config.local_reply(environment_for(&config)) {
             // Like Higress's custom-response: answer and stop the request.
             // `self.config` stays None, so our own reply is not stamped twice.
             self.send_http_response(reply.status, reply.headers, Some(reply.body.as_bytes()));
@@ -42,10 +43,19 @@ impl HttpContext for Stream {
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         if let Some(config) = &self.config {
-            for (name, value) in config.response_headers() {
+            for (name, value) in config.response_headers(environment_for(config)) {
                 self.add_http_response_header(name, value);
             }
         }
         Action::Continue
     }
+}
+
+/// The VM's environment if `config` reports any of it. Only then is it read,
+/// so a failure to read it is logged only where it matters.
+fn environment_for(config: &StampConfig) -> Option<&'static Environment> {
+    if config.env.is_empty() {
+        return None;
+    }
+    environment().map_err(|e| error!("stamp: leaving out the `env` headers: {e}")).ok()
 }

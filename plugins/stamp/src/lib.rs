@@ -8,11 +8,15 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::rc::Rc;
 
+use plugproof_glue::Environment;
 use plugproof_rules::{ParseError, RuleMatcher};
 use serde::Deserialize;
 use serde_json::Value;
 
+mod env;
 mod filter;
+
+pub use env::{EnvHeader, UNSET};
 
 /// The module build, reported in `x-stamp-version` to tell upgrades apart.
 pub const VERSION: &str = if cfg!(feature = "v2") { "v2" } else { "v1" };
@@ -36,6 +40,9 @@ pub struct StampConfig {
     /// If present, the request is answered by the plugin and goes no further.
     #[serde(default)]
     pub local_reply: Option<LocalReply>,
+    /// Environment variables to report, each in `x-stamp-env-<name>`.
+    #[serde(default)]
+    pub env: Vec<EnvHeader>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -81,27 +88,30 @@ impl StampConfig {
     }
 
     /// The headers added to a response that passes through this config.
-    pub fn response_headers(&self) -> Vec<(&str, &str)> {
+    /// `environment` is the VM's, None when it could not be read: then the
+    /// `env` headers are left out rather than claim variables are unset.
+    pub fn response_headers<'a>(&'a self, environment: Option<&'a Environment>) -> Vec<(&'a str, &'a str)> {
         let configured = self.response_headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        configured.chain(self.stamp_headers()).collect()
+        configured.chain(self.stamp_headers(environment)).collect()
     }
 
     /// The local reply to send, if this config answers requests itself. It
     /// carries the stamp headers too, since the plugin does not touch its
     /// own reply again on the response path.
-    pub fn local_reply(&self) -> Option<Reply<'_>> {
+    pub fn local_reply<'a>(&'a self, environment: Option<&'a Environment>) -> Option<Reply<'a>> {
         self.local_reply.as_ref().map(|reply| {
             let configured = reply.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
             Reply {
                 status: reply.status,
-                headers: configured.chain(self.stamp_headers()).collect(),
+                headers: configured.chain(self.stamp_headers(environment)).collect(),
                 body: reply.body.as_str(),
             }
         })
     }
 
-    fn stamp_headers(&self) -> [(&str, &str); 2] {
-        [(STAMP_HEADER, self.name.as_str()), (VERSION_HEADER, VERSION)]
+    fn stamp_headers<'a>(&'a self, environment: Option<&'a Environment>) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let env = environment.into_iter().flat_map(|environment| self.env.iter().map(|e| e.report(environment)));
+        env.chain([(STAMP_HEADER, self.name.as_str()), (VERSION_HEADER, VERSION)])
     }
 }
 
@@ -124,9 +134,9 @@ mod tests {
     #[test]
     fn name_alone_is_enough() {
         let c = config(json!({"name": "n"}));
-        assert!(c.request_headers.is_empty() && c.response_headers.is_empty());
+        assert!(c.request_headers.is_empty() && c.response_headers.is_empty() && c.env.is_empty());
         assert_eq!(c.local_reply, None);
-        assert_eq!(c.response_headers(), vec![("x-stamp", "n"), ("x-stamp-version", VERSION)]);
+        assert_eq!(c.response_headers(None), vec![("x-stamp", "n"), ("x-stamp-version", VERSION)]);
     }
 
     #[test]
@@ -150,7 +160,7 @@ mod tests {
     fn response_headers_come_before_stamp() {
         let c = config(json!({"name": "n", "response_headers": {"x-b": "2", "x-a": "1"}}));
         assert_eq!(
-            c.response_headers(),
+            c.response_headers(None),
             vec![("x-a", "1"), ("x-b", "2"), ("x-stamp", "n"), ("x-stamp-version", VERSION)]
         );
     }
@@ -164,14 +174,50 @@ mod tests {
             headers: vec![("x-c", "3"), ("x-stamp", "deny"), ("x-stamp-version", VERSION)],
             body: "denied",
         };
-        assert_eq!(c.local_reply(), Some(expected));
+        assert_eq!(c.local_reply(None), Some(expected));
     }
 
     #[test]
     fn local_reply_body_and_headers_are_optional() {
         let c = config(json!({"name": "n", "local_reply": {"status": 204}}));
         let expected = Reply { status: 204, headers: vec![("x-stamp", "n"), ("x-stamp-version", VERSION)], body: "" };
-        assert_eq!(c.local_reply(), Some(expected));
+        assert_eq!(c.local_reply(None), Some(expected));
+    }
+
+    #[test]
+    fn env_headers_report_the_environment() {
+        let c = config(json!({"name": "n", "env": ["GREETING", "HOME", "MISSING"], "response_headers": {"x-a": "1"}}));
+        let environment: Environment =
+            [("GREETING", "hello"), ("HOME", "/root")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+        assert_eq!(
+            c.response_headers(Some(&environment)),
+            vec![
+                ("x-a", "1"),
+                ("x-stamp-env-greeting", "hello"),
+                ("x-stamp-env-home", "/root"),
+                ("x-stamp-env-missing", UNSET),
+                ("x-stamp", "n"),
+                ("x-stamp-version", VERSION)
+            ]
+        );
+        let reply = config(json!({"name": "n", "env": ["HOME"], "local_reply": {"status": 403}}));
+        assert_eq!(
+            reply.local_reply(Some(&environment)).unwrap().headers,
+            vec![("x-stamp-env-home", "/root"), ("x-stamp", "n"), ("x-stamp-version", VERSION)]
+        );
+    }
+
+    #[test]
+    fn env_headers_are_left_out_when_the_environment_is_unreadable() {
+        let c = config(json!({"name": "n", "env": ["HOME"]}));
+        assert_eq!(c.response_headers(None), vec![("x-stamp", "n"), ("x-stamp-version", VERSION)]);
+    }
+
+    #[test]
+    fn env_must_list_header_safe_names() {
+        let err = StampConfig::from_value(&json!({"name": "n", "env": ["A B"]})).unwrap_err();
+        assert!(err.to_string().contains("cannot be part of a header name"), "{err}");
+        assert!(StampConfig::from_value(&json!({"name": "n", "env": "HOME"})).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::Expected;
 
 const LISTENERS_DUMP: &str = "type.googleapis.com/envoy.admin.v3.ListenersConfigDump";
 const ECDS_DUMP: &str = "type.googleapis.com/envoy.admin.v3.EcdsConfigDump";
+const ROUTES_DUMP: &str = "type.googleapis.com/envoy.admin.v3.RoutesConfigDump";
 const HCM: &str = "envoy.filters.network.http_connection_manager";
 
 #[derive(Debug, PartialEq, Eq)]
@@ -58,7 +59,21 @@ pub fn readiness(dump: &Value, expected: &Expected) -> Readiness {
             return Readiness::Pending(format!("ECDS resource {name} is not loaded"));
         }
     }
+    let routes = route_names(dump);
+    if let Some(missing) = expected.routes.iter().find(|r| !routes.contains(r)) {
+        return Readiness::Pending(format!("route {missing} is not loaded"));
+    }
     Readiness::Ready
+}
+
+/// Every route name in every dynamic route configuration.
+fn route_names(dump: &Value) -> Vec<String> {
+    sections(dump, ROUTES_DUMP)
+        .flat_map(|s| s["dynamic_route_configs"].as_array().into_iter().flatten())
+        .flat_map(|c| c["route_config"]["virtual_hosts"].as_array().into_iter().flatten())
+        .flat_map(|vh| vh["routes"].as_array().into_iter().flatten())
+        .filter_map(|r| r["name"].as_str().map(str::to_owned))
+        .collect()
 }
 
 /// Prefix of the stats Envoy keeps per ECDS resource of an HTTP filter.
@@ -136,7 +151,7 @@ mod tests {
     }
 
     fn expected() -> Expected {
-        Expected { listeners: vec!["gateway".into()], ecds: vec!["plug".into()] }
+        Expected { listeners: vec!["gateway".into()], ecds: vec!["plug".into()], routes: vec![] }
     }
 
     #[test]

@@ -18,6 +18,8 @@ use dump::Readiness;
 pub struct Expected {
     pub listeners: Vec<String>,
     pub ecds: Vec<String>,
+    /// Route names that must be in some route configuration.
+    pub routes: Vec<String>,
 }
 
 pub struct Envoy {
@@ -131,21 +133,26 @@ async fn loaded(admin: &Admin, expected: &Expected) -> Readiness {
 
 /// Envoy logs a rejected xDS update as a warning with the reason, after the
 /// errors that led to it (a Wasm plugin's own log line, a failed VM): those
-/// lines are the clearest message a user can get.
+/// lines are the clearest message a user can get. Both Envoy's own log
+/// format and istio's (tab-separated, through pilot-agent) are read.
 fn rejection_in_log(log: &Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     let lines: Vec<&str> = text.lines().collect();
-    let rejected = lines
-        .iter()
-        .position(|l| l.contains("[warning]") && (l.contains("rejected") || l.contains("update failure")))?;
-    let first = lines[..rejected]
-        .iter()
-        .rposition(|l| !(l.contains("[error]") || l.contains("[critical]")))
-        .map_or(0, |i| i + 1);
-    let messages: Vec<&str> = lines[first.max(rejected.saturating_sub(5))..=rejected]
-        .iter()
-        // Drop the prefix "[time][thread][level][logger] [source:line] ".
-        .map(|l| l.split_once("] ").map_or(*l, |(_, rest)| rest.split_once("] ").map_or(rest, |(_, m)| m)))
-        .collect();
+    let rejected =
+        lines.iter().position(|l| l.contains("warning") && (l.contains("rejected") || l.contains("update failure")))?;
+    let first =
+        lines[..rejected].iter().rposition(|l| !(l.contains("error") || l.contains("critical"))).map_or(0, |i| i + 1);
+    let messages: Vec<&str> =
+        lines[first.max(rejected.saturating_sub(5))..=rejected].iter().map(|l| message(l)).collect();
     Some(messages.join("\n"))
+}
+
+/// The message of a log line without its time, thread, level and source.
+fn message(line: &str) -> &str {
+    // istio: "TIME\tLEVEL\tenvoy LOGGER SOURCE\tMESSAGE\tthread=N"
+    if let Some(message) = line.split('\t').nth(3) {
+        return message;
+    }
+    // Envoy: "[TIME][THREAD][LEVEL][LOGGER] [SOURCE] MESSAGE"
+    line.split_once("] ").map_or(line, |(_, rest)| rest.split_once("] ").map_or(rest, |(_, m)| m))
 }

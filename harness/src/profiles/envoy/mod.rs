@@ -8,10 +8,10 @@ mod xds;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{DeployError, Stage};
+use super::{istio_plugins, DeployError, Stage};
 use crate::components::envoy::{Admin, Envoy, Expected};
 use crate::oci::RegistryClient;
-use crate::translate::{self, IstioWasmPlugin};
+use crate::translate::IstioWasmPlugin;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// One worker keeps boot fast on small CI machines; each worker holds its own Wasm VMs.
@@ -75,21 +75,8 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     let expected = Expected {
         listeners: vec![xds::LISTENER.to_owned()],
         ecds: plugins.iter().map(IstioWasmPlugin::filter_name).collect(),
+        routes: stage.scenario.routes.iter().map(|r| r.name.clone()).collect(),
     };
     envoy.wait_ready(&expected, READY_TIMEOUT).await?;
     Ok(EnvoyDeployment { envoy, gateway })
-}
-
-/// The Istio WasmPlugins the scenario's resources become.
-fn istio_plugins(stage: &Stage<'_>) -> Result<Vec<IstioWasmPlugin>, DeployError> {
-    let mut plugins = Vec::new();
-    for resource in &stage.scenario.resources {
-        let converted = translate::to_istio(resource).map_err(|source| DeployError::Translate {
-            at: stage.scenario.at(resource.line),
-            name: format!("{}/{}", resource.namespace, resource.name),
-            source,
-        })?;
-        plugins.extend(converted);
-    }
-    Ok(plugins)
 }

@@ -1,7 +1,8 @@
 //! Bootstrap and filesystem xDS for the standalone profile. Names follow
 //! real gateways so plugins see what they would see there: routes are
 //! named `NAMESPACE/NAME` (Higress), clusters `outbound|PORT||FQDN` (istio),
-//! Wasm filters `extensions.istio.io/wasmplugin/NS.NAME`, one ECDS file each.
+//! Wasm filters as istiod 1.30 names them (see `translate::istio`), one ECDS
+//! file each.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,0 +1,83 @@
+//! istiod (pilot-discovery) reading its configuration from the
+//! kube-apiserver, serving plaintext XDS on loopback. Settings that keep
+//! istio-only filters out of what the upstream (core) Envoy receives:
+//! metadata exchange and ALPN filters off, no metrics provider.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{answers, wait_healthy, ComponentError};
+use crate::runtime::{Process, ProcessSpec};
+
+pub const XDS_ADDRESS: &str = "127.0.0.1:15010";
+const HTTP_ADDRESS: &str = "127.0.0.1:8080";
+/// The mesh's root namespace: WasmPlugins there apply to every proxy.
+pub const ROOT_NAMESPACE: &str = "istio-system";
+
+/// No `configSources`: with a kubeconfig, istiod reads the CRDs. No auto
+/// mTLS: there is no CA here, and clusters waiting for certificates would
+/// keep the gateway from ever being ready.
+const MESH_CONFIG: &str = "rootNamespace: istio-system
+enablePrometheusMerge: false
+enableAutoMtls: false
+defaultConfig:
+  discoveryAddress: 127.0.0.1:15010
+  controlPlaneAuthPolicy: NONE
+";
+
+pub struct Istiod {
+    process: Process,
+    http: reqwest::Client,
+}
+
+impl Istiod {
+    pub async fn start(binary: &Path, kubeconfig: &Path, dir: &Path) -> Result<Self, ComponentError> {
+        let mesh = dir.join("mesh.yaml");
+        std::fs::write(&mesh, MESH_CONFIG)
+            .map_err(|source| ComponentError::Io { what: format!("cannot write {}", mesh.display()), source })?;
+        let spec = ProcessSpec::new("istiod", binary, dir.join("istiod.log"))
+            .cwd(dir)
+            .arg("discovery")
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--meshConfig={}", mesh.display()))
+            // Services come from ServiceEntries only: a Kubernetes registry
+            // would add the apiserver's own Service, with auto-mTLS that no CA here can serve.
+            .arg("--registries=")
+            .arg(format!("--grpcAddr={XDS_ADDRESS}"))
+            .arg("--secureGRPCAddr=")
+            .arg(format!("--httpAddr={HTTP_ADDRESS}"))
+            .arg("--httpsAddr=")
+            .arg("--monitoringAddr=127.0.0.1:15014")
+            .arg("--ctrlz_address=127.0.0.1")
+            .arg("--ctrlz_port=9876")
+            .arg("--domain=cluster.local")
+            .env("POD_NAMESPACE", ROOT_NAMESPACE)
+            .env("POD_NAME", "istiod")
+            .env("ENABLE_CA_SERVER", "false")
+            .env("PILOT_CERT_PROVIDER", "none")
+            .env("PILOT_ENABLE_METADATA_EXCHANGE", "false")
+            .env("PILOT_ENABLE_ALPN_FILTER", "false")
+            .env("PILOT_ENABLE_ANALYSIS", "false")
+            .env("INJECTION_WEBHOOK_CONFIG_NAME", "")
+            .env("VALIDATION_WEBHOOK_CONFIG_NAME", "");
+        let mut process = Process::spawn(&spec)?;
+        let http = crate::http::client();
+        let url = format!("http://{HTTP_ADDRESS}/ready");
+        wait_healthy(&mut process, Duration::from_secs(60), &url, || answers(&http, &url)).await?;
+        Ok(Istiod { process, http })
+    }
+
+    /// istiod's view of one proxy's configuration (`/debug/config_dump`).
+    pub async fn config_dump(&self, proxy_id: &str) -> Result<Value, ComponentError> {
+        let url = format!("http://{HTTP_ADDRESS}/debug/config_dump?proxyID={proxy_id}");
+        let http_err = |source| ComponentError::Http { what: format!("GET {url}"), source };
+        let response = self.http.get(&url).send().await.map_err(http_err)?;
+        response.error_for_status().map_err(http_err)?.json().await.map_err(http_err)
+    }
+
+    pub async fn stop(self) {
+        self.process.stop(Duration::from_secs(5)).await;
+    }
+}

@@ -1,0 +1,98 @@
+//! Applying resources to the run's kube-apiserver with the `kube` crate
+//! (server-side apply, as `kubectl apply --server-side` does).
+
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::Client;
+use serde_json::Value;
+
+use crate::components::apiserver::{TOKEN, URL};
+
+const FIELD_MANAGER: &str = "plugproof";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    #[error("cannot reach the kube-apiserver: {0}")]
+    Client(#[source] kube::Error),
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the CRDs were not established within {0:?}: {1}")]
+    NotEstablished(Duration, String),
+}
+
+/// A client for the run's apiserver (self-signed certificate, admin token).
+pub fn client() -> Result<Client, KubeError> {
+    crate::http::install_crypto_provider();
+    let mut config = kube::Config::new(URL.parse().expect("a valid URL"));
+    config.accept_invalid_certs = true;
+    config.auth_info.token = Some(TOKEN.to_owned().into());
+    Client::try_from(config).map_err(KubeError::Client)
+}
+
+fn api_for(client: &Client, object: &Value) -> Result<(Api<DynamicObject>, String), KubeError> {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    if kind.is_empty() || name.is_empty() {
+        return Err(KubeError::Invalid(format!("an object without kind or name: {object}")));
+    }
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+    let api = match object["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    Ok((api, name))
+}
+
+/// Creates or updates `object`.
+pub async fn apply(client: &Client, object: &Value) -> Result<(), KubeError> {
+    let (api, name) = api_for(client, object)?;
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&name, &params, &Patch::Apply(object)).await.map_err(|source| KubeError::Apply {
+        kind: object["kind"].as_str().unwrap_or_default().to_owned(),
+        name,
+        source,
+    })?;
+    Ok(())
+}
+
+/// Waits until every CRD in `names` is Established.
+pub async fn wait_established(client: &Client, names: &[String], timeout: Duration) -> Result<(), KubeError> {
+    let resource =
+        ApiResource::from_gvk(&GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"));
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let started = Instant::now();
+    loop {
+        let list = api.list(&Default::default()).await.map_err(KubeError::Client)?;
+        let established: Vec<String> = list
+            .items
+            .iter()
+            .filter(|crd| {
+                crd.data["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+            })
+            .filter_map(|crd| crd.metadata.name.clone())
+            .collect();
+        let missing: Vec<&String> = names.iter().filter(|n| !established.contains(n)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            return Err(KubeError::NotEstablished(timeout, format!("{missing:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,150 @@
+//! The istio profile: real istiod reading a real kube-apiserver (over etcd),
+//! real pilot-agent running the upstream Envoy as an ingress gateway and
+//! fetching `oci://` modules from the run's registry itself. The run is in
+//! its own network and mount namespaces (see `runtime::isolation`).
+
+mod kube;
+mod resources;
+mod template;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{istio_plugins, DeployError, Stage};
+use crate::components::apiserver::{ApiServer, TOKEN, URL};
+use crate::components::envoy::{Admin, Expected};
+use crate::components::etcd::Etcd;
+use crate::components::gateway::{Gateway, GatewaySpec};
+use crate::components::istiod::Istiod;
+use crate::files::copy_tree;
+use crate::runtime::isolation::{is_isolated, BindMount};
+use crate::translate::IstioWasmPlugin;
+
+pub use self::kube::KubeError;
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The agent's Wasm cache lives under this fixed path; each run mounts its own.
+const AGENT_STATE: &str = "/var/lib";
+
+pub struct IstioDeployment {
+    // Declared in stopping order: the gateway first, etcd last.
+    gateway: Gateway,
+    istiod: Istiod,
+    apiserver: ApiServer,
+    etcd: Etcd,
+    _agent_state: BindMount,
+    address: SocketAddr,
+}
+
+impl IstioDeployment {
+    pub fn gateway(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn admin(&self) -> &Admin {
+        self.gateway.admin()
+    }
+
+    /// istiod's own view of the gateway's configuration.
+    pub async fn extra_evidence(&self) -> Vec<(String, Value)> {
+        let proxy = format!("{}.{}", resources::GATEWAY_NAME, resources::GATEWAY_NAMESPACE);
+        match self.istiod.config_dump(&proxy).await {
+            Ok(dump) => vec![("istiod_config_dump.json".into(), dump)],
+            Err(e) => vec![("istiod_config_dump.json".into(), json!({"error": e.to_string()}))],
+        }
+    }
+
+    pub async fn stop(self) {
+        self.gateway.stop().await;
+        self.istiod.stop().await;
+        self.apiserver.stop().await;
+        self.etcd.stop().await;
+    }
+}
+
+pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
+    let kit = stage.tools.istio.as_ref().ok_or(DeployError::Unprovisioned("istio"))?;
+    if !is_isolated() {
+        return Err(DeployError::NotIsolated);
+    }
+    let plugins = istio_plugins(stage)?;
+    let dir = stage.dir.join("istio");
+    std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the istio folder"))?;
+    let template = template::etcd_template(kit, &stage.dir.join("template")).await?;
+    let data = dir.join("etcd");
+    copy_tree(&template, &data, &[]).map_err(DeployError::io("cannot copy the etcd template"))?;
+    let etcd = Etcd::start(&kit.etcd, &data, &dir.join("etcd.log")).await?;
+    let apiserver = ApiServer::start(&kit.apiserver, &kit.credentials, &dir.join("apiserver")).await?;
+
+    let ip = stage.loopback.ip();
+    let port = stage.loopback.free_port().map_err(DeployError::io("no free port for the gateway"))?;
+    let objects = resources::render(&resources::Input {
+        scenario: stage.scenario,
+        plugins: &plugins,
+        published: &stage.published,
+        registry: stage.registry.host(),
+        backends: &stage.backends,
+        gateway_ip: ip,
+        gateway_port: port,
+    });
+    let rendered = serde_json::to_vec_pretty(&objects).expect("JSON values serialise");
+    std::fs::write(dir.join("resources.json"), rendered).map_err(DeployError::io("cannot write resources.json"))?;
+    let kubeconfig = write_kubeconfig(&dir)?;
+    let client = kube::client()?;
+    let apply_all = async {
+        for object in &objects {
+            kube::apply(&client, object).await?;
+        }
+        Ok::<_, KubeError>(())
+    };
+    let (istiod, applied) = tokio::join!(Istiod::start(&kit.discovery, &kubeconfig, &dir), apply_all);
+    let istiod = istiod?;
+    applied?;
+
+    let agent_state = dir.join("varlib");
+    // The agent makes its cache's entries, not the cache folder itself.
+    std::fs::create_dir_all(agent_state.join("istio/data"))
+        .map_err(DeployError::io("cannot create the agent's state folder"))?;
+    let agent_state = BindMount::new(&agent_state, Path::new(AGENT_STATE))?;
+    let gateway_dir = dir.join("gateway");
+    std::fs::create_dir_all(&gateway_dir).map_err(DeployError::io("cannot create the gateway folder"))?;
+    let mut gateway = Gateway::start(&GatewaySpec {
+        agent: &kit.agent,
+        envoy: &stage.tools.envoy,
+        bootstrap_template: &kit.bootstrap_template,
+        dir: &gateway_dir,
+        name: resources::GATEWAY_NAME,
+        namespace: resources::GATEWAY_NAMESPACE,
+        label: resources::GATEWAY_LABEL,
+        ip,
+        registry: stage.registry.host(),
+    })?;
+    let expected = Expected {
+        listeners: vec![format!("{ip}_{port}")],
+        ecds: plugins.iter().map(IstioWasmPlugin::filter_name).collect(),
+        routes: stage.scenario.routes.iter().map(|r| r.name.clone()).collect(),
+    };
+    gateway.wait_ready(&expected, READY_TIMEOUT).await?;
+    Ok(IstioDeployment {
+        gateway,
+        istiod,
+        apiserver,
+        etcd,
+        _agent_state: agent_state,
+        address: SocketAddr::from((ip, port)),
+    })
+}
+
+fn write_kubeconfig(dir: &Path) -> Result<std::path::PathBuf, DeployError> {
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster: {{server: \"{URL}\", insecure-skip-tls-verify: true}}\n\
+         users:\n- name: admin\n  user: {{token: {TOKEN}}}\ncontexts:\n- name: local\n  context: {{cluster: local, user: admin}}\n\
+         current-context: local\n"
+    );
+    std::fs::write(&path, text).map_err(DeployError::io("cannot write the kubeconfig"))?;
+    Ok(path)
+}

@@ -1,0 +1,129 @@
+//! A scenario as the Kubernetes resources istiod reads: a Gateway selecting
+//! the gateway's label, a ServiceEntry per service (static endpoint on its
+//! echo backend, so clusters are `outbound|PORT||FQDN`), a VirtualService per
+//! host whose HTTP routes carry the scenario's route names, and the
+//! WasmPlugins with their url bound to the pushed digest.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use serde_json::{json, Value};
+
+use crate::profiles::Published;
+use crate::scenario::Scenario;
+use crate::translate::IstioWasmPlugin;
+
+/// Where the gateway stands: Higress's namespace, so Higress WasmPlugins
+/// (kept in their namespace by the translation) select it, as do Istio
+/// WasmPlugins in the root namespace.
+pub const GATEWAY_NAMESPACE: &str = "higress-system";
+pub const GATEWAY_NAME: &str = "plugproof-gateway";
+/// The value of the `istio` label the selectors match.
+pub const GATEWAY_LABEL: &str = "plugproof-gateway";
+
+pub struct Input<'a> {
+    pub scenario: &'a Scenario,
+    pub plugins: &'a [IstioWasmPlugin],
+    pub published: &'a BTreeMap<String, Published>,
+    pub registry: &'a str,
+    pub backends: &'a BTreeMap<String, SocketAddr>,
+    pub gateway_ip: Ipv4Addr,
+    pub gateway_port: u16,
+}
+
+pub fn render(input: &Input<'_>) -> Vec<Value> {
+    let mut objects = vec![gateway(input)];
+    objects.extend(input.scenario.services.iter().map(|service| {
+        let backend = input.backends[&service.name];
+        json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "ServiceEntry",
+            "metadata": {"name": service.name, "namespace": GATEWAY_NAMESPACE},
+            "spec": {
+                "hosts": [service.host],
+                "location": "MESH_INTERNAL",
+                "ports": [{"number": service.port, "name": "http", "protocol": "HTTP"}],
+                "resolution": "STATIC",
+                "endpoints": [{"address": backend.ip().to_string(), "ports": {"http": backend.port()}}],
+            },
+        })
+    }));
+    objects.extend(virtual_services(input.scenario));
+    // Ties in a phase fall to creation time, then name: applied in name
+    // order, the two agree, as in the standalone model.
+    let mut plugins: Vec<&IstioWasmPlugin> = input.plugins.iter().collect();
+    plugins.sort_by(|a, b| (&a.name, &a.namespace).cmp(&(&b.name, &b.namespace)));
+    objects.extend(plugins.into_iter().map(|p| wasm_plugin(p, input)));
+    objects
+}
+
+fn gateway(input: &Input<'_>) -> Value {
+    json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE},
+        "spec": {
+            "selector": {"istio": GATEWAY_LABEL},
+            "servers": [{
+                "port": {"number": input.gateway_port, "name": "http", "protocol": "HTTP"},
+                "bind": input.gateway_ip.to_string(),
+                "hosts": ["*"],
+            }],
+        },
+    })
+}
+
+/// One VirtualService per distinct host, holding every route that lists
+/// it, in scenario order (as the standalone profile's virtual hosts).
+fn virtual_services(scenario: &Scenario) -> Vec<Value> {
+    let mut hosts: Vec<&str> = Vec::new();
+    for route in &scenario.routes {
+        for host in &route.hosts {
+            if !hosts.contains(&host.as_str()) {
+                hosts.push(host);
+            }
+        }
+    }
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            let http: Vec<Value> = scenario
+                .routes
+                .iter()
+                .filter(|r| r.hosts.iter().any(|h| h == host))
+                .map(|r| {
+                    let service = scenario.service(&r.service).expect("validated reference");
+                    json!({
+                        "name": r.name,
+                        "match": [{"uri": {"prefix": r.path_prefix}}],
+                        "route": [{"destination": {"host": service.host, "port": {"number": service.port}}}],
+                    })
+                })
+                .collect();
+            json!({
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "VirtualService",
+                "metadata": {"name": format!("host-{index}"), "namespace": GATEWAY_NAMESPACE},
+                "spec": {
+                    "hosts": [host],
+                    "gateways": [format!("{GATEWAY_NAMESPACE}/{GATEWAY_NAME}")],
+                    "http": http,
+                },
+            })
+        })
+        .collect()
+}
+
+fn wasm_plugin(plugin: &IstioWasmPlugin, input: &Input<'_>) -> Value {
+    let published = &input.published[&plugin.plugin];
+    let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
+    spec["url"] = json!(format!("oci://{}/{}@{}", input.registry, published.repository, published.digest));
+    spec["selector"] = json!({"matchLabels": {"istio": GATEWAY_LABEL}});
+    json!({
+        "apiVersion": "extensions.istio.io/v1alpha1",
+        "kind": "WasmPlugin",
+        "metadata": {"name": plugin.name, "namespace": plugin.namespace},
+        "spec": spec,
+    })
+}

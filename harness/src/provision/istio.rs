@@ -1,0 +1,157 @@
+//! The istio kit: istiod (pilot-discovery) and pilot-agent from the
+//! `istio.io/istio` module, the kube-apiserver and etcd they run against,
+//! and the files taken from the same istio module (Envoy's bootstrap
+//! template, the CRDs). Everything is built once per pin and cached.
+
+use std::path::{Path, PathBuf};
+
+use std::process::Command;
+
+use super::go::{self, GoProgram};
+use super::{Cache, ProvisionError};
+use crate::components::apiserver::{Credentials, TOKEN};
+
+/// The istio version the pin in `images/istio` builds, as istiod reports it.
+/// The Go proxy serves only pseudo-versions of istio; this is release-1.30
+/// at 9739e10eb9d7 (2026-08-26), after the 1.30.3 tag.
+pub const ISTIO_VERSION: &str = "1.30-dev";
+const ISTIO_LDFLAGS: &str = "-X istio.io/istio/pkg/version.buildVersion=1.30-dev";
+/// Served by the proxy but unknown to the checksum database.
+const ISTIO_NOSUMDB: &str = "github.com/agentgateway/agentgateway";
+
+const PILOT_DISCOVERY: GoProgram = GoProgram {
+    name: "pilot-discovery",
+    pin: "istio",
+    package: "istio.io/istio/pilot/cmd/pilot-discovery",
+    tags: "vtprotobuf,disable_pgv",
+    ldflags: ISTIO_LDFLAGS,
+    nosumdb: ISTIO_NOSUMDB,
+    cold_build: "about 14 minutes on 2 cores",
+};
+
+const PILOT_AGENT: GoProgram = GoProgram {
+    name: "pilot-agent",
+    pin: "istio",
+    package: "istio.io/istio/pilot/cmd/pilot-agent",
+    tags: "agent,disable_pgv",
+    ldflags: ISTIO_LDFLAGS,
+    nosumdb: ISTIO_NOSUMDB,
+    cold_build: "under a minute after istiod",
+};
+
+const KUBE_APISERVER: GoProgram = GoProgram {
+    name: "kube-apiserver",
+    pin: "kube-apiserver",
+    package: "k8s.io/kubernetes/cmd/kube-apiserver",
+    tags: "",
+    ldflags: "-s -w -X k8s.io/component-base/version.gitVersion=v1.36.1 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36",
+    nosumdb: "",
+    cold_build: "about 10 minutes on 2 cores",
+};
+
+const ETCD: GoProgram = GoProgram {
+    name: "etcd",
+    pin: "etcd",
+    package: "go.etcd.io/etcd/server/v3",
+    tags: "",
+    ldflags: "",
+    nosumdb: "",
+    cold_build: "about a minute",
+};
+
+#[derive(Debug, Clone)]
+pub struct IstioKit {
+    pub discovery: PathBuf,
+    pub agent: PathBuf,
+    pub apiserver: PathBuf,
+    pub etcd: PathBuf,
+    /// Envoy's bootstrap template for pilot-agent, from the istio module.
+    pub bootstrap_template: PathBuf,
+    /// istio's CRDs (`crd-all.gen.yaml`), from the istio module.
+    pub crds: PathBuf,
+    /// The apiserver's service-account keys and admin token.
+    pub credentials: Credentials,
+    /// Where this kit keeps what it makes once (keys, the etcd template).
+    pub state: PathBuf,
+}
+
+/// Blocking: builds what is missing (the first time, about half an hour on
+/// 2 cores), with progress.
+pub fn istio_kit(cache: &Cache) -> Result<IstioKit, ProvisionError> {
+    let discovery = go::build(cache, &PILOT_DISCOVERY)?;
+    let agent = go::build(cache, &PILOT_AGENT)?;
+    let apiserver = go::build(cache, &KUBE_APISERVER)?;
+    let etcd = go::build(cache, &ETCD)?;
+    let state = discovery.parent().expect("a built binary lives in a folder").join("kit");
+    std::fs::create_dir_all(&state).map_err(ProvisionError::io("cannot create", &state))?;
+    let module = istio_module_dir()?;
+    let copy = |from: &str, to: &str| -> Result<PathBuf, ProvisionError> {
+        let (src, dst) = (module.join(from), state.join(to));
+        if !dst.exists() {
+            std::fs::copy(&src, &dst).map_err(ProvisionError::io("cannot copy from the istio module", &src))?;
+        }
+        Ok(dst)
+    };
+    Ok(IstioKit {
+        bootstrap_template: copy("tools/packaging/common/envoy_bootstrap.json", "envoy_bootstrap.json")?,
+        crds: copy("manifests/charts/base/files/crd-all.gen.yaml", "crd-all.gen.yaml")?,
+        credentials: credentials(&state)?,
+        discovery,
+        agent,
+        apiserver,
+        etcd,
+        state,
+    })
+}
+
+/// A service-account signing key (ECDSA P-256, made with openssl) and a
+/// token file naming the admin token, made once.
+fn credentials(state: &Path) -> Result<Credentials, ProvisionError> {
+    let credentials = Credentials {
+        service_account_key: state.join("sa.key"),
+        service_account_pub: state.join("sa.pub"),
+        token_file: state.join("tokens.csv"),
+    };
+    if credentials.token_file.exists() {
+        return Ok(credentials);
+    }
+    let key = credentials.service_account_key.to_string_lossy().into_owned();
+    let public = credentials.service_account_pub.to_string_lossy().into_owned();
+    for args in [
+        vec!["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key],
+        vec!["ec", "-in", &key, "-pubout", "-out", &public],
+    ] {
+        let out = Command::new("openssl").args(&args).output().map_err(|e| ProvisionError::Spawn {
+            command: format!("openssl {}", args.join(" ")),
+            message: format!("{e}; install openssl (ci/setup does)"),
+        })?;
+        if !out.status.success() {
+            return Err(ProvisionError::Build {
+                command: format!("openssl {}", args.join(" ")),
+                log: state.to_path_buf(),
+                tail: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
+        }
+    }
+    std::fs::write(&credentials.token_file, format!("{TOKEN},admin,admin,\"system:masters\"\n"))
+        .map_err(ProvisionError::io("cannot write", &credentials.token_file))?;
+    Ok(credentials)
+}
+
+/// The istio module's folder in the Go module cache.
+fn istio_module_dir() -> Result<PathBuf, ProvisionError> {
+    let pin = go::images_dir().join("istio");
+    let out = go::go(&pin, ISTIO_NOSUMDB)
+        .args(["list", "-m", "-f", "{{.Dir}}", "istio.io/istio"])
+        .output()
+        .map_err(|e| ProvisionError::GoMissing(e.to_string()))?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if !out.status.success() || !Path::new(&dir).is_dir() {
+        return Err(ProvisionError::Build {
+            command: "go list -m istio.io/istio".into(),
+            log: pin,
+            tail: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(dir)
+}

@@ -1,0 +1,120 @@
+//! Private network and mount namespaces, for profiles whose programs bind
+//! fixed ports on every interface or write to fixed paths (istio's agent: its
+//! status port, its Wasm cache in /var/lib/istio/data). The run executes
+//! itself again inside new namespaces, where only `lo` exists: "every
+//! interface" is then loopback, and fixed ports cannot collide between runs.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{signal, SigHandler, Signal};
+
+/// Set in the environment of a run inside its own namespaces.
+pub const ISOLATED: &str = "PLUGPROOF_ISOLATED";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IsolationError {
+    #[error("this profile runs in its own network namespace, which needs root (or CAP_SYS_ADMIN); run as root")]
+    NeedsRoot,
+    #[error("cannot run in new namespaces: {0}")]
+    Io(#[from] io::Error),
+    #[error("refusing to mount over {0} outside a private mount namespace")]
+    NotIsolated(PathBuf),
+}
+
+pub fn is_isolated() -> bool {
+    std::env::var_os(ISOLATED).is_some()
+}
+
+/// Runs this executable again with `args` in new network and mount
+/// namespaces and waits for it. Ctrl-C reaches it directly (same process
+/// group); this process ignores SIGINT and SIGTERM meanwhile so that the
+/// inner run, not its parent, decides how to stop.
+pub fn rerun_isolated(args: impl IntoIterator<Item = OsString>) -> Result<ExitStatus, IsolationError> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(IsolationError::NeedsRoot);
+    }
+    let exe = std::env::current_exe()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(args).env(ISOLATED, "1");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS)?;
+            // Mounts made inside must not propagate back to the host.
+            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
+            signal(Signal::SIGINT, SigHandler::SigDfl)?;
+            signal(Signal::SIGTERM, SigHandler::SigDfl)?;
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            Ok(())
+        });
+    }
+    let ignore = |sig| unsafe { signal(sig, SigHandler::SigIgn) };
+    let (old_int, old_term) = (ignore(Signal::SIGINT), ignore(Signal::SIGTERM));
+    let status = cmd.status();
+    // SAFETY: restoring the handlers that were in place before.
+    unsafe {
+        if let Ok(h) = old_int {
+            let _ = signal(Signal::SIGINT, h);
+        }
+        if let Ok(h) = old_term {
+            let _ = signal(Signal::SIGTERM, h);
+        }
+    }
+    Ok(status?)
+}
+
+/// Inside new namespaces: brings `lo` up (a new network namespace starts with it down).
+pub fn bring_loopback_up() -> io::Result<()> {
+    // SAFETY: a plain socket(2) call; the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh, valid descriptor.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; zero is a valid value for every field.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: the ioctls read and write only `request`, which outlives them.
+    unsafe {
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A bind mount in this run's private mount namespace, undone on drop.
+pub struct BindMount {
+    target: PathBuf,
+}
+
+impl BindMount {
+    /// Mounts `source` over `target`; only inside an isolated run.
+    pub fn new(source: &Path, target: &Path) -> Result<Self, IsolationError> {
+        if !is_isolated() {
+            return Err(IsolationError::NotIsolated(target.to_path_buf()));
+        }
+        mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(io::Error::from)?;
+        Ok(BindMount { target: target.to_path_buf() })
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = umount2(&self.target, MntFlags::MNT_DETACH);
+    }
+}
