@@ -117,9 +117,11 @@ impl DeployError {
 }
 
 /// A running system under test.
+// One exists per scenario run: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Deployment {
     Envoy(envoy::EnvoyDeployment),
-    Istio(Box<istio::IstioDeployment>),
+    Istio(istio::IstioDeployment),
 }
 
 impl Deployment {
@@ -158,7 +160,7 @@ impl Deployment {
 pub async fn deploy(kind: ProfileKind, stage: &Stage<'_>) -> Result<Deployment, DeployError> {
     match kind {
         ProfileKind::Envoy => envoy::deploy(stage).await.map(Deployment::Envoy),
-        ProfileKind::Istio => istio::deploy(stage).await.map(|d| Deployment::Istio(Box::new(d))),
+        ProfileKind::Istio => istio::deploy(stage).await.map(Deployment::Istio),
     }
 }
 
