@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::components::echo::EchoServer;
 use crate::components::registry::Registry;
-use crate::oci::{repository, RegistryClient};
 use crate::profiles::{self, Deployment, ProfileKind, Published, Stage};
 use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
@@ -119,30 +118,31 @@ impl Runner {
         };
         outcome.timings.stage = stage_started.elapsed();
 
-        let stage = Stage {
+        let mut stage = Stage {
             scenario,
             dir,
             loopback,
             tools: &self.tools,
             registry: &registry,
-            published,
             backends: backends
                 .iter()
                 .map(|b| (b.name().to_owned(), b.addr()))
                 .collect::<BTreeMap<String, SocketAddr>>(),
+            published,
+            resources: scenario.resources.clone(),
         };
         let deploy_started = Instant::now();
-        let deployment = match profiles::deploy(self.profile, &stage).await {
+        let mut deployment = match profiles::deploy(self.profile, &stage).await {
             Ok(d) => d,
             Err(error) => return self.fail(outcome, scenario, dir, None, error.to_string()).await,
         };
         outcome.timings.deploy = deploy_started.elapsed();
 
         let steps_started = Instant::now();
-        let ctx = StepContext { deployment: &deployment, http: &self.http };
         let mut failure = None;
         for step in &scenario.steps {
-            let result = steps::run(step, &ctx).await;
+            let mut ctx = StepContext { deployment: &mut deployment, stage: &mut stage, http: &self.http };
+            let result = steps::run(step, &mut ctx).await;
             if let Some(detail) = result.detail.clone() {
                 failure = Some(format!("step at {} ({}): {detail}", scenario.at(step.line), result.label));
             }
@@ -160,15 +160,10 @@ impl Runner {
     }
 
     async fn publish(&self, scenario: &Scenario, registry: &Registry) -> Result<BTreeMap<String, Published>, String> {
-        let client = RegistryClient::new(registry.host());
         let mut published = BTreeMap::new();
         for plugin in scenario.plugins.values() {
-            let path = self.tools.modules.path(&plugin.module);
-            let module = std::fs::read(&path).map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
-            let repository = repository(&plugin.name);
-            let digest =
-                client.push(&repository, &plugin.tag, &module, plugin.layout).await.map_err(|e| e.to_string())?;
-            published.insert(plugin.name.clone(), Published { repository, tag: plugin.tag.clone(), digest });
+            let pushed = steps::publish(&self.tools, registry.host(), plugin, &plugin.module).await?;
+            published.insert(plugin.name.clone(), pushed);
         }
         Ok(published)
     }

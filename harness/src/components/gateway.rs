@@ -2,6 +2,7 @@
 //! the upstream Envoy, configured by istiod over plaintext XDS. The agent
 //! fetches `oci://` modules itself and hands them to Envoy as files.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct GatewaySpec<'a> {
     pub ip: Ipv4Addr,
     /// `host:port` of the registry, allowed over plain HTTP.
     pub registry: &'a str,
+    /// Added to the environment of the agent, and so of its Envoy.
+    pub env: &'a BTreeMap<String, String>,
 }
 
 pub struct Gateway {
@@ -70,6 +73,7 @@ impl Gateway {
             .env("FILE_MOUNTED_CERTS", "true")
             .env("WASM_INSECURE_REGISTRIES", spec.registry)
             .env("PROXY_CONFIG", proxy_config);
+        let process_spec = spec.env.iter().fold(process_spec, |p, (k, v)| p.env(k, v));
         let process = Process::spawn(&process_spec)?;
         let admin = Admin::new((Ipv4Addr::LOCALHOST, ADMIN_PORT).into());
         Ok(Gateway { process, admin, log })

@@ -68,6 +68,15 @@ impl RegistryClient {
         Ok(packed.digest())
     }
 
+    /// The manifest digest `repository:tag` names now.
+    pub async fn digest_of(&self, repository: &str, tag: &str) -> Result<String, OciError> {
+        let reference = self.reference(repository, tag);
+        self.client
+            .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
+            .await
+            .map_err(self.error("resolve", &reference))
+    }
+
     /// Pulls `repository@digest` and returns the module it carries, after
     /// checking the manifest and layer against their digests.
     pub async fn pull_module(&self, repository: &str, digest: &str) -> Result<Vec<u8>, OciError> {

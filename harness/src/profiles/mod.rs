@@ -16,7 +16,7 @@ use crate::oci::OciError;
 use crate::provision::Tools;
 use crate::runtime::isolation::IsolationError;
 use crate::runtime::Loopback;
-use crate::scenario::{Feature, Scenario};
+use crate::scenario::{Feature, Reference, Scenario, WasmPlugin};
 use crate::translate::{self, IstioWasmPlugin, TranslateError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,25 +59,43 @@ impl ProfileKind {
     }
 }
 
-/// A plugin as pushed to the run's registry.
+/// A plugin as pushed (last) to the run's registry.
 #[derive(Debug, Clone)]
 pub struct Published {
     pub repository: String,
     pub tag: String,
+    /// The manifest digest of the last push.
     pub digest: String,
+    /// Hex sha256 of the module binary of the last push (`sha256: auto`).
+    pub module_sha256: String,
 }
 
 /// What every profile gets: the scenario, its run directory and address,
-/// the registry holding its modules, and the echo backends.
+/// the registry holding its modules, the echo backends, and the current
+/// state that steps change (WasmPlugins, pushed modules).
 pub struct Stage<'a> {
     pub scenario: &'a Scenario,
     pub dir: &'a Path,
     pub loopback: Loopback,
     pub tools: &'a Tools,
     pub registry: &'a Registry,
-    pub published: BTreeMap<String, Published>,
     /// Service name -> echo backend address.
     pub backends: BTreeMap<String, SocketAddr>,
+    pub published: BTreeMap<String, Published>,
+    /// The WasmPlugins in force now: the scenario's, then as steps apply and delete.
+    pub resources: Vec<WasmPlugin>,
+}
+
+impl Stage<'_> {
+    /// What the plugin's url names now: its repository, and `@DIGEST` or `:TAG`.
+    pub fn module_reference(&self, plugin: &IstioWasmPlugin) -> (String, String) {
+        let published = &self.published[&plugin.plugin];
+        let suffix = match &plugin.reference {
+            Reference::Digest => format!("@{}", published.digest),
+            Reference::Tag(tag) => format!(":{tag}"),
+        };
+        (published.repository.clone(), suffix)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +167,15 @@ impl Deployment {
         }
     }
 
+    /// Brings the running system in line with the stage's current
+    /// WasmPlugins and pushed modules (after an `apply`, `delete` or `push`).
+    pub async fn sync(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+        match self {
+            Deployment::Envoy(d) => d.sync(stage).await,
+            Deployment::Istio(d) => d.sync(stage).await,
+        }
+    }
+
     pub async fn stop(self) {
         match self {
             Deployment::Envoy(d) => d.stop().await,
@@ -168,7 +195,7 @@ pub async fn deploy(kind: ProfileKind, stage: &Stage<'_>) -> Result<Deployment, 
 /// through the translator).
 fn istio_plugins(stage: &Stage<'_>) -> Result<Vec<IstioWasmPlugin>, DeployError> {
     let mut plugins = Vec::new();
-    for resource in &stage.scenario.resources {
+    for resource in &stage.resources {
         let converted = translate::to_istio(resource).map_err(|source| DeployError::Translate {
             at: stage.scenario.at(resource.line),
             name: format!("{}/{}", resource.namespace, resource.name),

@@ -33,7 +33,22 @@ pub struct ScenarioDoc {
     pub routes: Vec<Spanned<RouteDoc>>,
     #[serde(default)]
     pub resources: Vec<Spanned<ResourceDoc>>,
+    /// Native istio security resources (AuthorizationPolicy,
+    /// RequestAuthentication), applied as written; istio profile only.
+    #[serde(default)]
+    pub policies: Vec<Spanned<JsonObject>>,
+    #[serde(default)]
+    pub gateway: GatewayDoc,
     pub steps: Vec<Spanned<StepDoc>>,
+}
+
+/// The gateway process itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayDoc {
+    /// Environment of the gateway's Envoy (what `valueFrom: HOST` reads).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// A test module pushed to the registry under the plugin's name.
@@ -200,7 +215,8 @@ pub struct MatchRule {
     pub config_disable: Option<bool>,
 }
 
-/// One step; exactly one action key (`request` or `filters`) must be set.
+/// One step; exactly one action key must be set: `request` (with
+/// `expect`), `filters`, `push`, `apply` or `delete`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepDoc {
@@ -208,7 +224,20 @@ pub struct StepDoc {
     pub request: Option<RequestSpec>,
     pub expect: Option<Expect>,
     pub filters: Option<FilterOrder>,
+    pub push: Option<PushDoc>,
+    pub apply: Option<Spanned<ResourceDoc>>,
+    /// `NAME` or `NAMESPACE/NAME` of a WasmPlugin to remove.
+    pub delete: Option<Spanned<String>>,
     pub eventually: Option<Eventually>,
+}
+
+/// Pushes `module` under a plugin's repository and tag (re-pointing the
+/// tag); later `plugin://NAME` urls are bound to the new digest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushDoc {
+    pub plugin: Spanned<String>,
+    pub module: Spanned<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,8 +7,13 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{Location, Spanned};
 
-use super::document::{ResourceDoc, ScenarioDoc, StepDoc};
-use super::{Action, Flavor, Plugin, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_TIMES, DEFAULT_WITHIN};
+use serde_json::Value;
+
+use super::document::{Expect, ResourceDoc, ScenarioDoc, StepDoc};
+use super::{
+    Action, Feature, Flavor, Plugin, Policy, Reference, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_TIMES,
+    DEFAULT_WITHIN,
+};
 
 const PLUGIN_SCHEME: &str = "plugin://";
 
@@ -161,7 +166,10 @@ impl Checker {
                 resources.push(res);
             }
         }
-        let steps = doc.steps.iter().filter_map(|s| self.step(s)).collect();
+        let policies = self.policies(&doc);
+        let mut known: Vec<(String, String)> =
+            resources.iter().map(|r| (r.namespace.clone(), r.name.clone())).collect();
+        let steps = doc.steps.iter().filter_map(|s| self.step(s, &plugins, modules, &mut known)).collect();
         if doc.steps.is_empty() {
             self.problem(Location::UNKNOWN, "`steps` is empty: a scenario must check something");
         }
@@ -175,6 +183,8 @@ impl Checker {
             services,
             routes,
             resources,
+            policies,
+            gateway_env: doc.gateway.env,
             steps,
         }
     }
@@ -314,9 +324,9 @@ impl Checker {
             }
         }
         let url = &spec.url;
-        let plugin = match url.value.strip_prefix(PLUGIN_SCHEME) {
-            Some(name) if plugins.contains_key(name) => name.to_owned(),
-            Some(name) => {
+        let (plugin, reference) = match parse_plugin_url(&url.value) {
+            Some((name, reference)) if plugins.contains_key(name) => (name.to_owned(), reference),
+            Some((name, _)) => {
                 let known = plugins.keys().cloned().collect::<Vec<_>>().join(", ");
                 self.problem(
                     url.referenced,
@@ -328,7 +338,7 @@ impl Checker {
                 self.problem(
                     url.referenced,
                     format!(
-                        "url `{}`: write `plugin://NAME` naming an entry of `plugins`; plugproof pushes it and binds the url to its digest",
+                        "url `{}`: write `plugin://NAME` (bound to the pushed digest) or `plugin://NAME:TAG`, naming an entry of `plugins`",
                         url.value
                     ),
                 );
@@ -347,64 +357,90 @@ impl Checker {
             name: r.metadata.name.clone(),
             namespace,
             plugin,
+            reference,
             spec: spec.clone(),
             line: decl.referenced.line(),
         })
     }
 
-    fn step(&mut self, decl: &Spanned<StepDoc>) -> Option<Step> {
+    /// `known` holds the WasmPlugins that exist at this step (`NAMESPACE/NAME`).
+    fn step(
+        &mut self,
+        decl: &Spanned<StepDoc>,
+        plugins: &BTreeMap<String, Plugin>,
+        modules: &BTreeSet<String>,
+        known: &mut Vec<(String, String)>,
+    ) -> Option<Step> {
         let s = &decl.value;
         let at = decl.referenced;
-        let action = match (&s.request, &s.filters) {
-            (Some(request), None) => {
-                let Some(expect) = &s.expect else {
-                    self.problem(at, "a `request` step needs `expect`: a request that asserts nothing proves nothing");
-                    return None;
+        let actions = [
+            ("request", s.request.is_some()),
+            ("filters", s.filters.is_some()),
+            ("push", s.push.is_some()),
+            ("apply", s.apply.is_some()),
+            ("delete", s.delete.is_some()),
+        ];
+        let given: Vec<&str> = actions.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
+        if given.len() != 1 {
+            let problem = if given.is_empty() {
+                "a step needs one action: `request` (with `expect`), `filters`, `push`, `apply` or `delete`".to_owned()
+            } else {
+                format!("a step has one action, this one has {}", given.join(" and "))
+            };
+            self.problem(at, problem);
+            return None;
+        }
+        if s.expect.is_some() && s.request.is_none() {
+            self.problem(at, "`expect` belongs to a `request` step");
+            return None;
+        }
+        let action = if let Some(request) = &s.request {
+            Action::Request { request: request.clone(), expect: Box::new(self.expectation(s, at)?) }
+        } else if let Some(filters) = &s.filters {
+            if filters.order.is_empty() {
+                self.problem(at, "`filters.order` is empty: list the filter names expected, in order");
+                return None;
+            }
+            Action::Filters(filters.clone())
+        } else if let Some(push) = &s.push {
+            if !plugins.contains_key(&push.plugin.value) {
+                self.problem(
+                    push.plugin.referenced,
+                    format!("push: no plugin named `{}` in `plugins`", push.plugin.value),
+                );
+            }
+            if !modules.contains(&push.module.value) {
+                self.problem(push.module.referenced, format!("push: unknown module `{}`", push.module.value));
+            }
+            Action::Push { plugin: push.plugin.value.clone(), module: push.module.value.clone() }
+        } else if let Some(resource) = &s.apply {
+            let resource = self.resource(resource, plugins)?;
+            let key = (resource.namespace.clone(), resource.name.clone());
+            if !known.contains(&key) {
+                known.push(key);
+            }
+            Action::Apply(Box::new(resource))
+        } else {
+            let target = s.delete.as_ref().expect("one action is set");
+            let matches: Vec<(String, String)> = known
+                .iter()
+                .filter(|(ns, name)| match target.value.split_once('/') {
+                    Some((want_ns, want_name)) => ns == want_ns && name == want_name,
+                    None => *name == target.value,
+                })
+                .cloned()
+                .collect();
+            let [(namespace, name)] = matches.as_slice() else {
+                let problem = if matches.is_empty() {
+                    "no such WasmPlugin exists at this step"
+                } else {
+                    "several WasmPlugins have that name; write NAMESPACE/NAME"
                 };
-                let asserts = expect.status.is_some()
-                    || !expect.headers.is_empty()
-                    || expect
-                        .body
-                        .as_ref()
-                        .is_some_and(|b| b.contains.is_some() || b.equals.is_some() || !b.json.is_empty())
-                    || expect.backend.as_ref().is_some_and(|b| {
-                        b.service.is_some() || b.method.is_some() || b.path.is_some() || !b.headers.is_empty()
-                    });
-                if !asserts {
-                    self.problem(at, "`expect` asserts nothing: give a status, headers, body or backend");
-                    return None;
-                }
-                if let Some(body) = &expect.body {
-                    for pointer in body.json.keys() {
-                        if !pointer.is_empty() && !pointer.starts_with('/') {
-                            self.problem(
-                                at,
-                                format!("body.json key `{pointer}` must be a JSON pointer such as `/service`"),
-                            );
-                        }
-                    }
-                }
-                Action::Request { request: request.clone(), expect: Box::new(expect.clone()) }
-            }
-            (None, Some(filters)) => {
-                if s.expect.is_some() {
-                    self.problem(at, "`expect` belongs to a `request` step; a `filters` step lists `order`");
-                    return None;
-                }
-                if filters.order.is_empty() {
-                    self.problem(at, "`filters.order` is empty: list the filter names expected, in order");
-                    return None;
-                }
-                Action::Filters(filters.clone())
-            }
-            (Some(_), Some(_)) => {
-                self.problem(at, "a step has one action: `request` or `filters`, not both");
+                self.problem(target.referenced, format!("delete `{}`: {problem}", target.value));
                 return None;
-            }
-            (None, None) => {
-                self.problem(at, "a step needs an action: `request` (with `expect`) or `filters`");
-                return None;
-            }
+            };
+            known.retain(|(ns, n)| !(ns == namespace && n == name));
+            Action::Delete { namespace: namespace.clone(), name: name.clone() }
         };
         let eventually = s.eventually.unwrap_or_default();
         let times = eventually.times.unwrap_or(DEFAULT_TIMES);
@@ -419,6 +455,65 @@ impl Checker {
             within: eventually.within.unwrap_or(DEFAULT_WITHIN),
         })
     }
+
+    fn expectation(&mut self, s: &StepDoc, at: Location) -> Option<Expect> {
+        let Some(expect) = &s.expect else {
+            self.problem(at, "a `request` step needs `expect`: a request that asserts nothing proves nothing");
+            return None;
+        };
+        let asserts = expect.status.is_some()
+            || !expect.headers.is_empty()
+            || expect.body.as_ref().is_some_and(|b| b.contains.is_some() || b.equals.is_some() || !b.json.is_empty())
+            || expect.backend.as_ref().is_some_and(|b| {
+                b.service.is_some() || b.method.is_some() || b.path.is_some() || !b.headers.is_empty()
+            });
+        if !asserts {
+            self.problem(at, "`expect` asserts nothing: give a status, headers, body or backend");
+            return None;
+        }
+        for pointer in expect.body.iter().flat_map(|b| b.json.keys()) {
+            if !pointer.is_empty() && !pointer.starts_with('/') {
+                self.problem(at, format!("body.json key `{pointer}` must be a JSON pointer such as `/service`"));
+            }
+        }
+        Some(expect.clone())
+    }
+
+    /// Native security resources: istio profile only, as written.
+    fn policies(&mut self, doc: &ScenarioDoc) -> Vec<Policy> {
+        const KINDS: &[&str] = &["AuthorizationPolicy", "RequestAuthentication"];
+        let mut policies = Vec::new();
+        for decl in &doc.policies {
+            let document = Value::Object(decl.value.clone());
+            let api = document["apiVersion"].as_str().unwrap_or_default();
+            let kind = document["kind"].as_str().unwrap_or_default();
+            if !api.starts_with("security.istio.io/") || !KINDS.contains(&kind) {
+                self.problem(
+                    decl.referenced,
+                    format!("policies hold security.istio.io {}, not `{api}` `{kind}`", KINDS.join(" or ")),
+                );
+                continue;
+            }
+            if document["metadata"]["name"].as_str().is_none() {
+                self.problem(decl.referenced, "a policy needs metadata.name");
+                continue;
+            }
+            if !doc.features.contains(&Feature::NativeFilters) {
+                self.problem(decl.referenced, "policies need `features: [native-filters]` (only istiod places them)");
+            }
+            policies.push(Policy { document, line: decl.referenced.line() });
+        }
+        policies
+    }
+}
+
+/// `plugin://NAME` (by digest) or `plugin://NAME:TAG`.
+fn parse_plugin_url(url: &str) -> Option<(&str, Reference)> {
+    let rest = url.strip_prefix(PLUGIN_SCHEME)?;
+    Some(match rest.split_once(':') {
+        Some((name, tag)) => (name, Reference::Tag(tag.to_owned())),
+        None => (rest, Reference::Digest),
+    })
 }
 
 /// Registry repository path components: `[a-z0-9]+([._-][a-z0-9]+)*`.

@@ -34,6 +34,9 @@ pub struct Scenario {
     pub services: Vec<Service>,
     pub routes: Vec<Route>,
     pub resources: Vec<WasmPlugin>,
+    pub policies: Vec<Policy>,
+    /// Environment of the gateway's Envoy.
+    pub gateway_env: BTreeMap<String, String>,
     pub steps: Vec<Step>,
 }
 
@@ -98,9 +101,30 @@ pub struct WasmPlugin {
     pub flavor: Flavor,
     pub name: String,
     pub namespace: String,
-    /// The plugin (from `plugins`) that `url: plugin://NAME` refers to.
+    /// The plugin (from `plugins`) that `url: plugin://NAME[:TAG]` refers to.
     pub plugin: String,
+    pub reference: Reference,
     pub spec: WasmPluginSpec,
+    pub line: u64,
+}
+
+/// How a WasmPlugin's url names its module in the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    /// `plugin://NAME`: the digest pushed last for the plugin.
+    Digest,
+    /// `plugin://NAME:TAG`: a tag, which a `push` step may re-point (or
+    /// that was never pushed, for fetch failures).
+    Tag(String),
+}
+
+/// `sha256: auto` stands for the module's real checksum.
+pub const SHA256_AUTO: &str = "auto";
+
+/// A native istio security resource, applied as written.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub document: serde_json::Value,
     pub line: u64,
 }
 
@@ -124,6 +148,9 @@ impl Step {
                 format!("{} {}{}", request.method, request.host, request.path)
             }
             Action::Filters(_) => "filter chain order".to_owned(),
+            Action::Push { plugin, module } => format!("push {module} as {plugin}"),
+            Action::Apply(resource) => format!("apply WasmPlugin {}/{}", resource.namespace, resource.name),
+            Action::Delete { namespace, name } => format!("delete WasmPlugin {namespace}/{name}"),
         }
     }
 }
@@ -132,4 +159,7 @@ impl Step {
 pub enum Action {
     Request { request: RequestSpec, expect: Box<Expect> },
     Filters(FilterOrder),
+    Push { plugin: String, module: String },
+    Apply(Box<WasmPlugin>),
+    Delete { namespace: String, name: String },
 }

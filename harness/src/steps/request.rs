@@ -2,21 +2,26 @@
 
 use reqwest::Method;
 
-use super::StepContext;
 use crate::assert::http::{verify, Exchange};
 use crate::assert::Verdict;
+use crate::profiles::Deployment;
 use crate::scenario::{Expect, RequestSpec};
 
-pub async fn attempt(ctx: &StepContext<'_>, request: &RequestSpec, expect: &Expect) -> Result<Verdict, String> {
-    let exchange = send(ctx, request).await?;
+pub async fn attempt(
+    deployment: &Deployment,
+    http: &reqwest::Client,
+    request: &RequestSpec,
+    expect: &Expect,
+) -> Result<Verdict, String> {
+    let exchange = send(deployment, http, request).await?;
     Ok(verify(expect, &exchange))
 }
 
-async fn send(ctx: &StepContext<'_>, request: &RequestSpec) -> Result<Exchange, String> {
-    let url = format!("http://{}{}", ctx.deployment.gateway(), request.path);
+async fn send(deployment: &Deployment, http: &reqwest::Client, request: &RequestSpec) -> Result<Exchange, String> {
+    let url = format!("http://{}{}", deployment.gateway(), request.path);
     let method =
         Method::from_bytes(request.method.as_bytes()).map_err(|e| format!("method {}: {e}", request.method))?;
-    let mut builder = ctx.http.request(method, &url).header("host", &request.host);
+    let mut builder = http.request(method, &url).header("host", &request.host);
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
     }

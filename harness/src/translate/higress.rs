@@ -33,6 +33,7 @@ pub fn to_istio(resource: &WasmPlugin) -> Result<Option<IstioWasmPlugin>, Transl
         name: resource.name.clone(),
         namespace: resource.namespace.clone(),
         plugin: resource.plugin.clone(),
+        reference: resource.reference.clone(),
         spec,
     }))
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::scenario::{FailStrategy, JsonObject, Phase, PullPolicy, VmConfig};
+use crate::scenario::{FailStrategy, JsonObject, Phase, PullPolicy, Reference, VmConfig};
 
 /// istiod 1.30 turns a WasmPlugin into a TrafficExtension: its filter and
 /// ECDS resource are `extensions.istio.io/trafficextension/NS.NAME` plus
@@ -15,8 +15,9 @@ pub const TRANSLATED_SUFFIX: &str = "~istio-translated-wasmplugin";
 pub struct IstioWasmPlugin {
     pub name: String,
     pub namespace: String,
-    /// The scenario plugin its url refers to.
+    /// The scenario plugin its url refers to, and how.
     pub plugin: String,
+    pub reference: Reference,
     pub spec: IstioSpec,
 }
 

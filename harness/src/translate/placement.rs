@@ -37,6 +37,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+    use crate::scenario::Reference;
     use crate::translate::istio::IstioSpec;
 
     fn plugin(name: &str, namespace: &str, phase: Option<Phase>, priority: Option<i32>) -> IstioWasmPlugin {
@@ -44,6 +45,7 @@ mod tests {
             name: name.into(),
             namespace: namespace.into(),
             plugin: name.into(),
+            reference: Reference::Digest,
             spec: IstioSpec {
                 url: String::new(),
                 sha256: None,

@@ -5,6 +5,7 @@ pub mod dump;
 
 pub use admin::Admin;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -28,13 +29,15 @@ pub struct Envoy {
 }
 
 impl Envoy {
-    /// Starts Envoy on `bootstrap`; its admin API must be at `admin`.
+    /// Starts Envoy on `bootstrap`; its admin API must be at `admin`. `env`
+    /// is added to its environment (what Wasm `valueFrom: HOST` reads).
     pub fn start(
         binary: &Path,
         bootstrap: &Path,
         admin: SocketAddr,
         log: &Path,
         concurrency: u32,
+        env: &BTreeMap<String, String>,
     ) -> Result<Self, ComponentError> {
         let spec = ProcessSpec::new("envoy", binary, log.to_path_buf())
             .arg("-c")
@@ -45,6 +48,7 @@ impl Envoy {
             .arg(concurrency.to_string())
             .arg("--log-level")
             .arg("info");
+        let spec = env.iter().fold(spec, |spec, (k, v)| spec.env(k, v));
         let process = Process::spawn(&spec)?;
         Ok(Envoy { process, admin: Admin::new(admin) })
     }

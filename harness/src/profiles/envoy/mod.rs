@@ -1,11 +1,13 @@
 //! The standalone profile: real Envoy fed by files. plugproof pulls each
 //! module from the registry by digest, translates the resources as istiod
 //! would (see `translate::placement` for the ordering model) and writes the
-//! bootstrap and filesystem xDS.
+//! bootstrap and filesystem xDS; later changes rewrite the files, which
+//! Envoy watches.
 
 mod xds;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{istio_plugins, DeployError, Stage};
@@ -20,6 +22,8 @@ const CONCURRENCY: u32 = 1;
 pub struct EnvoyDeployment {
     envoy: Envoy,
     gateway: SocketAddr,
+    admin: SocketAddr,
+    xds_dir: PathBuf,
 }
 
 impl EnvoyDeployment {
@@ -31,39 +35,23 @@ impl EnvoyDeployment {
         self.envoy.admin()
     }
 
+    /// Rewrites the files that changed; Envoy picks them up by itself.
+    pub async fn sync(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+        let (files, _) = render(stage, &self.xds_dir, self.gateway, self.admin).await?;
+        files.write(&self.xds_dir).map_err(DeployError::io("cannot write the xDS files"))
+    }
+
     pub async fn stop(self) {
         self.envoy.stop().await;
     }
 }
 
 pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
-    let plugins = istio_plugins(stage)?;
-    let modules_dir = stage.dir.join("modules");
-    std::fs::create_dir_all(&modules_dir).map_err(DeployError::io("cannot create the modules directory"))?;
-    let registry = RegistryClient::new(stage.registry.host());
-    let mut modules = Vec::new();
-    for plugin in &plugins {
-        let published = &stage.published[&plugin.plugin];
-        let path = modules_dir.join(format!("{}.wasm", plugin.plugin));
-        if !path.exists() {
-            let module = registry.pull_module(&published.repository, &published.digest).await?;
-            std::fs::write(&path, module).map_err(DeployError::io(format!("cannot write {}", path.display())))?;
-        }
-        modules.push(path);
-    }
-    let loopback = stage.loopback;
     let io = |what: &'static str| DeployError::io(what);
-    let gateway = loopback.free_addr().map_err(io("no free port for the gateway listener"))?;
-    let admin = loopback.free_addr().map_err(io("no free port for Envoy's admin API"))?;
+    let gateway = stage.loopback.free_addr().map_err(io("no free port for the gateway listener"))?;
+    let admin = stage.loopback.free_addr().map_err(io("no free port for Envoy's admin API"))?;
     let xds_dir = stage.dir.join("xds");
-    let files = xds::render(&xds::Input {
-        dir: &xds_dir,
-        gateway,
-        admin,
-        scenario: stage.scenario,
-        backends: &stage.backends,
-        plugins: plugins.iter().zip(&modules).collect(),
-    });
+    let (files, plugins) = render(stage, &xds_dir, gateway, admin).await?;
     files.write(&xds_dir).map_err(io("cannot write the xDS files"))?;
     let mut envoy = Envoy::start(
         &stage.tools.envoy,
@@ -71,6 +59,7 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
         admin,
         &stage.dir.join("envoy.log"),
         CONCURRENCY,
+        &stage.scenario.gateway_env,
     )?;
     let expected = Expected {
         listeners: vec![xds::LISTENER.to_owned()],
@@ -78,5 +67,42 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
         routes: stage.scenario.routes.iter().map(|r| r.name.clone()).collect(),
     };
     envoy.wait_ready(&expected, READY_TIMEOUT).await?;
-    Ok(EnvoyDeployment { envoy, gateway })
+    Ok(EnvoyDeployment { envoy, gateway, admin, xds_dir })
+}
+
+/// The xDS files for the stage's current WasmPlugins, with their modules
+/// pulled from the registry (each digest once).
+async fn render(
+    stage: &Stage<'_>,
+    xds_dir: &Path,
+    gateway: SocketAddr,
+    admin: SocketAddr,
+) -> Result<(xds::Files, Vec<IstioWasmPlugin>), DeployError> {
+    let plugins = istio_plugins(stage)?;
+    let modules_dir = stage.dir.join("modules");
+    std::fs::create_dir_all(&modules_dir).map_err(DeployError::io("cannot create the modules directory"))?;
+    let registry = RegistryClient::new(stage.registry.host());
+    let mut modules = Vec::new();
+    for plugin in &plugins {
+        let (repository, reference) = stage.module_reference(plugin);
+        let digest = match reference.strip_prefix('@') {
+            Some(digest) => digest.to_owned(),
+            None => registry.digest_of(&repository, &reference[1..]).await?,
+        };
+        let path = modules_dir.join(format!("{}.wasm", digest.trim_start_matches("sha256:")));
+        if !path.exists() {
+            let module = registry.pull_module(&repository, &digest).await?;
+            std::fs::write(&path, module).map_err(DeployError::io(format!("cannot write {}", path.display())))?;
+        }
+        modules.push(path);
+    }
+    let files = xds::render(&xds::Input {
+        dir: xds_dir,
+        gateway,
+        admin,
+        scenario: stage.scenario,
+        backends: &stage.backends,
+        plugins: plugins.iter().zip(&modules).collect(),
+    });
+    Ok((files, plugins))
 }

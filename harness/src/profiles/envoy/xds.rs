@@ -44,8 +44,8 @@ pub struct Files {
 }
 
 impl Files {
-    /// Writes every file; each is written beside and renamed into place, as
-    /// Envoy's file watcher expects.
+    /// Writes every file that changed; each is written beside and renamed
+    /// into place, as Envoy's file watcher expects.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir.join(ECDS_DIR))?;
         let mut all =
@@ -54,8 +54,12 @@ impl Files {
         // LDS last: once Envoy sees the listener, everything it refers to exists.
         all.push((dir.join(LDS), &self.lds));
         for (path, value) in all {
+            let content = serde_json::to_vec_pretty(value).expect("JSON values serialise");
+            if std::fs::read(&path).is_ok_and(|old| old == content) {
+                continue;
+            }
             let partial = path.with_extension("json.partial");
-            std::fs::write(&partial, serde_json::to_vec_pretty(value).expect("JSON values serialise"))?;
+            std::fs::write(&partial, content)?;
             std::fs::rename(&partial, &path)?;
         }
         Ok(())

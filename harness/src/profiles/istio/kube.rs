@@ -66,6 +66,17 @@ pub async fn apply(client: &Client, object: &Value) -> Result<(), KubeError> {
     Ok(())
 }
 
+/// Deletes a WasmPlugin (gone already counts as done).
+pub async fn delete_wasm_plugin(client: &Client, namespace: &str, name: &str) -> Result<(), KubeError> {
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("extensions.istio.io", "v1alpha1", "WasmPlugin"));
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(KubeError::Apply { kind: "WasmPlugin (delete)".into(), name: name.to_owned(), source }),
+    }
+}
+
 /// Waits until every CRD in `names` is Established.
 pub async fn wait_established(client: &Client, names: &[String], timeout: Duration) -> Result<(), KubeError> {
     let resource =

@@ -7,8 +7,8 @@ mod kube;
 mod resources;
 mod template;
 
-use std::net::SocketAddr;
-use std::path::Path;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -36,12 +36,17 @@ pub struct IstioDeployment {
     apiserver: ApiServer,
     etcd: Etcd,
     _agent_state: BindMount,
-    address: SocketAddr,
+    ip: Ipv4Addr,
+    port: u16,
+    client: ::kube::Client,
+    /// The WasmPlugins applied so far, to delete those a step removes.
+    applied: Vec<(String, String)>,
+    dir: PathBuf,
 }
 
 impl IstioDeployment {
     pub fn gateway(&self) -> SocketAddr {
-        self.address
+        SocketAddr::from((self.ip, self.port))
     }
 
     pub fn admin(&self) -> &Admin {
@@ -55,6 +60,20 @@ impl IstioDeployment {
             Ok(dump) => vec![("istiod_config_dump.json".into(), dump)],
             Err(e) => vec![("istiod_config_dump.json".into(), json!({"error": e.to_string()}))],
         }
+    }
+
+    /// Applies the stage's current resources and deletes the WasmPlugins
+    /// no longer among them.
+    pub async fn sync(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+        let plugins = istio_plugins(stage)?;
+        let objects = render(stage, &plugins, self.ip, self.port, &self.dir)?;
+        apply_all(&self.client, &objects).await?;
+        let now = wasm_plugin_keys(&objects);
+        for (namespace, name) in self.applied.iter().filter(|k| !now.contains(k)) {
+            kube::delete_wasm_plugin(&self.client, namespace, name).await?;
+        }
+        self.applied = now;
+        Ok(())
     }
 
     pub async fn stop(self) {
@@ -81,26 +100,11 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
 
     let ip = stage.loopback.ip();
     let port = stage.loopback.free_port().map_err(DeployError::io("no free port for the gateway"))?;
-    let objects = resources::render(&resources::Input {
-        scenario: stage.scenario,
-        plugins: &plugins,
-        published: &stage.published,
-        registry: stage.registry.host(),
-        backends: &stage.backends,
-        gateway_ip: ip,
-        gateway_port: port,
-    });
-    let rendered = serde_json::to_vec_pretty(&objects).expect("JSON values serialise");
-    std::fs::write(dir.join("resources.json"), rendered).map_err(DeployError::io("cannot write resources.json"))?;
+    let objects = render(stage, &plugins, ip, port, &dir)?;
     let kubeconfig = write_kubeconfig(&dir)?;
     let client = kube::client()?;
-    let apply_all = async {
-        for object in &objects {
-            kube::apply(&client, object).await?;
-        }
-        Ok::<_, KubeError>(())
-    };
-    let (istiod, applied) = tokio::join!(Istiod::start(&kit.discovery, &kubeconfig, &dir), apply_all);
+    let (istiod, applied) =
+        tokio::join!(Istiod::start(&kit.discovery, &kubeconfig, &dir), apply_all(&client, &objects));
     let istiod = istiod?;
     applied?;
 
@@ -121,6 +125,7 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
         label: resources::GATEWAY_LABEL,
         ip,
         registry: stage.registry.host(),
+        env: &stage.scenario.gateway_env,
     })?;
     let expected = Expected {
         listeners: vec![format!("{ip}_{port}")],
@@ -134,8 +139,63 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
         apiserver,
         etcd,
         _agent_state: agent_state,
-        address: SocketAddr::from((ip, port)),
+        ip,
+        port,
+        client,
+        applied: wasm_plugin_keys(&objects),
+        dir,
     })
+}
+
+/// The resources for the stage's current state, also kept as
+/// `resources.json` in the run directory.
+fn render(
+    stage: &Stage<'_>,
+    plugins: &[IstioWasmPlugin],
+    ip: Ipv4Addr,
+    port: u16,
+    dir: &Path,
+) -> Result<Vec<Value>, DeployError> {
+    let registry = stage.registry.host();
+    let modules: Vec<(String, &str)> = plugins
+        .iter()
+        .map(|p| {
+            let (repository, reference) = stage.module_reference(p);
+            (format!("oci://{registry}/{repository}{reference}"), stage.published[&p.plugin].module_sha256.as_str())
+        })
+        .collect();
+    let objects = resources::render(&resources::Input {
+        scenario: stage.scenario,
+        plugins: plugins.iter().zip(modules).map(|(p, (url, sha))| (p, url, sha)).collect(),
+        backends: &stage.backends,
+        gateway_ip: ip,
+        gateway_port: port,
+    });
+    let rendered = serde_json::to_vec_pretty(&objects).expect("JSON values serialise");
+    std::fs::write(dir.join("resources.json"), rendered).map_err(DeployError::io("cannot write resources.json"))?;
+    Ok(objects)
+}
+
+async fn apply_all(client: &::kube::Client, objects: &[Value]) -> Result<(), KubeError> {
+    for object in objects {
+        kube::apply(client, object).await?;
+    }
+    Ok(())
+}
+
+/// (namespace, name) of every WasmPlugin among `objects`.
+fn wasm_plugin_keys(objects: &[Value]) -> Vec<(String, String)> {
+    objects
+        .iter()
+        .filter(|o| o["kind"] == "WasmPlugin")
+        .map(|o| {
+            let meta = &o["metadata"];
+            (
+                meta["namespace"].as_str().unwrap_or_default().to_owned(),
+                meta["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
 }
 
 fn write_kubeconfig(dir: &Path) -> Result<std::path::PathBuf, DeployError> {

@@ -9,8 +9,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::{json, Value};
 
-use crate::profiles::Published;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, SHA256_AUTO};
 use crate::translate::IstioWasmPlugin;
 
 /// Where the gateway stands: Higress's namespace, so Higress WasmPlugins
@@ -23,9 +22,9 @@ pub const GATEWAY_LABEL: &str = "plugproof-gateway";
 
 pub struct Input<'a> {
     pub scenario: &'a Scenario,
-    pub plugins: &'a [IstioWasmPlugin],
-    pub published: &'a BTreeMap<String, Published>,
-    pub registry: &'a str,
+    /// Each WasmPlugin with the `oci://` url of its module and the module's
+    /// sha256 (for `sha256: auto`).
+    pub plugins: Vec<(&'a IstioWasmPlugin, String, &'a str)>,
     pub backends: &'a BTreeMap<String, SocketAddr>,
     pub gateway_ip: Ipv4Addr,
     pub gateway_port: u16,
@@ -33,6 +32,7 @@ pub struct Input<'a> {
 
 pub fn render(input: &Input<'_>) -> Vec<Value> {
     let mut objects = vec![gateway(input)];
+    objects.extend(input.scenario.policies.iter().map(|p| policy(&p.document)));
     objects.extend(input.scenario.services.iter().map(|service| {
         let backend = input.backends[&service.name];
         json!({
@@ -51,10 +51,24 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
     objects.extend(virtual_services(input.scenario));
     // Ties in a phase fall to creation time, then name: applied in name
     // order, the two agree, as in the standalone model.
-    let mut plugins: Vec<&IstioWasmPlugin> = input.plugins.iter().collect();
-    plugins.sort_by(|a, b| (&a.name, &a.namespace).cmp(&(&b.name, &b.namespace)));
-    objects.extend(plugins.into_iter().map(|p| wasm_plugin(p, input)));
+    let mut plugins: Vec<&(&IstioWasmPlugin, String, &str)> = input.plugins.iter().collect();
+    plugins.sort_by(|(a, ..), (b, ..)| (&a.name, &a.namespace).cmp(&(&b.name, &b.namespace)));
+    objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, url, sha256)));
     objects
+}
+
+/// A native policy as written, in the gateway's namespace and selecting the
+/// gateway unless it says otherwise.
+fn policy(document: &Value) -> Value {
+    let mut object = document.clone();
+    if object["metadata"]["namespace"].is_null() {
+        object["metadata"]["namespace"] = json!(GATEWAY_NAMESPACE);
+    }
+    let spec = &object["spec"];
+    if spec["selector"].is_null() && spec["targetRef"].is_null() && spec["targetRefs"].is_null() {
+        object["spec"]["selector"] = json!({"matchLabels": {"istio": GATEWAY_LABEL}});
+    }
+    object
 }
 
 fn gateway(input: &Input<'_>) -> Value {
@@ -115,10 +129,12 @@ fn virtual_services(scenario: &Scenario) -> Vec<Value> {
         .collect()
 }
 
-fn wasm_plugin(plugin: &IstioWasmPlugin, input: &Input<'_>) -> Value {
-    let published = &input.published[&plugin.plugin];
+fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, module_sha256: &str) -> Value {
     let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
-    spec["url"] = json!(format!("oci://{}/{}@{}", input.registry, published.repository, published.digest));
+    spec["url"] = json!(url);
+    if spec["sha256"] == SHA256_AUTO {
+        spec["sha256"] = json!(module_sha256);
+    }
     spec["selector"] = json!({"matchLabels": {"istio": GATEWAY_LABEL}});
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
