@@ -13,8 +13,7 @@ use crate::runtime::{Process, ProcessSpec};
 
 pub const XDS_ADDRESS: &str = "127.0.0.1:15010";
 const HTTP_ADDRESS: &str = "127.0.0.1:8080";
-/// The mesh's root namespace: WasmPlugins there apply to every proxy.
-pub const ROOT_NAMESPACE: &str = "istio-system";
+use crate::translate::placement::ROOT_NAMESPACE;
 
 /// No `configSources`: with a kubeconfig, istiod reads the CRDs. No auto
 /// mTLS: there is no CA here, and clusters waiting for certificates would

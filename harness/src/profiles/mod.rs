@@ -17,7 +17,7 @@ use crate::provision::Tools;
 use crate::runtime::isolation::IsolationError;
 use crate::runtime::Loopback;
 use crate::scenario::{Feature, Reference, Scenario, WasmPlugin};
-use crate::translate::{self, IstioWasmPlugin, TranslateError};
+use crate::translate::{self, placement, IstioWasmPlugin, TranslateError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProfileKind {
@@ -66,8 +66,6 @@ pub struct Published {
     pub tag: String,
     /// The manifest digest of the last push.
     pub digest: String,
-    /// Hex sha256 of the module binary of the last push (`sha256: auto`).
-    pub module_sha256: String,
 }
 
 /// What every profile gets: the scenario, its run directory and address,
@@ -192,7 +190,7 @@ pub async fn deploy(kind: ProfileKind, stage: &Stage<'_>) -> Result<Deployment, 
 }
 
 /// The Istio WasmPlugins the scenario's resources become (Higress ones
-/// through the translator).
+/// through the translator) that reach the gateway.
 fn istio_plugins(stage: &Stage<'_>) -> Result<Vec<IstioWasmPlugin>, DeployError> {
     let mut plugins = Vec::new();
     for resource in &stage.resources {
@@ -201,7 +199,7 @@ fn istio_plugins(stage: &Stage<'_>) -> Result<Vec<IstioWasmPlugin>, DeployError>
             name: format!("{}/{}", resource.namespace, resource.name),
             source,
         })?;
-        plugins.extend(converted);
+        plugins.extend(converted.filter(placement::reaches_gateway));
     }
     Ok(plugins)
 }

@@ -118,7 +118,8 @@ pub enum Reference {
     Tag(String),
 }
 
-/// `sha256: auto` stands for the module's real checksum.
+/// `sha256: auto` stands for the pushed image's digest: for an `oci://` url,
+/// istio checks `sha256` against the image, not the module binary.
 pub const SHA256_AUTO: &str = "auto";
 
 /// A native istio security resource, applied as written.

@@ -1,8 +1,6 @@
 //! `push`: a module pushed under a plugin's repository and tag, re-pointing
 //! the tag; WasmPlugins bound to the plugin's digest follow it.
 
-use sha2::Digest;
-
 use crate::oci::{repository, RegistryClient};
 use crate::profiles::{Deployment, Published, Stage};
 use crate::provision::Tools;
@@ -15,12 +13,7 @@ pub async fn publish(tools: &Tools, registry: &str, plugin: &Plugin, module: &st
     let repository = repository(&plugin.name);
     let client = RegistryClient::new(registry);
     let digest = client.push(&repository, &plugin.tag, &bytes, plugin.layout).await.map_err(|e| e.to_string())?;
-    Ok(Published {
-        repository,
-        tag: plugin.tag.clone(),
-        digest,
-        module_sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-    })
+    Ok(Published { repository, tag: plugin.tag.clone(), digest })
 }
 
 pub async fn run(stage: &mut Stage<'_>, deployment: &mut Deployment, plugin: &str, module: &str) -> Result<(), String> {

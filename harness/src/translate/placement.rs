@@ -1,12 +1,17 @@
-//! The harness's model of where istiod places WasmPlugin filters in a
-//! gateway's HTTP filter chain (the istio profile checks the real thing).
+//! The harness's model of which WasmPlugins reach a gateway and where
+//! istiod places their filters in its HTTP filter chain (the istio profile
+//! checks the real thing; `scenarios/order` and `scope/namespace-visibility`
+//! pin it).
 //!
-//! istiod (pilot/pkg/model/push_context.go, 1.29) groups plugins by phase in
-//! the order AUTHN, AUTHZ, STATS, UNSPECIFIED_PHASE (native filters such as
-//! jwt_authn and rbac sit between the groups), sorts each group by priority,
-//! highest first, with an unset priority counting as the lowest, and keeps
-//! ties in creation-time order, then by name, then namespace. Scenario
-//! resources have no creation time, so ties fall to name, then namespace.
+//! istiod (pilot/pkg/model/push_context.go) takes the plugins of the proxy's
+//! own namespace, then those of the root namespace, each list in creation
+//! order (ties by name, then namespace); groups them by phase in the order
+//! AUTHN, AUTHZ, STATS, UNSPECIFIED_PHASE (native filters such as jwt_authn
+//! and rbac sit between the groups); and sorts each group by priority,
+//! highest first, an unset priority counting as the lowest, keeping the
+//! order above for ties. Scenario resources are created in name order
+//! within a second, so ties fall to the namespace (the gateway's first),
+//! then the name.
 
 use std::cmp::Reverse;
 
@@ -14,11 +19,28 @@ use crate::scenario::Phase;
 
 use super::istio::IstioWasmPlugin;
 
+/// The gateway's namespace: Higress's, where its converted WasmPlugins live.
+pub const GATEWAY_NAMESPACE: &str = "higress-system";
+/// The mesh's root namespace: its WasmPlugins apply to every proxy.
+pub const ROOT_NAMESPACE: &str = "istio-system";
+
+/// Whether istiod gives the gateway this plugin at all.
+pub fn reaches_gateway(plugin: &IstioWasmPlugin) -> bool {
+    plugin.namespace == GATEWAY_NAMESPACE || plugin.namespace == ROOT_NAMESPACE
+}
+
 /// The plugins in filter-chain order (request path).
 pub fn filter_order<'a>(plugins: impl IntoIterator<Item = &'a IstioWasmPlugin>) -> Vec<&'a IstioWasmPlugin> {
     let mut ordered: Vec<&IstioWasmPlugin> = plugins.into_iter().collect();
     ordered.sort_by_key(|p| {
-        (phase_rank(p.phase()), Reverse(p.spec.priority.unwrap_or(i32::MIN)), p.name.clone(), p.namespace.clone())
+        let lookup = p.namespace != GATEWAY_NAMESPACE;
+        (
+            phase_rank(p.phase()),
+            Reverse(p.spec.priority.unwrap_or(i32::MIN)),
+            lookup,
+            p.name.clone(),
+            p.namespace.clone(),
+        )
     });
     ordered
 }
@@ -72,9 +94,12 @@ mod tests {
     #[case::unset_priority_is_lowest(
         vec![plugin("unset", "n", None, None), plugin("negative", "n", None, Some(-5))],
         &["negative.n", "unset.n"])]
-    #[case::ties_by_name_then_namespace(
-        vec![plugin("b", "a", None, Some(1)), plugin("a", "z", None, Some(1)), plugin("a", "b", None, Some(1))],
-        &["a.b", "a.z", "b.a"])]
+    #[case::ties_by_name_within_a_namespace(
+        vec![plugin("b", ROOT_NAMESPACE, None, Some(1)), plugin("a", ROOT_NAMESPACE, None, Some(1))],
+        &["a.istio-system", "b.istio-system"])]
+    #[case::ties_put_the_gateway_namespace_first(
+        vec![plugin("a", ROOT_NAMESPACE, None, Some(1)), plugin("z", GATEWAY_NAMESPACE, None, Some(1))],
+        &["z.higress-system", "a.istio-system"])]
     fn orders(#[case] plugins: Vec<IstioWasmPlugin>, #[case] expected: &[&str]) {
         let names: Vec<String> = filter_order(&plugins).iter().map(|p| format!("{}.{}", p.name, p.namespace)).collect();
         assert_eq!(names, expected);

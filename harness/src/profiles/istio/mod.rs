@@ -161,7 +161,8 @@ fn render(
         .iter()
         .map(|p| {
             let (repository, reference) = stage.module_reference(p);
-            (format!("oci://{registry}/{repository}{reference}"), stage.published[&p.plugin].module_sha256.as_str())
+            let digest = stage.published[&p.plugin].digest.trim_start_matches("sha256:");
+            (format!("oci://{registry}/{repository}{reference}"), digest)
         })
         .collect();
     let objects = resources::render(&resources::Input {

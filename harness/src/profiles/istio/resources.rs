@@ -12,18 +12,19 @@ use serde_json::{json, Value};
 use crate::scenario::{Scenario, SHA256_AUTO};
 use crate::translate::IstioWasmPlugin;
 
-/// Where the gateway stands: Higress's namespace, so Higress WasmPlugins
-/// (kept in their namespace by the translation) select it, as do Istio
-/// WasmPlugins in the root namespace.
-pub const GATEWAY_NAMESPACE: &str = "higress-system";
+/// The gateway stands in Higress's namespace, so Higress WasmPlugins (kept
+/// in their namespace by the translation) select it, as do Istio WasmPlugins
+/// in the root namespace.
+pub use crate::translate::placement::GATEWAY_NAMESPACE;
 pub const GATEWAY_NAME: &str = "plugproof-gateway";
 /// The value of the `istio` label the selectors match.
 pub const GATEWAY_LABEL: &str = "plugproof-gateway";
 
 pub struct Input<'a> {
     pub scenario: &'a Scenario,
-    /// Each WasmPlugin with the `oci://` url of its module and the module's
-    /// sha256 (for `sha256: auto`).
+    /// Each WasmPlugin with the `oci://` url of its module and the pushed
+    /// image's digest (hex), which is what istio checks `sha256` against for
+    /// an `oci://` url (`sha256: auto`).
     pub plugins: Vec<(&'a IstioWasmPlugin, String, &'a str)>,
     pub backends: &'a BTreeMap<String, SocketAddr>,
     pub gateway_ip: Ipv4Addr,
@@ -129,11 +130,11 @@ fn virtual_services(scenario: &Scenario) -> Vec<Value> {
         .collect()
 }
 
-fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, module_sha256: &str) -> Value {
+fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, image_digest: &str) -> Value {
     let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
     spec["url"] = json!(url);
     if spec["sha256"] == SHA256_AUTO {
-        spec["sha256"] = json!(module_sha256);
+        spec["sha256"] = json!(image_digest);
     }
     spec["selector"] = json!({"matchLabels": {"istio": GATEWAY_LABEL}});
     json!({

@@ -10,13 +10,12 @@ use serde_json::{json, Value};
 use super::kube::{self, KubeError};
 use crate::components::apiserver::ApiServer;
 use crate::components::etcd::Etcd;
-use crate::components::istiod::ROOT_NAMESPACE;
 use crate::files::copy_tree;
 use crate::profiles::DeployError;
 use crate::provision::IstioKit;
 use crate::report::progress::Progress;
 
-use super::resources::GATEWAY_NAMESPACE;
+use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 /// The etcd data folder to copy, made now if the kit has none yet.
 pub async fn etcd_template(kit: &IstioKit, scratch: &Path) -> Result<PathBuf, DeployError> {
