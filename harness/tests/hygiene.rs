@@ -1,14 +1,19 @@
 //! Nothing a run starts outlives it: not after success, failure, Ctrl-C, the
-//! harness being killed, or a panic. Every process a `plugproof` command
-//! starts inherits a marker in its environment, so the test finds them all
-//! in /proc.
+//! harness being killed, or a panic; on every profile in `PLUGPROOF_PROFILES`
+//! (default `envoy`), as the scenario tests. Every process a `plugproof`
+//! command starts inherits a marker in its environment, so the test finds
+//! them all in /proc.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command, ExitCode, ExitStatus};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
+use clap::ValueEnum;
+use libtest_mimic::{Arguments, Trial};
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+use plugproof::profiles::ProfileKind;
 
 const MARKER: &str = "PLUGPROOF_HYGIENE_MARKER";
 
@@ -42,17 +47,22 @@ fn fresh_marker() -> String {
     format!("{}-{}", std::process::id(), rand::random::<u64>())
 }
 
-fn plugproof(marker: &str, scenario: &str) -> Command {
+/// `plugproof run SCENARIO --profile PROFILE`, in a process group of its own
+/// (as a shell runs a job), with the marker in its environment.
+fn plugproof(marker: &str, scenario: &str, profile: ProfileKind) -> Command {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let report = tempfile::tempdir().expect("a temp dir").keep();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_plugproof"));
     cmd.arg("run")
         .arg(root.join(scenario))
+        .arg("--profile")
+        .arg(profile.name())
         .arg("--report-dir")
         .arg(report)
         .env(MARKER, marker)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
     cmd
 }
 
@@ -79,9 +89,9 @@ fn assert_none(find: impl Fn() -> Vec<String>) {
 }
 
 /// Starts a long run and waits until Envoy is up under it.
-fn start_long_run(marker: &str) -> Child {
-    let mut child = plugproof(marker, "tests/fixtures/never-holds.yaml").spawn().expect("plugproof starts");
-    let envoy_up = wait_for(Duration::from_secs(120), || marked(marker).iter().any(|p| p.ends_with(" envoy")));
+fn start_long_run(marker: &str, profile: ProfileKind) -> Child {
+    let mut child = plugproof(marker, "tests/fixtures/never-holds.yaml", profile).spawn().expect("plugproof starts");
+    let envoy_up = wait_for(Duration::from_secs(300), || marked(marker).iter().any(|p| p.ends_with(" envoy")));
     if !envoy_up {
         let _ = child.kill();
         panic!("Envoy never started under the run: {:?}", marked(marker));
@@ -93,42 +103,39 @@ fn wait(child: &mut Child) -> ExitStatus {
     child.wait().expect("plugproof can be waited for")
 }
 
-#[test]
-fn a_passing_run_leaves_nothing_running() {
+fn a_passing_run_leaves_nothing_running(profile: ProfileKind) {
     let marker = fresh_marker();
-    let status = plugproof(&marker, "../scenarios/scope/global-default.yaml").status().expect("plugproof runs");
+    let status =
+        plugproof(&marker, "../scenarios/scope/global-default.yaml", profile).status().expect("plugproof runs");
     assert!(status.success(), "{status}");
     assert_nothing_left(&marker);
 }
 
-#[test]
-fn a_failing_run_leaves_nothing_running() {
+fn a_failing_run_leaves_nothing_running(profile: ProfileKind) {
     let marker = fresh_marker();
-    let status = plugproof(&marker, "tests/fixtures/wrong-expectation.yaml").status().expect("plugproof runs");
+    let status = plugproof(&marker, "tests/fixtures/wrong-expectation.yaml", profile).status().expect("plugproof runs");
     assert_eq!(status.code(), Some(1), "{status}");
     assert_nothing_left(&marker);
 }
 
-#[test]
-fn ctrl_c_stops_everything() {
+/// Ctrl-C in a terminal signals the whole foreground job: its process group.
+fn ctrl_c_stops_everything(profile: ProfileKind) {
     let marker = fresh_marker();
-    let mut child = start_long_run(&marker);
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT is delivered");
+    let mut child = start_long_run(&marker, profile);
+    killpg(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT is delivered");
     let status = wait(&mut child);
     assert_eq!(status.code(), Some(130), "{status}");
     assert_nothing_left(&marker);
 }
 
-#[test]
-fn killing_the_harness_takes_its_children_with_it() {
+fn killing_the_harness_takes_its_children_with_it(profile: ProfileKind) {
     let marker = fresh_marker();
-    let mut child = start_long_run(&marker);
+    let mut child = start_long_run(&marker, profile);
     child.kill().expect("SIGKILL is delivered");
     wait(&mut child);
     assert_nothing_left(&marker);
 }
 
-#[test]
 fn a_panic_stops_the_components_it_owned() {
     let dir = tempfile::tempdir().expect("a temp dir");
     // The registry's command line names its config in this directory.
@@ -150,4 +157,33 @@ fn a_panic_stops_the_components_it_owned() {
     }));
     assert!(outcome.is_err(), "the run panicked");
     assert_none(started_here);
+}
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let profiles: Vec<ProfileKind> = std::env::var("PLUGPROOF_PROFILES")
+        .unwrap_or_else(|_| "envoy".into())
+        .split(',')
+        .map(|p| ProfileKind::from_str(p.trim(), true).unwrap_or_else(|e| panic!("PLUGPROOF_PROFILES: `{p}`: {e}")))
+        .collect();
+    let checks: [(&str, fn(ProfileKind)); 4] = [
+        ("a-passing-run-leaves-nothing-running", a_passing_run_leaves_nothing_running),
+        ("a-failing-run-leaves-nothing-running", a_failing_run_leaves_nothing_running),
+        ("ctrl-c-stops-everything", ctrl_c_stops_everything),
+        ("killing-the-harness-takes-its-children-with-it", killing_the_harness_takes_its_children_with_it),
+    ];
+    // libtest-mimic turns a check's panic into the test's failure.
+    let mut trials = vec![Trial::test("a-panic-stops-the-components-it-owned", || {
+        a_panic_stops_the_components_it_owned();
+        Ok(())
+    })];
+    for profile in profiles {
+        for (name, check) in checks {
+            trials.push(Trial::test(format!("{}/{name}", profile.name()), move || {
+                check(profile);
+                Ok(())
+            }));
+        }
+    }
+    libtest_mimic::run(&args, trials).exit_code()
 }

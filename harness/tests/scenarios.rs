@@ -2,8 +2,9 @@
 //! run` lists the scenarios by name and runs each in its own process, on its
 //! own loopback address, so they run in parallel without collisions.
 //!
-//! The profile comes from `PLUGPROOF_PROFILE` (default `envoy`). A scenario
-//! needing a feature the profile lacks is ignored, and its name says why.
+//! The profiles come from `PLUGPROOF_PROFILES` (comma-separated, default
+//! `envoy`; `envoy,istio` runs every scenario on both). A scenario needing a
+//! feature a profile lacks is ignored there, and its name says why.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,13 +25,15 @@ fn main() -> ExitCode {
         bring_loopback_up().expect("the loopback interface of the run's namespace comes up");
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let profile = std::env::var("PLUGPROOF_PROFILE")
-        .ok()
-        .map(|p| ProfileKind::from_str(&p, true).unwrap_or_else(|e| panic!("PLUGPROOF_PROFILE={p}: {e}")))
-        .unwrap_or(ProfileKind::Envoy);
+    let profiles: Vec<ProfileKind> = std::env::var("PLUGPROOF_PROFILES")
+        .unwrap_or_else(|_| "envoy".into())
+        .split(',')
+        .map(|p| ProfileKind::from_str(p.trim(), true).unwrap_or_else(|e| panic!("PLUGPROOF_PROFILES: `{p}`: {e}")))
+        .collect();
     let catalog = ModuleCatalog::load(&ModuleCatalog::default_workspace()).expect("the module catalog loads");
     let files = discover(&root).unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()));
-    let trials = files.into_iter().map(|file| trial(&file, &root, profile, &catalog)).collect();
+    let trials =
+        profiles.iter().flat_map(|profile| files.iter().map(|file| trial(file, &root, *profile, &catalog))).collect();
     libtest_mimic::run(&args, trials).exit_code()
 }
 

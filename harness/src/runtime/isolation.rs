@@ -1,8 +1,11 @@
-//! Private network and mount namespaces, for profiles whose programs bind
-//! fixed ports on every interface or write to fixed paths (istio's agent: its
-//! status port, its Wasm cache in /var/lib/istio/data). The run executes
-//! itself again inside new namespaces, where only `lo` exists: "every
-//! interface" is then loopback, and fixed ports cannot collide between runs.
+//! Private network, mount and PID namespaces, for profiles whose programs
+//! bind fixed ports on every interface or write to fixed paths (istio's
+//! agent: its status port, its Wasm cache in /var/lib/istio/data). The run
+//! executes itself again inside new namespaces (util-linux `unshare`), where
+//! only `lo` exists: "every interface" is then loopback, and fixed ports
+//! cannot collide between runs. The inner run is PID 1 of its namespace:
+//! when it dies, the kernel kills everything left in it, grandchildren of
+//! other programs included (Envoy under pilot-agent).
 
 use std::ffi::OsString;
 use std::io;
@@ -12,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{signal, SigHandler, Signal};
 
 /// Set in the environment of a run inside its own namespaces.
@@ -32,25 +34,27 @@ pub fn is_isolated() -> bool {
     std::env::var_os(ISOLATED).is_some()
 }
 
-/// Runs this executable again with `args` in new network and mount
-/// namespaces and waits for it. Ctrl-C reaches it directly (same process
-/// group); this process ignores SIGINT and SIGTERM meanwhile so that the
-/// inner run, not its parent, decides how to stop.
+/// Runs this executable again with `args` in new namespaces and waits for
+/// it. Ctrl-C reaches it directly (same process group); this process
+/// ignores SIGINT and SIGTERM meanwhile so that the inner run, not its
+/// parent, decides how to stop.
 pub fn rerun_isolated(args: impl IntoIterator<Item = OsString>) -> Result<ExitStatus, IsolationError> {
     if !nix::unistd::geteuid().is_root() {
         return Err(IsolationError::NeedsRoot);
     }
     let exe = std::env::current_exe()?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(args).env(ISOLATED, "1");
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--net", "--mount", "--propagation", "private", "--pid", "--kill-child"])
+        .arg("--")
+        .arg(exe)
+        .args(args)
+        .env(ISOLATED, "1");
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
-            unshare(CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWNS)?;
-            // Mounts made inside must not propagate back to the host.
-            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)?;
             signal(Signal::SIGINT, SigHandler::SigDfl)?;
             signal(Signal::SIGTERM, SigHandler::SigDfl)?;
+            // `unshare` dies with this process, and takes the inner run along.
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             Ok(())
         });
