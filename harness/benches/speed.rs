@@ -1,33 +1,46 @@
 //! Speed figures (printed, never asserted): `cargo bench --bench speed`.
 //!
+//! Standalone (`envoy` profile):
 //! 1. The floor: Envoy's boot to its first response through a Wasm filter,
 //!    with a static bootstrap and a local module (no registry, no xDS files).
-//! 2. A warm standalone scenario through the whole harness (registry, push,
-//!    pull by digest, xDS files, Envoy, steps), by phase, against the floor.
-//! 3. The whole suite under `cargo nextest run` on this machine, with the
-//!    time spent provisioning, booting and running steps.
+//! 2. A warm scenario through the whole harness (registry, push, pull by
+//!    digest, xDS files, Envoy, steps), by phase, against the floor.
+//! 3. The whole suite under `cargo nextest run`, both profiles, with the time
+//!    spent booting and running steps.
+//!
+//! `istio` profile (the bench runs itself again in its own namespaces):
+//! 4. Cold boot of the environment (etcd, kube-apiserver, istiod, gateway), by part.
+//! 5. From applying a WasmPlugin change to the first response that shows it.
+//! 6. Every scenario's time on `istio` against `envoy`.
 //!
 //! `docs/benchmarks.md` records the figures measured on the project's machine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use plugproof::components::echo::EchoServer;
 use plugproof::profiles::ProfileKind;
 use plugproof::provision::{build_modules, envoy_binary, Cache, ModuleCatalog};
-use plugproof::run::{Runner, Status, Timings};
+use plugproof::run::{Outcome, Runner, Status};
+use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::{Loopback, Process, ProcessSpec};
-use plugproof::scenario::load_file;
+use plugproof::scenario::{discover, load_file, Action, Scenario};
 use serde_json::json;
 
 const ROUNDS: usize = 10;
+const ISTIO_BOOTS: usize = 5;
 const WARM_SCENARIO: &str = "scope/domain-exact";
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let catalog = ModuleCatalog::load(&ModuleCatalog::default_workspace()).expect("the module catalog");
+    if is_isolated() {
+        bring_loopback_up().expect("lo comes up");
+        runtime.block_on(istio(&root, &catalog));
+        return;
+    }
 
     // Figures are only comparable on an otherwise idle machine.
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -40,18 +53,17 @@ fn main() {
     report("floor: Envoy boot -> first response through a Wasm filter", &floor);
 
     let warm = runtime.block_on(warm_scenario(&root, &catalog));
-    let totals: Vec<Duration> = warm.iter().map(|t| t.total).collect();
+    let totals: Vec<Duration> = warm.iter().map(|o| o.timings.total).collect();
     report(&format!("warm scenario {WARM_SCENARIO} (total)"), &totals);
-    for (phase, pick) in [
-        ("  stage (registry, push, backends)", (|t: &Timings| t.stage) as fn(&Timings) -> Duration),
-        ("  deploy (pull, xDS, Envoy ready)", |t| t.deploy),
-        ("  steps", |t| t.steps),
-    ] {
-        report(phase, &warm.iter().map(pick).collect::<Vec<_>>());
-    }
+    report("  stage (registry, push, backends)", &warm.iter().map(|o| o.timings.stage).collect::<Vec<_>>());
+    report("  deploy (pull, xDS, Envoy ready)", &warm.iter().map(|o| o.timings.deploy).collect::<Vec<_>>());
+    report("  steps", &warm.iter().map(|o| o.timings.steps).collect::<Vec<_>>());
     println!("warm scenario / floor (medians): {:.2}x", secs(median(&totals)) / secs(median(&floor)));
 
     suite(&root);
+
+    let status = rerun_isolated(std::env::args_os().skip(1)).expect("the istio part runs in its own namespaces");
+    assert!(status.success(), "the istio part failed: {status}");
 }
 
 /// Boots Envoy with a static config (listener, one stamp filter from a local
@@ -133,24 +145,36 @@ fn static_bootstrap(
     })
 }
 
-async fn warm_scenario(root: &Path, catalog: &ModuleCatalog) -> Vec<Timings> {
-    let scenarios = root.join("scenarios");
-    let scenario = load_file(&scenarios.join(format!("{WARM_SCENARIO}.yaml")), &scenarios, &catalog.names())
-        .expect("the scenario loads");
-    let report = tempfile::tempdir().expect("a temp dir");
-    let runner = Runner::prepare(ProfileKind::Envoy, catalog, report.path().to_path_buf()).await.expect("provisioning");
-    // One unmeasured run warms the page cache and V8's code cache.
+fn scenarios_dir(root: &Path) -> PathBuf {
+    root.join("scenarios")
+}
+
+fn load(path: &Path, root: &Path, catalog: &ModuleCatalog) -> Scenario {
+    load_file(path, root, &catalog.names()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn runner(profile: ProfileKind, catalog: &ModuleCatalog) -> Runner {
+    let report = tempfile::tempdir().expect("a temp dir").keep();
+    Runner::prepare(profile, catalog, report).await.expect("provisioning")
+}
+
+async fn warm_scenario(root: &Path, catalog: &ModuleCatalog) -> Vec<Outcome> {
+    let dir = scenarios_dir(root);
+    let scenario = load(&dir.join(format!("{WARM_SCENARIO}.yaml")), &dir, catalog);
+    let runner = runner(ProfileKind::Envoy, catalog).await;
+    // One unmeasured run warms the page cache.
     runner.run(&scenario).await;
     let mut samples = Vec::new();
     for _ in 0..ROUNDS {
         let outcome = runner.run(&scenario).await;
         assert_eq!(outcome.status, Status::Passed, "the warm scenario must pass");
-        samples.push(outcome.timings);
+        samples.push(outcome);
     }
     samples
 }
 
-/// Runs the scenario tests under nextest and sums the phases each printed.
+/// Runs the scenario tests on both profiles under nextest and sums the
+/// phases each printed.
 fn suite(root: &Path) {
     // Build first (not timed): the figures are for running, not compiling.
     for args in [&["build", "--quiet", "-p", "plugproof"][..], &["nextest", "run", "--workspace", "--no-run"]] {
@@ -160,7 +184,7 @@ fn suite(root: &Path) {
     let started = Instant::now();
     let provision = Command::new("cargo")
         .current_dir(root)
-        .args(["run", "--quiet", "-p", "plugproof", "--", "provision"])
+        .args(["run", "--quiet", "-p", "plugproof", "--", "provision", "--istio"])
         .status()
         .expect("cargo runs");
     assert!(provision.success());
@@ -168,16 +192,9 @@ fn suite(root: &Path) {
     let started = Instant::now();
     let output = Command::new("cargo")
         .current_dir(root)
-        .args([
-            "nextest",
-            "run",
-            "--workspace",
-            "-E",
-            "binary(scenarios)",
-            "--success-output",
-            "immediate",
-            "--no-fail-fast",
-        ])
+        .env("PLUGPROOF_PROFILES", "envoy,istio")
+        .args(["nextest", "run", "--workspace", "-E", "binary(scenarios)", "--success-output", "immediate"])
+        .args(["--no-fail-fast"])
         .output()
         .expect("cargo nextest runs");
     let wall = started.elapsed();
@@ -196,13 +213,71 @@ fn suite(root: &Path) {
             steps += st;
         }
     }
-    println!("suite under nextest: {count} scenarios, exit {}", output.status);
-    println!("  provisioning (warm cache, `plugproof provision`): {:.2}s", provisioning.as_secs_f64());
-    println!("  nextest wall time (build up to date):             {:.2}s", wall.as_secs_f64());
+    println!("suite under nextest, profiles envoy and istio: {count} scenario runs, exit {}", output.status);
+    println!("  provisioning (warm cache, `plugproof provision --istio`): {:.2}s", provisioning.as_secs_f64());
+    println!("  nextest wall time (build up to date):                     {:.2}s", wall.as_secs_f64());
     println!(
-        "  sum over scenarios: boot {:.2}s (stage {stage:.2}s + deploy {deploy:.2}s), steps {steps:.2}s",
+        "  sum over scenario runs: boot {:.2}s (stage {stage:.2}s + deploy {deploy:.2}s), steps {steps:.2}s",
         stage + deploy
     );
+}
+
+/// The istio part, inside the run's own namespaces.
+async fn istio(root: &Path, catalog: &ModuleCatalog) {
+    let dir = scenarios_dir(root);
+    let istio = runner(ProfileKind::Istio, catalog).await;
+    let envoy = runner(ProfileKind::Envoy, catalog).await;
+
+    let boot_scenario = load(&dir.join("scope/global-default.yaml"), &dir, catalog);
+    // The first run also makes the kit's etcd template when there is none.
+    istio.run(&boot_scenario).await;
+    let boots: Vec<Outcome> = {
+        let mut boots = Vec::new();
+        for _ in 0..ISTIO_BOOTS {
+            let outcome = istio.run(&boot_scenario).await;
+            assert_eq!(outcome.status, Status::Passed, "{:?}", outcome.status);
+            boots.push(outcome);
+        }
+        boots
+    };
+    report(
+        "istio cold boot: etcd + kube-apiserver + istiod + gateway ready",
+        &boots.iter().map(|o| o.timings.deploy).collect::<Vec<_>>(),
+    );
+    for (index, (part, _)) in boots[0].boot.iter().enumerate() {
+        report(&format!("  {part}"), &boots.iter().map(|o| o.boot[index].1).collect::<Vec<_>>());
+    }
+
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures");
+    let change = load(&fixtures.join("config-change.yaml"), &fixtures, catalog);
+    for (profile, runner) in [("istio", &istio), ("envoy", &envoy)] {
+        let outcome = runner.run(&change).await;
+        assert_eq!(outcome.status, Status::Passed, "{:?}", outcome.status);
+        // Each change: the apply step, then the first request that shows it.
+        let latencies: Vec<Duration> = change
+            .steps
+            .iter()
+            .zip(&outcome.steps)
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|pair| matches!(pair[0].0.action, Action::Apply(_)))
+            .map(|pair| pair[0].1.elapsed + pair[1].1.elapsed)
+            .collect();
+        report(&format!("{profile}: apply a pluginConfig change -> first response showing it"), &latencies);
+    }
+
+    println!("per scenario, envoy vs istio (total; istio deploy):");
+    let files = discover(&dir).expect("the scenarios folder");
+    for file in files {
+        let scenario = load(&file, &dir, catalog);
+        let (e, i) = (envoy.run(&scenario).await, istio.run(&scenario).await);
+        let time = |o: &Outcome| match &o.status {
+            Status::Passed => format!("{:.2}s", o.timings.total.as_secs_f64()),
+            Status::Skipped(_) => "skip".to_owned(),
+            Status::Failed(_) => "FAIL".to_owned(),
+        };
+        println!("  {:<40} {:>7} {:>7} ({:.2}s)", scenario.id, time(&e), time(&i), i.timings.deploy.as_secs_f64());
+    }
 }
 
 fn secs(d: Duration) -> f64 {

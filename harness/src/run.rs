@@ -44,6 +44,8 @@ pub struct Outcome {
     pub steps: Vec<StepResult>,
     /// The evidence kept for a failure.
     pub bundle: Option<PathBuf>,
+    /// How the deployment's time split between its parts.
+    pub boot: Vec<(&'static str, Duration)>,
 }
 
 /// Runs scenarios on one profile with provisioned tools.
@@ -79,6 +81,7 @@ impl Runner {
             timings: Timings::default(),
             steps: Vec::new(),
             bundle: None,
+            boot: Vec::new(),
         };
         if let Some(reason) = self.profile.skip_reason(scenario) {
             outcome.status = Status::Skipped(reason);
@@ -137,6 +140,7 @@ impl Runner {
             Err(error) => return self.fail(outcome, scenario, dir, None, error.to_string()).await,
         };
         outcome.timings.deploy = deploy_started.elapsed();
+        outcome.boot = deployment.boot_phases();
 
         let steps_started = Instant::now();
         let mut failure = None;

@@ -7,6 +7,7 @@ pub mod istio;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -162,6 +163,14 @@ impl Deployment {
         match self {
             Deployment::Envoy(_) => Vec::new(),
             Deployment::Istio(d) => d.extra_evidence().await,
+        }
+    }
+
+    /// How long each part took to start.
+    pub fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
+        match self {
+            Deployment::Envoy(d) => d.boot_phases(),
+            Deployment::Istio(d) => d.boot_phases(),
         }
     }
 

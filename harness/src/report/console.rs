@@ -6,11 +6,19 @@ use std::time::Duration;
 
 use crate::run::{Outcome, Status};
 
+/// `PASS  ID  (total; stage, deploy, steps)`.
 pub fn outcome_line(outcome: &Outcome) -> String {
-    let seconds = outcome.timings.total.as_secs_f64();
+    let t = &outcome.timings;
+    let times = format!(
+        "{:.2}s; stage {:.2}s, deploy {:.2}s, steps {:.2}s",
+        t.total.as_secs_f64(),
+        t.stage.as_secs_f64(),
+        t.deploy.as_secs_f64(),
+        t.steps.as_secs_f64()
+    );
     match &outcome.status {
-        Status::Passed => format!("PASS  {}  ({seconds:.2}s)", outcome.id),
-        Status::Failed(_) => format!("FAIL  {}  ({seconds:.2}s)", outcome.id),
+        Status::Passed => format!("PASS  {}  ({times})", outcome.id),
+        Status::Failed(_) => format!("FAIL  {}  ({times})", outcome.id),
         Status::Skipped(reason) => format!("SKIP  {}  ({reason})", outcome.id),
     }
 }

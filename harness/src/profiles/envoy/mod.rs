@@ -8,7 +8,7 @@ mod xds;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{istio_plugins, DeployError, Stage};
 use crate::components::envoy::{Admin, Envoy, Expected};
@@ -21,6 +21,8 @@ const CONCURRENCY: u32 = 1;
 
 pub struct EnvoyDeployment {
     envoy: Envoy,
+    /// Render and pull, then Envoy's start until ready.
+    boot: Vec<(&'static str, Duration)>,
     gateway: SocketAddr,
     admin: SocketAddr,
     xds_dir: PathBuf,
@@ -33,6 +35,10 @@ impl EnvoyDeployment {
 
     pub fn admin(&self) -> &Admin {
         self.envoy.admin()
+    }
+
+    pub fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
+        self.boot.clone()
     }
 
     /// Rewrites the files that changed; Envoy picks them up by itself.
@@ -51,8 +57,10 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     let gateway = stage.loopback.free_addr().map_err(io("no free port for the gateway listener"))?;
     let admin = stage.loopback.free_addr().map_err(io("no free port for Envoy's admin API"))?;
     let xds_dir = stage.dir.join("xds");
+    let started = Instant::now();
     let (files, plugins) = render(stage, &xds_dir, gateway, admin).await?;
     files.write(&xds_dir).map_err(io("cannot write the xDS files"))?;
+    let rendered = started.elapsed();
     let mut envoy = Envoy::start(
         &stage.tools.envoy,
         &xds_dir.join(xds::BOOTSTRAP),
@@ -67,7 +75,8 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
         routes: stage.scenario.routes.iter().map(|r| r.name.clone()).collect(),
     };
     envoy.wait_ready(&expected, READY_TIMEOUT).await?;
-    Ok(EnvoyDeployment { envoy, gateway, admin, xds_dir })
+    let boot = vec![("pull + render", rendered), ("envoy ready", started.elapsed() - rendered)];
+    Ok(EnvoyDeployment { envoy, boot, gateway, admin, xds_dir })
 }
 
 /// The xDS files for the stage's current WasmPlugins, with their modules

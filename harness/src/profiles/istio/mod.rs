@@ -9,7 +9,7 @@ mod template;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -42,6 +42,7 @@ pub struct IstioDeployment {
     /// The WasmPlugins applied so far, to delete those a step removes.
     applied: Vec<(String, String)>,
     dir: PathBuf,
+    boot: Vec<(&'static str, Duration)>,
 }
 
 impl IstioDeployment {
@@ -60,6 +61,10 @@ impl IstioDeployment {
             Ok(dump) => vec![("istiod_config_dump.json".into(), dump)],
             Err(e) => vec![("istiod_config_dump.json".into(), json!({"error": e.to_string()}))],
         }
+    }
+
+    pub fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
+        self.boot.clone()
     }
 
     /// Applies the stage's current resources and deletes the WasmPlugins
@@ -93,10 +98,13 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
     let dir = stage.dir.join("istio");
     std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the istio folder"))?;
     let template = template::etcd_template(kit, &stage.dir.join("template")).await?;
+    let mut clock = Clock::default();
     let data = dir.join("etcd");
     copy_tree(&template, &data, &[]).map_err(DeployError::io("cannot copy the etcd template"))?;
     let etcd = Etcd::start(&kit.etcd, &data, &dir.join("etcd.log")).await?;
+    clock.lap("etcd");
     let apiserver = ApiServer::start(&kit.apiserver, &kit.credentials, &dir.join("apiserver")).await?;
+    clock.lap("kube-apiserver");
 
     let ip = stage.loopback.ip();
     let port = stage.loopback.free_port().map_err(DeployError::io("no free port for the gateway"))?;
@@ -107,6 +115,7 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
         tokio::join!(Istiod::start(&kit.discovery, &kubeconfig, &dir), apply_all(&client, &objects));
     let istiod = istiod?;
     applied?;
+    clock.lap("istiod + resources");
 
     let agent_state = dir.join("varlib");
     // The agent makes its cache's entries, not the cache folder itself.
@@ -133,6 +142,7 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
         routes: stage.scenario.routes.iter().map(|r| r.name.clone()).collect(),
     };
     gateway.wait_ready(&expected, READY_TIMEOUT).await?;
+    clock.lap("gateway ready");
     Ok(IstioDeployment {
         gateway,
         istiod,
@@ -144,7 +154,28 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
         client,
         applied: wasm_plugin_keys(&objects),
         dir,
+        boot: clock.laps,
     })
+}
+
+/// Durations of the parts of a boot, in order.
+struct Clock {
+    last: Instant,
+    laps: Vec<(&'static str, Duration)>,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock { last: Instant::now(), laps: Vec::new() }
+    }
+}
+
+impl Clock {
+    fn lap(&mut self, part: &'static str) {
+        let now = Instant::now();
+        self.laps.push((part, now - self.last));
+        self.last = now;
+    }
 }
 
 /// The resources for the stage's current state, also kept as
