@@ -25,7 +25,7 @@ use plugproof::provision::{build_modules, envoy_binary, Cache, ModuleCatalog};
 use plugproof::run::{Outcome, Runner, Status};
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::{Loopback, Process, ProcessSpec};
-use plugproof::scenario::{discover, load_file, Action, Scenario};
+use plugproof::scenario::{discover, load_file, Action, Change, Scenario};
 use serde_json::json;
 
 const ROUNDS: usize = 10;
@@ -260,7 +260,7 @@ async fn istio(root: &Path, catalog: &ModuleCatalog) {
             .zip(&outcome.steps)
             .collect::<Vec<_>>()
             .windows(2)
-            .filter(|pair| matches!(pair[0].0.action, Action::Apply(_)))
+            .filter(|pair| matches!(pair[0].0.action, Action::Change(Change::Apply(_))))
             .map(|pair| pair[0].1.elapsed + pair[1].1.elapsed)
             .collect();
         report(&format!("{profile}: apply a pluginConfig change -> first response showing it"), &latencies);

@@ -11,6 +11,7 @@ pub mod assert;
 pub mod components;
 pub mod files;
 pub mod http;
+pub mod load;
 pub mod oci;
 pub mod profiles;
 pub mod provision;

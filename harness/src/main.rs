@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use plugproof::profiles::ProfileKind;
 use plugproof::provision::ModuleCatalog;
-use plugproof::report::{console, junit};
+use plugproof::report::{console, html, junit};
 use plugproof::run::{Runner, Status};
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::until_interrupted;
@@ -149,6 +149,7 @@ async fn run(
         for scenario in &scenarios {
             let outcome = runner.run(scenario).await;
             println!("{}", console::outcome_line(&outcome));
+            print!("{}", console::step_notes(&outcome));
             if let Some(details) = console::failure_details(&outcome) {
                 print!("{details}");
             }
@@ -167,6 +168,10 @@ async fn run(
     let junit_path = report_dir.join("junit.xml");
     junit::write(&junit_path, profile.name(), &outcomes)
         .with_context(|| format!("cannot write {}", junit_path.display()))?;
+    let html_path = report_dir.join("report.html");
+    html::write(&html_path, profile.name(), &outcomes)
+        .with_context(|| format!("cannot write {}", html_path.display()))?;
+    println!("report: {}", html_path.display());
     let failed = outcomes.iter().any(|o| matches!(o.status, Status::Failed(_)));
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -147,7 +147,8 @@ impl Runner {
         for step in &scenario.steps {
             let mut ctx = StepContext { deployment: &mut deployment, stage: &mut stage, http: &self.http };
             let result = steps::run(step, &mut ctx).await;
-            if let Some(detail) = result.detail.clone() {
+            if !result.passed {
+                let detail = result.detail.clone().unwrap_or_default();
                 failure = Some(format!("step at {} ({}): {detail}", scenario.at(step.line), result.label));
             }
             outcome.steps.push(result);

@@ -166,7 +166,8 @@ fn main() -> ExitCode {
         .split(',')
         .map(|p| ProfileKind::from_str(p.trim(), true).unwrap_or_else(|e| panic!("PLUGPROOF_PROFILES: `{p}`: {e}")))
         .collect();
-    let checks: [(&str, fn(ProfileKind)); 4] = [
+    type Check = fn(ProfileKind);
+    let checks: [(&str, Check); 4] = [
         ("a-passing-run-leaves-nothing-running", a_passing_run_leaves_nothing_running),
         ("a-failing-run-leaves-nothing-running", a_failing_run_leaves_nothing_running),
         ("ctrl-c-stops-everything", ctrl_c_stops_everything),

@@ -97,6 +97,7 @@ fn run(scenario: Scenario, profile: ProfileKind, catalog: &ModuleCatalog) -> Res
         timings.total.as_secs_f64(),
         bundle::trace(&outcome.steps)
     );
+    print!("{}", console::step_notes(&outcome));
     match &outcome.status {
         Status::Passed | Status::Skipped(_) => Ok(()),
         Status::Failed(_) => Err(console::failure_details(&outcome).unwrap_or_default().into()),

@@ -4,6 +4,7 @@
 pub mod eventually;
 pub mod filters;
 pub mod http;
+pub mod reload;
 
 use similar::TextDiff;
 

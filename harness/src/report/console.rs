@@ -23,6 +23,23 @@ pub fn outcome_line(outcome: &Outcome) -> String {
     }
 }
 
+/// Reload summaries and known failures, which a passing scenario has too.
+pub fn step_notes(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    for step in &outcome.steps {
+        if let Some(reason) = &step.expected_failure {
+            let _ = writeln!(out, "      XFAIL line {} {}: known: {reason}", step.line, step.label);
+        }
+        if step.passed && step.reload.is_some() {
+            let _ = writeln!(out, "      reload at line {} ({}):", step.line, step.label);
+            for line in step.detail.iter().flat_map(|d| d.lines()) {
+                let _ = writeln!(out, "        {line}");
+            }
+        }
+    }
+    out
+}
+
 /// For a failure: the error (with its diff) and where the evidence is.
 pub fn failure_details(outcome: &Outcome) -> Option<String> {
     let Status::Failed(error) = &outcome.status else { return None };

@@ -1,7 +1,9 @@
-//! What a run tells its user: the console, JUnit XML, the failure bundle,
-//! and progress for long work.
+//! What a run tells its user: the console, JUnit XML, an HTML report (with
+//! reload timelines), the failure bundle, and progress for long work.
 
 pub mod bundle;
 pub mod console;
+pub mod html;
 pub mod junit;
 pub mod progress;
+pub mod timeline;

@@ -216,7 +216,7 @@ pub struct MatchRule {
 }
 
 /// One step; exactly one action key must be set: `request` (with
-/// `expect`), `filters`, `push`, `apply` or `delete`.
+/// `expect`), `filters`, `push`, `apply`, `delete` or `reload`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepDoc {
@@ -228,7 +228,86 @@ pub struct StepDoc {
     pub apply: Option<Spanned<ResourceDoc>>,
     /// `NAME` or `NAMESPACE/NAME` of a WasmPlugin to remove.
     pub delete: Option<Spanned<String>>,
+    pub reload: Option<Spanned<ReloadDoc>>,
     pub eventually: Option<Eventually>,
+    /// The step is known to fail, for this reason: it still runs and is
+    /// checked in full; its failure is reported as expected, and a pass is
+    /// an error (the note is stale).
+    pub expected_failure: Option<String>,
+}
+
+/// `reload`: a change applied while bounded background load runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadDoc {
+    pub load: LoadDoc,
+    /// When to apply the change, after the load starts (default 1s).
+    #[serde(default, deserialize_with = "human_duration")]
+    pub after: Option<Duration>,
+    pub change: ChangeDoc,
+    pub version: VersionDoc,
+    #[serde(default)]
+    pub expect: ReloadExpectDoc,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadDoc {
+    pub host: String,
+    pub path: Option<String>,
+    /// Keep-alive HTTP/1.1 connections (default 4).
+    pub http1: Option<usize>,
+    /// HTTP/2 connections, cleartext (default 2).
+    pub http2: Option<usize>,
+    /// Requests per second over all connections (default 1000).
+    pub rate: Option<u32>,
+    /// How long the load runs (default 5s).
+    #[serde(default, deserialize_with = "human_duration")]
+    pub duration: Option<Duration>,
+}
+
+/// Exactly one of `push`, `apply`, `delete`, as the steps of that name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeDoc {
+    pub push: Option<PushDoc>,
+    pub apply: Option<Spanned<ResourceDoc>>,
+    pub delete: Option<Spanned<String>>,
+}
+
+/// What tells the old version from the new: a response header's value.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionDoc {
+    pub header: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadExpectDoc {
+    /// Failed requests allowed (default 0); a request fails on a transport
+    /// error or a status other than `status`.
+    pub errors: Option<u32>,
+    /// The status every response must have (default 200).
+    pub status: Option<u16>,
+    /// Whether the proxy may close connections (default `none`).
+    pub closes: Option<Closes>,
+    /// Every connection must see `version.to` this long after the change
+    /// (default: the rest of the load).
+    #[serde(default, deserialize_with = "human_duration")]
+    pub switch_within: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Closes {
+    /// No connection may be closed by the proxy.
+    None,
+    /// The proxy may close connections, each announced first
+    /// (HTTP/1 `connection: close`, HTTP/2 GOAWAY): a listener drain.
+    Graceful,
 }
 
 /// Pushes `module` under a plugin's repository and tag (re-pointing the

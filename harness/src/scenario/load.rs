@@ -4,18 +4,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_saphyr::{Location, Spanned};
 
 use serde_json::Value;
 
-use super::document::{Expect, ResourceDoc, ScenarioDoc, StepDoc};
+use super::document::{Expect, PushDoc, ReloadDoc, ResourceDoc, ScenarioDoc, StepDoc};
 use super::{
-    Action, Feature, Flavor, Plugin, Policy, Reference, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_TIMES,
-    DEFAULT_WITHIN,
+    Action, Change, Closes, Feature, Flavor, LoadPlan, Plugin, Policy, Reference, Reload, Route, Scenario, Service,
+    Step, WasmPlugin, DEFAULT_TIMES, DEFAULT_WITHIN,
 };
 
 const PLUGIN_SCHEME: &str = "plugin://";
+const MAX_CONNECTIONS: usize = 64;
+const MAX_RATE: u32 = 5000;
+const MAX_DURATION: Duration = Duration::from_secs(60);
 
 /// One problem at one place in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,11 +383,13 @@ impl Checker {
             ("push", s.push.is_some()),
             ("apply", s.apply.is_some()),
             ("delete", s.delete.is_some()),
+            ("reload", s.reload.is_some()),
         ];
         let given: Vec<&str> = actions.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
         if given.len() != 1 {
             let problem = if given.is_empty() {
-                "a step needs one action: `request` (with `expect`), `filters`, `push`, `apply` or `delete`".to_owned()
+                "a step needs one action: `request` (with `expect`), `filters`, `push`, `apply`, `delete` or `reload`"
+                    .to_owned()
             } else {
                 format!("a step has one action, this one has {}", given.join(" and "))
             };
@@ -402,45 +408,10 @@ impl Checker {
                 return None;
             }
             Action::Filters(filters.clone())
-        } else if let Some(push) = &s.push {
-            if !plugins.contains_key(&push.plugin.value) {
-                self.problem(
-                    push.plugin.referenced,
-                    format!("push: no plugin named `{}` in `plugins`", push.plugin.value),
-                );
-            }
-            if !modules.contains(&push.module.value) {
-                self.problem(push.module.referenced, format!("push: unknown module `{}`", push.module.value));
-            }
-            Action::Push { plugin: push.plugin.value.clone(), module: push.module.value.clone() }
-        } else if let Some(resource) = &s.apply {
-            let resource = self.resource(resource, plugins)?;
-            let key = (resource.namespace.clone(), resource.name.clone());
-            if !known.contains(&key) {
-                known.push(key);
-            }
-            Action::Apply(Box::new(resource))
+        } else if let Some(reload) = &s.reload {
+            Action::Reload(Box::new(self.reload(reload, plugins, modules, known)?))
         } else {
-            let target = s.delete.as_ref().expect("one action is set");
-            let matches: Vec<(String, String)> = known
-                .iter()
-                .filter(|(ns, name)| match target.value.split_once('/') {
-                    Some((want_ns, want_name)) => ns == want_ns && name == want_name,
-                    None => *name == target.value,
-                })
-                .cloned()
-                .collect();
-            let [(namespace, name)] = matches.as_slice() else {
-                let problem = if matches.is_empty() {
-                    "no such WasmPlugin exists at this step"
-                } else {
-                    "several WasmPlugins have that name; write NAMESPACE/NAME"
-                };
-                self.problem(target.referenced, format!("delete `{}`: {problem}", target.value));
-                return None;
-            };
-            known.retain(|(ns, n)| !(ns == namespace && n == name));
-            Action::Delete { namespace: namespace.clone(), name: name.clone() }
+            Action::Change(self.change(at, &s.push, &s.apply, &s.delete, plugins, modules, known)?)
         };
         let eventually = s.eventually.unwrap_or_default();
         let times = eventually.times.unwrap_or(DEFAULT_TIMES);
@@ -453,6 +424,110 @@ impl Checker {
             action,
             times,
             within: eventually.within.unwrap_or(DEFAULT_WITHIN),
+            expected_failure: s.expected_failure.clone(),
+        })
+    }
+
+    /// One of `push`, `apply`, `delete` (a step's, or a reload's `change`).
+    #[allow(clippy::too_many_arguments)]
+    fn change(
+        &mut self,
+        at: Location,
+        push: &Option<PushDoc>,
+        apply: &Option<Spanned<ResourceDoc>>,
+        delete: &Option<Spanned<String>>,
+        plugins: &BTreeMap<String, Plugin>,
+        modules: &BTreeSet<String>,
+        known: &mut Vec<(String, String)>,
+    ) -> Option<Change> {
+        match (push, apply, delete) {
+            (Some(push), None, None) => {
+                if !plugins.contains_key(&push.plugin.value) {
+                    let problem = format!("push: no plugin named `{}` in `plugins`", push.plugin.value);
+                    self.problem(push.plugin.referenced, problem);
+                }
+                if !modules.contains(&push.module.value) {
+                    self.problem(push.module.referenced, format!("push: unknown module `{}`", push.module.value));
+                }
+                Some(Change::Push { plugin: push.plugin.value.clone(), module: push.module.value.clone() })
+            }
+            (None, Some(resource), None) => {
+                let resource = self.resource(resource, plugins)?;
+                let key = (resource.namespace.clone(), resource.name.clone());
+                if !known.contains(&key) {
+                    known.push(key);
+                }
+                Some(Change::Apply(Box::new(resource)))
+            }
+            (None, None, Some(target)) => {
+                let matches: Vec<(String, String)> = known
+                    .iter()
+                    .filter(|(ns, name)| match target.value.split_once('/') {
+                        Some((want_ns, want_name)) => ns == want_ns && name == want_name,
+                        None => *name == target.value,
+                    })
+                    .cloned()
+                    .collect();
+                let [(namespace, name)] = matches.as_slice() else {
+                    let problem = if matches.is_empty() {
+                        "no such WasmPlugin exists at this step"
+                    } else {
+                        "several WasmPlugins have that name; write NAMESPACE/NAME"
+                    };
+                    self.problem(target.referenced, format!("delete `{}`: {problem}", target.value));
+                    return None;
+                };
+                known.retain(|(ns, n)| !(ns == namespace && n == name));
+                Some(Change::Delete { namespace: namespace.clone(), name: name.clone() })
+            }
+            _ => {
+                self.problem(at, "a change is exactly one of `push`, `apply`, `delete`");
+                None
+            }
+        }
+    }
+
+    fn reload(
+        &mut self,
+        decl: &Spanned<ReloadDoc>,
+        plugins: &BTreeMap<String, Plugin>,
+        modules: &BTreeSet<String>,
+        known: &mut Vec<(String, String)>,
+    ) -> Option<Reload> {
+        let (r, at) = (&decl.value, decl.referenced);
+        let change = &r.change;
+        let change = self.change(at, &change.push, &change.apply, &change.delete, plugins, modules, known)?;
+        let load = LoadPlan {
+            host: r.load.host.clone(),
+            path: r.load.path.clone().unwrap_or_else(|| "/".to_owned()),
+            http1: r.load.http1.unwrap_or(4),
+            http2: r.load.http2.unwrap_or(2),
+            rate: r.load.rate.unwrap_or(1000),
+            duration: r.load.duration.unwrap_or(Duration::from_secs(5)),
+        };
+        let after = r.after.unwrap_or(Duration::from_secs(1));
+        // Load is bounded: a reload must not turn into a stress test.
+        if load.http1 + load.http2 == 0 || load.http1 + load.http2 > MAX_CONNECTIONS {
+            self.problem(at, format!("reload.load needs 1 to {MAX_CONNECTIONS} connections (http1 + http2)"));
+        }
+        if load.rate == 0 || load.rate > MAX_RATE {
+            self.problem(at, format!("reload.load.rate must be 1 to {MAX_RATE} requests per second"));
+        }
+        if load.duration > MAX_DURATION || after >= load.duration {
+            self.problem(
+                at,
+                format!("reload: `after` must fall within the load, which lasts at most {MAX_DURATION:?}"),
+            );
+        }
+        Some(Reload {
+            switch_within: r.expect.switch_within.unwrap_or(load.duration.saturating_sub(after)),
+            load,
+            after,
+            change,
+            version: r.version.clone(),
+            errors: r.expect.errors.unwrap_or(0),
+            status: r.expect.status.unwrap_or(200),
+            closes: r.expect.closes.unwrap_or(Closes::None),
         })
     }
 

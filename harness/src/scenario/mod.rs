@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use document::{
-    BackendExpect, BodyExpect, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect, JsonObject,
-    Layout, MatchRule, Phase, PullPolicy, RequestSpec, VmConfig, WasmPluginSpec,
+    BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
+    JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, VersionDoc as VersionSpec, VmConfig, WasmPluginSpec,
 };
 pub use feature::Feature;
 pub use load::{discover, load_all, load_file, Diagnostic, LoadError};
@@ -136,6 +136,8 @@ pub struct Step {
     pub action: Action,
     pub times: u32,
     pub within: Duration,
+    /// Known to fail, for this reason (see `StepDoc::expected_failure`).
+    pub expected_failure: Option<String>,
 }
 
 impl Step {
@@ -149,18 +151,58 @@ impl Step {
                 format!("{} {}{}", request.method, request.host, request.path)
             }
             Action::Filters(_) => "filter chain order".to_owned(),
-            Action::Push { plugin, module } => format!("push {module} as {plugin}"),
-            Action::Apply(resource) => format!("apply WasmPlugin {}/{}", resource.namespace, resource.name),
-            Action::Delete { namespace, name } => format!("delete WasmPlugin {namespace}/{name}"),
+            Action::Change(change) => change.label(),
+            Action::Reload(reload) => format!("reload under load: {}", reload.change.label()),
         }
     }
+}
+
+/// A change to what is deployed.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Push { plugin: String, module: String },
+    Apply(Box<WasmPlugin>),
+    Delete { namespace: String, name: String },
+}
+
+impl Change {
+    pub fn label(&self) -> String {
+        match self {
+            Change::Push { plugin, module } => format!("push {module} as {plugin}"),
+            Change::Apply(resource) => format!("apply WasmPlugin {}/{}", resource.namespace, resource.name),
+            Change::Delete { namespace, name } => format!("delete WasmPlugin {namespace}/{name}"),
+        }
+    }
+}
+
+/// A change applied while bounded background load runs.
+#[derive(Debug, Clone)]
+pub struct Reload {
+    pub load: LoadPlan,
+    /// When the change is applied, after the load starts.
+    pub after: Duration,
+    pub change: Change,
+    pub version: VersionSpec,
+    pub errors: u32,
+    pub status: u16,
+    pub closes: Closes,
+    pub switch_within: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub host: String,
+    pub path: String,
+    pub http1: usize,
+    pub http2: usize,
+    pub rate: u32,
+    pub duration: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub enum Action {
     Request { request: RequestSpec, expect: Box<Expect> },
     Filters(FilterOrder),
-    Push { plugin: String, module: String },
-    Apply(Box<WasmPlugin>),
-    Delete { namespace: String, name: String },
+    Change(Change),
+    Reload(Box<Reload>),
 }

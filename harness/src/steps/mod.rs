@@ -1,15 +1,16 @@
 //! Where each step of a scenario is executed: one file per step action.
 
-mod apply;
+mod change;
 mod filters;
-mod push;
+mod reload;
 mod request;
 
 use std::time::{Duration, Instant};
 
-pub use push::publish;
+pub use change::publish;
 
 use crate::assert::eventually::{eventually, Attempts};
+use crate::assert::reload::{summary, Analysis};
 use crate::profiles::{Deployment, Stage};
 use crate::scenario::{Action, Step};
 
@@ -30,6 +31,10 @@ pub struct StepResult {
     pub elapsed: Duration,
     /// For a failure: the last diff or error.
     pub detail: Option<String>,
+    /// The step failed as its `expected_failure` says it does.
+    pub expected_failure: Option<String>,
+    /// What a reload step measured.
+    pub reload: Option<Analysis>,
 }
 
 pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>) -> StepResult {
@@ -39,6 +44,7 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>) -> StepResult {
         let attempts = Attempts { count: 1, elapsed: started.elapsed(), last_failure: outcome.clone().err() };
         outcome.map(|()| attempts.clone()).map_err(|_| attempts)
     };
+    let mut measured = None;
     let outcome = match &step.action {
         Action::Request { request, expect } => {
             let (deployment, http) = (&*ctx.deployment, ctx.http);
@@ -48,16 +54,22 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>) -> StepResult {
             let deployment = &*ctx.deployment;
             eventually(step.times, step.within, || filters::attempt(deployment, order)).await
         }
-        Action::Push { plugin, module } => once(push::run(ctx.stage, ctx.deployment, plugin, module).await),
-        Action::Apply(resource) => once(apply::apply(ctx.stage, ctx.deployment, resource).await),
-        Action::Delete { namespace, name } => once(apply::delete(ctx.stage, ctx.deployment, namespace, name).await),
+        Action::Change(change) => once(change::run(ctx.stage, ctx.deployment, change).await),
+        Action::Reload(plan) => once(match reload::run(ctx, plan).await {
+            Ok((verdict, analysis)) => {
+                let result = if verdict.holds() { Ok(()) } else { Err(verdict.diff()) };
+                measured = Some(analysis);
+                result
+            }
+            Err(error) => Err(error),
+        }),
     };
     let retried = matches!(step.action, Action::Request { .. } | Action::Filters(_));
     let (passed, Attempts { count, elapsed, last_failure }) = match outcome {
         Ok(a) => (true, a),
         Err(a) => (false, a),
     };
-    let detail = (!passed).then(|| {
+    let mut detail = (!passed).then(|| {
         let last = last_failure.unwrap_or_default();
         if retried {
             format!(
@@ -68,5 +80,25 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>) -> StepResult {
             last
         }
     });
-    StepResult { line: step.line, label, passed, attempts: count, elapsed, detail }
+    if let Some(analysis) = &measured {
+        let text = summary(analysis);
+        detail = Some(match detail {
+            Some(failure) => format!("{failure}\n{text}"),
+            None => text,
+        });
+    }
+    // A known failure still runs in full; it passes only by failing.
+    let (passed, detail, expected_failure) = match (&step.expected_failure, passed) {
+        (None, _) => (passed, detail, None),
+        (Some(reason), false) => (true, detail, Some(reason.clone())),
+        (Some(reason), true) => (
+            false,
+            Some(format!(
+                "passed, but is marked `expected_failure: {reason}`; remove the mark{}",
+                detail.map(|d| format!("\n{d}")).unwrap_or_default()
+            )),
+            None,
+        ),
+    };
+    StepResult { line: step.line, label, passed, attempts: count, elapsed, detail, expected_failure, reload: measured }
 }

@@ -47,7 +47,13 @@ impl Envoy {
             .arg("--concurrency")
             .arg(concurrency.to_string())
             .arg("--log-level")
-            .arg("info");
+            .arg("info")
+            // As the istio profile's pilot-agent runs Envoy (drainDuration 5s):
+            // a listener change drains the old chain's connections at once.
+            .arg("--drain-time-s")
+            .arg("5")
+            .arg("--drain-strategy")
+            .arg("immediate");
         let spec = env.iter().fold(spec, |spec, (k, v)| spec.env(k, v));
         let process = Process::spawn(&spec)?;
         Ok(Envoy { process, admin: Admin::new(admin) })
