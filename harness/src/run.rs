@@ -115,7 +115,7 @@ impl Runner {
             (Err(e), _) => Err(e.to_string()),
             (_, Err(e)) => Err(format!("cannot start an echo backend: {e}")),
         };
-        let (registry, backends, published) = match staged {
+        let (mut registry, backends, published) = match staged {
             Ok(staged) => staged,
             Err(error) => return self.fail(outcome, scenario, dir, None, error).await,
         };
@@ -126,7 +126,7 @@ impl Runner {
             dir,
             loopback,
             tools: &self.tools,
-            registry: &registry,
+            registry: &mut registry,
             backends: backends
                 .iter()
                 .map(|b| (b.name().to_owned(), b.addr()))
@@ -160,6 +160,7 @@ impl Runner {
         if let Some(error) = failure {
             self.fail(outcome, scenario, dir, Some(&deployment), error).await;
         }
+        drop(stage);
         deployment.stop().await;
         registry.stop().await;
     }

@@ -16,9 +16,14 @@ pub struct Attempts {
     pub last_failure: Option<String>,
 }
 
-/// Runs `attempt` until it holds `times` times in a row (Ok) or `within`
-/// has passed after a failed attempt (Err, with the last failure).
-pub async fn eventually<F, Fut>(times: u32, within: Duration, mut attempt: F) -> Result<Attempts, Attempts>
+/// Runs `attempt` until it holds `times` times in a row, `every` apart (Ok),
+/// or `within` has passed after a failed attempt (Err, with the last failure).
+pub async fn eventually<F, Fut>(
+    times: u32,
+    within: Duration,
+    every: Duration,
+    mut attempt: F,
+) -> Result<Attempts, Attempts>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Verdict, String>>,
@@ -35,6 +40,7 @@ where
                     attempts.elapsed = started.elapsed();
                     return Ok(attempts);
                 }
+                tokio::time::sleep(every).await;
                 continue;
             }
             Ok(verdict) => attempts.last_failure = Some(verdict.diff()),
@@ -65,7 +71,7 @@ mod tests {
         // pass, fail, pass, pass, pass: the streak restarts after the failure.
         let script = [true, false, true, true, true];
         let i = Cell::new(0);
-        let result = eventually(3, Duration::from_secs(5), || {
+        let result = eventually(3, Duration::from_secs(5), Duration::ZERO, || {
             let ok = script[i.get()];
             i.set(i.get() + 1);
             async move { Ok(verdict(ok)) }
@@ -77,8 +83,10 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_the_deadline_with_the_last_failure() {
-        let result =
-            eventually(1, Duration::from_millis(60), || async { Err::<Verdict, _>("refused".to_owned()) }).await;
+        let result = eventually(1, Duration::from_millis(60), Duration::ZERO, || async {
+            Err::<Verdict, _>("refused".to_owned())
+        })
+        .await;
         let attempts = result.expect_err("never holds");
         assert!(attempts.count >= 2);
         assert_eq!(attempts.last_failure.as_deref(), Some("refused"));

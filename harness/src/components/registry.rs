@@ -10,7 +10,8 @@ use crate::runtime::{Loopback, Process, ProcessSpec};
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct Registry {
-    process: Process,
+    /// None once a step has stopped it.
+    process: Option<Process>,
     host: String,
 }
 
@@ -35,7 +36,7 @@ impl Registry {
         let url = format!("http://{host}/v2/");
         let http = crate::http::client();
         wait_healthy(&mut process, START_TIMEOUT, &url, || answers(&http, &url)).await?;
-        Ok(Registry { process, host })
+        Ok(Registry { process: Some(process), host })
     }
 
     /// `IP:PORT`, as it appears in image references.
@@ -43,11 +44,15 @@ impl Registry {
         &self.host
     }
 
-    pub fn log_path(&self) -> &Path {
-        self.process.log_path()
+    /// Kills the registry in the middle of a run (its address stays in
+    /// every reference already made).
+    pub fn halt(&mut self) {
+        self.process = None;
     }
 
     pub async fn stop(self) {
-        self.process.stop(Duration::from_secs(2)).await;
+        if let Some(process) = self.process {
+            process.stop(Duration::from_secs(2)).await;
+        }
     }
 }

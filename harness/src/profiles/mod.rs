@@ -49,7 +49,8 @@ impl ProfileKind {
     fn supports(self, feature: Feature) -> bool {
         match (self, feature) {
             (ProfileKind::Envoy, Feature::AgentFetch | Feature::NativeFilters) => false,
-            (ProfileKind::Istio, _) => true,
+            (ProfileKind::Istio, Feature::DirectDelivery) => false,
+            _ => true,
         }
     }
 
@@ -77,7 +78,7 @@ pub struct Stage<'a> {
     pub dir: &'a Path,
     pub loopback: Loopback,
     pub tools: &'a Tools,
-    pub registry: &'a Registry,
+    pub registry: &'a mut Registry,
     /// Service name -> echo backend address.
     pub backends: BTreeMap<String, SocketAddr>,
     pub published: BTreeMap<String, Published>,

@@ -21,13 +21,15 @@ pub struct ModuleCatalog {
     pub modules: BTreeMap<String, ModuleSpec>,
 }
 
+/// A crate to build (with features), or literal `bytes` for a corrupt module.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModuleSpec {
     #[serde(rename = "crate")]
-    pub krate: String,
+    pub krate: Option<String>,
     #[serde(default)]
     pub features: Vec<String>,
+    pub bytes: Option<String>,
 }
 
 impl ModuleCatalog {
@@ -42,8 +44,12 @@ impl ModuleCatalog {
         let path = workspace.join("modules.yaml");
         let text =
             std::fs::read_to_string(&path).map_err(ProvisionError::io("cannot read the module catalog", &path))?;
-        let modules = serde_saphyr::from_str(&text)
+        let modules: BTreeMap<String, ModuleSpec> = serde_saphyr::from_str(&text)
             .map_err(|e| ProvisionError::Catalog { path: path.clone(), message: e.to_string() })?;
+        if let Some((name, _)) = modules.iter().find(|(_, m)| m.krate.is_some() == m.bytes.is_some()) {
+            let message = format!("module `{name}` needs exactly one of `crate` and `bytes`");
+            return Err(ProvisionError::Catalog { path, message });
+        }
         Ok(ModuleCatalog { workspace: workspace.to_path_buf(), modules })
     }
 
@@ -202,26 +208,30 @@ fn build_all(
 ) -> Result<(), ProvisionError> {
     // One cargo invocation per feature set; the artifacts of one are copied
     // out before the next overwrites them.
-    let mut by_features: BTreeMap<&[String], Vec<(&String, &ModuleSpec)>> = BTreeMap::new();
+    let mut by_features: BTreeMap<&[String], Vec<(&String, &str)>> = BTreeMap::new();
     for (name, spec) in &catalog.modules {
-        by_features.entry(spec.features.as_slice()).or_default().push((name, spec));
+        match (&spec.krate, &spec.bytes) {
+            (Some(krate), _) => by_features.entry(spec.features.as_slice()).or_default().push((name, krate)),
+            (None, Some(bytes)) => {
+                let dest = built.path(name);
+                std::fs::write(&dest, bytes).map_err(ProvisionError::io("cannot write the module", &dest))?;
+            }
+            (None, None) => unreachable!("the catalog checks each module has a crate or bytes"),
+        }
     }
     for (features, modules) in by_features {
         let mut cmd = toolchain.cargo(&catalog.workspace, target_dir);
-        for (_, spec) in &modules {
-            cmd.args(["-p", &spec.krate]);
+        for (_, krate) in &modules {
+            cmd.args(["-p", krate]);
         }
         if !features.is_empty() {
-            let qualified: Vec<String> = modules
-                .iter()
-                .flat_map(|(_, spec)| features.iter().map(move |f| format!("{}/{f}", spec.krate)))
-                .collect();
+            let qualified: Vec<String> =
+                modules.iter().flat_map(|(_, krate)| features.iter().map(move |f| format!("{krate}/{f}"))).collect();
             cmd.arg("--features").arg(qualified.join(","));
         }
         super::run_logged(cmd, log)?;
-        for (name, spec) in modules {
-            let artifact =
-                target_dir.join(TARGET).join("release").join(format!("{}.wasm", spec.krate.replace('-', "_")));
+        for (name, krate) in modules {
+            let artifact = target_dir.join(TARGET).join("release").join(format!("{}.wasm", krate.replace('-', "_")));
             let dest = built.path(name);
             std::fs::copy(&artifact, &dest).map_err(ProvisionError::io("cannot copy the built module", &artifact))?;
         }

@@ -229,11 +229,19 @@ pub struct StepDoc {
     /// `NAME` or `NAMESPACE/NAME` of a WasmPlugin to remove.
     pub delete: Option<Spanned<String>>,
     pub reload: Option<Spanned<ReloadDoc>>,
+    /// `stop`: the run's registry stops (what was fetched stays fetched).
+    pub registry: Option<RegistryAction>,
     pub eventually: Option<Eventually>,
     /// The step is known to fail, for this reason: it still runs and is
     /// checked in full; its failure is reported as expected, and a pass is
     /// an error (the note is stale).
     pub expected_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistryAction {
+    Stop,
 }
 
 /// `reload`: a change applied while bounded background load runs.
@@ -461,6 +469,10 @@ pub struct Eventually {
     /// Deadline, e.g. `10s`, `500ms` (default 10s).
     #[serde(default, deserialize_with = "human_duration")]
     pub within: Option<Duration>,
+    /// Pause between attempts that hold (default none), so that `times`
+    /// passes span a while: `{times: 40, every: 50ms}` watches for 2 s.
+    #[serde(default, deserialize_with = "human_duration")]
+    pub every: Option<Duration>,
 }
 
 fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

@@ -11,6 +11,9 @@ pub enum Feature {
     /// Native filters placed by istiod (jwt_authn, rbac) from
     /// RequestAuthentication and AuthorizationPolicy.
     NativeFilters,
+    /// Modules handed to Envoy directly, with no agent in between (what
+    /// Envoy itself does with them).
+    DirectDelivery,
 }
 
 impl Feature {
@@ -18,6 +21,7 @@ impl Feature {
         match self {
             Feature::AgentFetch => "agent-fetch",
             Feature::NativeFilters => "native-filters",
+            Feature::DirectDelivery => "direct-delivery",
         }
     }
 }

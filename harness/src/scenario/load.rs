@@ -384,11 +384,12 @@ impl Checker {
             ("apply", s.apply.is_some()),
             ("delete", s.delete.is_some()),
             ("reload", s.reload.is_some()),
+            ("registry", s.registry.is_some()),
         ];
         let given: Vec<&str> = actions.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
         if given.len() != 1 {
             let problem = if given.is_empty() {
-                "a step needs one action: `request` (with `expect`), `filters`, `push`, `apply`, `delete` or `reload`"
+                "a step needs one action: `request` (with `expect`), `filters`, `push`, `apply`, `delete`, `reload` or `registry`"
                     .to_owned()
             } else {
                 format!("a step has one action, this one has {}", given.join(" and "))
@@ -408,6 +409,8 @@ impl Checker {
                 return None;
             }
             Action::Filters(filters.clone())
+        } else if s.registry.is_some() {
+            Action::StopRegistry
         } else if let Some(reload) = &s.reload {
             Action::Reload(Box::new(self.reload(reload, plugins, modules, known)?))
         } else {
@@ -424,6 +427,7 @@ impl Checker {
             action,
             times,
             within: eventually.within.unwrap_or(DEFAULT_WITHIN),
+            every: eventually.every.unwrap_or_default(),
             expected_failure: s.expected_failure.clone(),
         })
     }

@@ -136,6 +136,8 @@ pub struct Step {
     pub action: Action,
     pub times: u32,
     pub within: Duration,
+    /// Pause between attempts that hold.
+    pub every: Duration,
     /// Known to fail, for this reason (see `StepDoc::expected_failure`).
     pub expected_failure: Option<String>,
 }
@@ -153,6 +155,7 @@ impl Step {
             Action::Filters(_) => "filter chain order".to_owned(),
             Action::Change(change) => change.label(),
             Action::Reload(reload) => format!("reload under load: {}", reload.change.label()),
+            Action::StopRegistry => "stop the registry".to_owned(),
         }
     }
 }
@@ -205,4 +208,5 @@ pub enum Action {
     Filters(FilterOrder),
     Change(Change),
     Reload(Box<Reload>),
+    StopRegistry,
 }

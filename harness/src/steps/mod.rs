@@ -48,13 +48,18 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>) -> StepResult {
     let outcome = match &step.action {
         Action::Request { request, expect } => {
             let (deployment, http) = (&*ctx.deployment, ctx.http);
-            eventually(step.times, step.within, || request::attempt(deployment, http, request, expect)).await
+            eventually(step.times, step.within, step.every, || request::attempt(deployment, http, request, expect))
+                .await
         }
         Action::Filters(order) => {
             let deployment = &*ctx.deployment;
-            eventually(step.times, step.within, || filters::attempt(deployment, order)).await
+            eventually(step.times, step.within, step.every, || filters::attempt(deployment, order)).await
         }
         Action::Change(change) => once(change::run(ctx.stage, ctx.deployment, change).await),
+        Action::StopRegistry => {
+            ctx.stage.registry.halt();
+            once(Ok(()))
+        }
         Action::Reload(plan) => once(match reload::run(ctx, plan).await {
             Ok((verdict, analysis)) => {
                 let result = if verdict.holds() { Ok(()) } else { Err(verdict.diff()) };
