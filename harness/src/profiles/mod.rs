@@ -47,11 +47,11 @@ impl ProfileKind {
     }
 
     fn supports(self, feature: Feature) -> bool {
-        match (self, feature) {
-            (ProfileKind::Envoy, Feature::AgentFetch | Feature::NativeFilters) => false,
-            (ProfileKind::Istio, Feature::DirectDelivery) => false,
-            _ => true,
-        }
+        !matches!(
+            (self, feature),
+            (ProfileKind::Envoy, Feature::AgentFetch | Feature::NativeFilters)
+                | (ProfileKind::Istio, Feature::DirectDelivery)
+        )
     }
 
     /// Why this profile cannot run `scenario`, if it cannot.
