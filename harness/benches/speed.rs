@@ -13,6 +13,10 @@
 //! 5. From applying a WasmPlugin change to the first response that shows it.
 //! 6. Every scenario's time on `istio` against `envoy`.
 //!
+//! Both profiles:
+//! 7. Reloads under load, repeated: the rate held, failed requests, the time
+//!    until every connection switched (p50 and max), drains.
+//!
 //! `docs/benchmarks.md` records the figures measured on the project's machine.
 
 use std::path::{Path, PathBuf};
@@ -61,6 +65,7 @@ fn main() {
     println!("warm scenario / floor (medians): {:.2}x", secs(median(&totals)) / secs(median(&floor)));
 
     suite(&root);
+    runtime.block_on(reloads(ProfileKind::Envoy, &root, &catalog));
 
     let status = rerun_isolated(std::env::args_os().skip(1)).expect("the istio part runs in its own namespaces");
     assert!(status.success(), "the istio part failed: {status}");
@@ -266,6 +271,8 @@ async fn istio(root: &Path, catalog: &ModuleCatalog) {
         report(&format!("{profile}: apply a pluginConfig change -> first response showing it"), &latencies);
     }
 
+    reloads(ProfileKind::Istio, root, catalog).await;
+
     println!("per scenario, envoy vs istio (total; istio deploy):");
     let files = discover(&dir).expect("the scenarios folder");
     for file in files {
@@ -278,6 +285,57 @@ async fn istio(root: &Path, catalog: &ModuleCatalog) {
         };
         println!("  {:<40} {:>7} {:>7} ({:.2}s)", scenario.id, time(&e), time(&i), i.timings.deploy.as_secs_f64());
     }
+}
+
+const RELOAD_ROUNDS: usize = 5;
+
+/// Each reload scenario (and the 3000/s fixture) run several times; the
+/// figures of every reload step, pooled per scenario.
+async fn reloads(profile: ProfileKind, root: &Path, catalog: &ModuleCatalog) {
+    let dir = scenarios_dir(root).join("reload");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures");
+    let mut files = discover(&dir).expect("the reload scenarios");
+    files.push(fixtures.join("reload-3000.yaml"));
+    let runner = runner(profile, catalog).await;
+    println!("{}: reloads under load, {RELOAD_ROUNDS} rounds each", profile.name());
+    for file in files {
+        let scenario = load(&file, file.parent().expect("a folder"), catalog);
+        let mut analyses = Vec::new();
+        for _ in 0..RELOAD_ROUNDS {
+            let outcome = runner.run(&scenario).await;
+            analyses.extend(outcome.steps.iter().filter_map(|s| s.reload.clone()));
+        }
+        let rates: Vec<f64> = analyses.iter().map(|a| a.rate()).collect();
+        let errors: usize = analyses.iter().map(|a| a.errors).sum();
+        let closed: usize = analyses.iter().map(|a| a.closed_gracefully + a.closed_abruptly).sum();
+        let abrupt: usize = analyses.iter().map(|a| a.closed_abruptly).sum();
+        let switched: Vec<Duration> = analyses.iter().filter_map(|a| a.all_switched()).collect();
+        let drains: Vec<Duration> = analyses.iter().filter_map(|a| a.drain.map(|(first, last)| last - first)).collect();
+        println!(
+            "  {:<24} {} reloads; rate min {:.0}/s; failed requests {errors}; closed by the proxy {closed} \
+             (without notice {abrupt}); every connection switched: p50 {}, max {}{}",
+            scenario.id,
+            analyses.len(),
+            rates.iter().copied().fold(f64::INFINITY, f64::min),
+            ms(percentile(&switched, 50)),
+            ms(switched.iter().max().copied()),
+            if drains.is_empty() {
+                String::new()
+            } else {
+                format!("; drain span max {}", ms(drains.iter().max().copied()))
+            },
+        );
+    }
+}
+
+fn percentile(samples: &[Duration], p: usize) -> Option<Duration> {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted.get((sorted.len().saturating_sub(1)) * p / 100).copied()
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("-".to_owned(), |d| format!("{:.0} ms", d.as_secs_f64() * 1000.0))
 }
 
 fn secs(d: Duration) -> f64 {
