@@ -50,7 +50,7 @@ impl ProfileKind {
         !matches!(
             (self, feature),
             (ProfileKind::Envoy, Feature::AgentFetch | Feature::NativeFilters)
-                | (ProfileKind::Istio, Feature::DirectDelivery)
+                | (ProfileKind::Istio, Feature::DirectDelivery | Feature::LegacyFailOpen)
         )
     }
 

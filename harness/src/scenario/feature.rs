@@ -14,6 +14,10 @@ pub enum Feature {
     /// Modules handed to Envoy directly, with no agent in between (what
     /// Envoy itself does with them).
     DirectDelivery,
+    /// The fail strategy sent as the deprecated `fail_open` bool, as istiod
+    /// before 1.25 (and gateways built on it) send it; istiod 1.30 sends
+    /// `failure_policy` only.
+    LegacyFailOpen,
 }
 
 impl Feature {
@@ -22,6 +26,7 @@ impl Feature {
             Feature::AgentFetch => "agent-fetch",
             Feature::NativeFilters => "native-filters",
             Feature::DirectDelivery => "direct-delivery",
+            Feature::LegacyFailOpen => "legacy-fail-open",
         }
     }
 }

@@ -14,17 +14,26 @@ const TYPED_EXTENSION_CONFIG_TYPE: &str = "type.googleapis.com/envoy.config.core
 const STRING_VALUE_TYPE: &str = "type.googleapis.com/google.protobuf.StringValue";
 const V8: &str = "envoy.wasm.runtime.v8";
 
+/// How the fail strategy reaches Envoy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailField {
+    /// `failure_policy`, as istiod sends it since 1.25.
+    FailurePolicy,
+    /// The deprecated `fail_open` bool, as istiod before 1.25 sent it.
+    FailOpen,
+}
+
 /// The ECDS resource for `plugin` with its module at `module`.
-pub fn extension_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
+pub fn extension_config(plugin: &IstioWasmPlugin, module: &Path, fail_field: FailField) -> Value {
     json!({
         "@type": TYPED_EXTENSION_CONFIG_TYPE,
         "name": plugin.filter_name(),
-        "typed_config": {"@type": WASM_HTTP_FILTER_TYPE, "config": plugin_config(plugin, module)},
+        "typed_config": {"@type": WASM_HTTP_FILTER_TYPE, "config": plugin_config(plugin, module, fail_field)},
     })
 }
 
 /// Mirrors istiod's `buildPluginConfig` (pilot/pkg/model/extensions.go).
-fn plugin_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
+fn plugin_config(plugin: &IstioWasmPlugin, module: &Path, fail_field: FailField) -> Value {
     let spec = &plugin.spec;
     let mut key_values = Map::new();
     let mut host_env_keys = Vec::new();
@@ -52,11 +61,54 @@ fn plugin_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
             "value": Value::Object(plugin_config.clone()).to_string(),
         });
     }
-    if let Some(strategy) = spec.fail_strategy {
-        config["failure_policy"] = json!(match strategy {
-            FailStrategy::FailOpen => "FAIL_OPEN",
-            FailStrategy::FailClose => "FAIL_CLOSED",
-        });
+    match (fail_field, spec.fail_strategy) {
+        (_, None) => {}
+        (FailField::FailurePolicy, Some(strategy)) => {
+            config["failure_policy"] = json!(match strategy {
+                FailStrategy::FailOpen => "FAIL_OPEN",
+                FailStrategy::FailClose => "FAIL_CLOSED",
+            });
+        }
+        (FailField::FailOpen, Some(strategy)) => config["fail_open"] = json!(strategy == FailStrategy::FailOpen),
     }
     config
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::scenario::Reference;
+    use crate::translate::istio::IstioSpec;
+
+    fn config(fail_strategy: Option<FailStrategy>, fail_field: FailField) -> Value {
+        let plugin = IstioWasmPlugin {
+            name: "p".into(),
+            namespace: "istio-system".into(),
+            plugin: "p".into(),
+            reference: Reference::Digest,
+            spec: IstioSpec { fail_strategy, ..IstioSpec::default() },
+        };
+        extension_config(&plugin, Path::new("/m.wasm"), fail_field)["typed_config"]["config"].clone()
+    }
+
+    #[rstest]
+    #[case::unset_sends_neither(None, FailField::FailurePolicy, None, None)]
+    #[case::policy_open(Some(FailStrategy::FailOpen), FailField::FailurePolicy, Some(json!("FAIL_OPEN")), None)]
+    #[case::policy_closed(Some(FailStrategy::FailClose), FailField::FailurePolicy, Some(json!("FAIL_CLOSED")), None)]
+    #[case::legacy_open(Some(FailStrategy::FailOpen), FailField::FailOpen, None, Some(json!(true)))]
+    #[case::legacy_closed(Some(FailStrategy::FailClose), FailField::FailOpen, None, Some(json!(false)))]
+    #[case::legacy_unset_sends_neither(None, FailField::FailOpen, None, None)]
+    fn fail_strategy_fields(
+        #[case] strategy: Option<FailStrategy>,
+        #[case] field: FailField,
+        #[case] failure_policy: Option<Value>,
+        #[case] fail_open: Option<Value>,
+    ) {
+        let config = config(strategy, field);
+        assert_eq!(config.get("failure_policy").cloned(), failure_policy);
+        assert_eq!(config.get("fail_open").cloned(), fail_open);
+    }
 }

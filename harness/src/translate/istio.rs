@@ -39,7 +39,7 @@ impl IstioWasmPlugin {
 }
 
 /// `spec` of an extensions.istio.io/v1alpha1 WasmPlugin.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IstioSpec {
     pub url: String,

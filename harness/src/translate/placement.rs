@@ -68,18 +68,7 @@ mod tests {
             namespace: namespace.into(),
             plugin: name.into(),
             reference: Reference::Digest,
-            spec: IstioSpec {
-                url: String::new(),
-                sha256: None,
-                image_pull_policy: None,
-                image_pull_secret: None,
-                plugin_config: None,
-                plugin_name: None,
-                phase,
-                priority,
-                fail_strategy: None,
-                vm_config: None,
-            },
+            spec: IstioSpec { phase, priority, ..IstioSpec::default() },
         }
     }
 

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::scenario::Scenario;
-use crate::translate::ecds::{extension_config, WASM_HTTP_FILTER_TYPE};
+use crate::scenario::{Feature, Scenario};
+use crate::translate::ecds::{extension_config, FailField, WASM_HTTP_FILTER_TYPE};
 use crate::translate::placement::filter_order;
 use crate::translate::IstioWasmPlugin;
 
@@ -128,9 +128,17 @@ pub fn render(input: &Input<'_>) -> Files {
             },
         }]}],
     });
+    let fail_field = if input.scenario.features.contains(&Feature::LegacyFailOpen) {
+        FailField::FailOpen
+    } else {
+        FailField::FailurePolicy
+    };
     let ecds = ordered
         .iter()
-        .map(|p| (ecds_file(p), discovery_response(vec![extension_config(p, by_name[&p.filter_name()])])))
+        .map(|p| {
+            let config = extension_config(p, by_name[&p.filter_name()], fail_field);
+            (ecds_file(p), discovery_response(vec![config]))
+        })
         .collect();
 
     Files {
