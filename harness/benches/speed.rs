@@ -218,7 +218,7 @@ fn suite(root: &Path) {
             steps += st;
         }
     }
-    println!("suite under nextest, profiles envoy and istio: {count} scenario runs, exit {}", output.status);
+    println!("suite under nextest, profiles envoy and istio: {count} scenario runs, nextest {}", output.status);
     println!("  provisioning (warm cache, `plugproof provision --istio`): {:.2}s", provisioning.as_secs_f64());
     println!("  nextest wall time (build up to date):                     {:.2}s", wall.as_secs_f64());
     println!(
@@ -283,7 +283,11 @@ async fn istio(root: &Path, catalog: &ModuleCatalog) {
             Status::Skipped(_) => "skip".to_owned(),
             Status::Failed(_) => "FAIL".to_owned(),
         };
-        println!("  {:<40} {:>7} {:>7} ({:.2}s)", scenario.id, time(&e), time(&i), i.timings.deploy.as_secs_f64());
+        let deploy = match i.status {
+            Status::Skipped(_) => String::new(),
+            _ => format!(" ({:.2}s)", i.timings.deploy.as_secs_f64()),
+        };
+        println!("  {:<40} {:>7} {:>7}{deploy}", scenario.id, time(&e), time(&i));
     }
 }
 

@@ -85,3 +85,16 @@ async fn a_configuration_envoy_rejects_surfaces_envoys_message() {
     assert!(error.contains("rejecting configuration: rule 0"), "the plugin's own log line is kept: {error}");
     assert!(outcome.steps.is_empty(), "no step runs against a rejected configuration");
 }
+
+#[tokio::test]
+async fn a_known_failure_is_reported_as_expected_and_a_stale_mark_fails() {
+    let outcome = run_fixture("expected-failures.yaml").await;
+    let [failed, passed] = outcome.steps.as_slice() else { panic!("two steps, got {:?}", outcome.steps) };
+    assert!(failed.passed, "a step failing as marked counts as passed: {failed:?}");
+    assert_eq!(failed.expected_failure.as_deref(), Some("the plugin answers global here"));
+    assert!(failed.detail.as_deref().is_some_and(|d| d.contains("+header x-stamp: \"global\"")), "{failed:?}");
+    assert!(!passed.passed, "a marked step that passes fails: {passed:?}");
+    assert!(passed.expected_failure.is_none());
+    let Status::Failed(error) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    assert!(error.contains("passed, but is marked `expected_failure: a stale mark`; remove the mark"), "{error}");
+}
