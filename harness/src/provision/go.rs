@@ -22,6 +22,9 @@ pub struct GoProgram {
     pub package: &'static str,
     pub tags: &'static str,
     pub ldflags: &'static str,
+    /// A Go string variable set (`-X`) to the pin's `build-version` file, so
+    /// the binary reports the version its pin builds.
+    pub build_version_var: Option<&'static str>,
     /// Modules the checksum database does not know (served by the proxy only).
     pub nosumdb: &'static str,
     /// How long a cold build takes on 2 cores, for the progress line.
@@ -57,12 +60,19 @@ fn go_version() -> Result<String, ProvisionError> {
 pub fn build(cache: &Cache, program: &GoProgram) -> Result<PathBuf, ProvisionError> {
     let pin_dir = images_dir().join(program.pin);
     let version = go_version()?;
+    let mut ldflags = program.ldflags.to_owned();
+    if let Some(var) = program.build_version_var {
+        let path = pin_dir.join("build-version");
+        let build_version =
+            std::fs::read_to_string(&path).map_err(ProvisionError::io("cannot read the Go pin", &path))?;
+        ldflags = format!("{ldflags} -X {var}={}", build_version.trim()).trim_start().to_owned();
+    }
     let mut hasher = sha2::Sha256::new();
     for file in ["go.mod", "go.sum"] {
         let path = pin_dir.join(file);
         hasher.update(std::fs::read(&path).map_err(ProvisionError::io("cannot read the Go pin", &path))?);
     }
-    for part in [program.package, program.tags, program.ldflags, &version] {
+    for part in [program.package, program.tags, &ldflags, &version] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
@@ -89,8 +99,8 @@ pub fn build(cache: &Cache, program: &GoProgram) -> Result<PathBuf, ProvisionErr
     if !program.tags.is_empty() {
         cmd.args(["-tags", program.tags]);
     }
-    if !program.ldflags.is_empty() {
-        cmd.args(["-ldflags", program.ldflags]);
+    if !ldflags.is_empty() {
+        cmd.args(["-ldflags", &ldflags]);
     }
     cmd.arg(program.package);
     let result = super::run_logged(cmd, &log);

@@ -11,11 +11,10 @@ use super::go::{self, GoProgram};
 use super::{Cache, ProvisionError};
 use crate::components::apiserver::{Credentials, TOKEN};
 
-/// The istio version the pin in `images/istio` builds, as istiod reports it.
-/// The Go proxy serves only pseudo-versions of istio; this is release-1.30
-/// at 9739e10eb9d7 (2026-08-26), after the 1.30.3 tag.
-pub const ISTIO_VERSION: &str = "1.30-dev";
-const ISTIO_LDFLAGS: &str = "-X istio.io/istio/pkg/version.buildVersion=1.30-dev";
+/// The version istiod and pilot-agent report (pilot-agent sends it to
+/// istiod, which gates features on it) comes from `images/istio/build-version`:
+/// the Go proxy serves only pseudo-versions of istio, which carry no release.
+const ISTIO_BUILD_VERSION_VAR: &str = "istio.io/istio/pkg/version.buildVersion";
 /// Served by the proxy but unknown to the checksum database.
 const ISTIO_NOSUMDB: &str = "github.com/agentgateway/agentgateway";
 
@@ -24,7 +23,8 @@ const PILOT_DISCOVERY: GoProgram = GoProgram {
     pin: "istio",
     package: "istio.io/istio/pilot/cmd/pilot-discovery",
     tags: "vtprotobuf,disable_pgv",
-    ldflags: ISTIO_LDFLAGS,
+    ldflags: "",
+    build_version_var: Some(ISTIO_BUILD_VERSION_VAR),
     nosumdb: ISTIO_NOSUMDB,
     cold_build: "about 14 minutes on 2 cores",
 };
@@ -34,7 +34,8 @@ const PILOT_AGENT: GoProgram = GoProgram {
     pin: "istio",
     package: "istio.io/istio/pilot/cmd/pilot-agent",
     tags: "agent,disable_pgv",
-    ldflags: ISTIO_LDFLAGS,
+    ldflags: "",
+    build_version_var: Some(ISTIO_BUILD_VERSION_VAR),
     nosumdb: ISTIO_NOSUMDB,
     cold_build: "under a minute after istiod",
 };
@@ -45,6 +46,7 @@ const KUBE_APISERVER: GoProgram = GoProgram {
     package: "k8s.io/kubernetes/cmd/kube-apiserver",
     tags: "",
     ldflags: "-s -w -X k8s.io/component-base/version.gitVersion=v1.36.1 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36",
+    build_version_var: None,
     nosumdb: "",
     cold_build: "about 10 minutes on 2 cores",
 };
@@ -55,6 +57,7 @@ const ETCD: GoProgram = GoProgram {
     package: "go.etcd.io/etcd/server/v3",
     tags: "",
     ldflags: "",
+    build_version_var: None,
     nosumdb: "",
     cold_build: "about a minute",
 };

@@ -10,7 +10,7 @@ mod wasm;
 
 pub use cache::Cache;
 pub use envoy::{envoy_binary, ENVOY_VERSION};
-pub use istio::{istio_kit, IstioKit, ISTIO_VERSION};
+pub use istio::{istio_kit, IstioKit};
 pub use registry::registry_binary;
 pub use wasm::{build_modules, BuiltModules, ModuleCatalog};
 

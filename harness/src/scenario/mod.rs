@@ -45,6 +45,23 @@ impl Scenario {
         self.services.iter().find(|s| s.name == name)
     }
 
+    /// Each distinct host name in order of first mention, with every route
+    /// that lists it (in scenario order) and the route's service: what a
+    /// gateway makes one virtual host of.
+    pub fn routes_by_host(&self) -> Vec<(&str, Vec<(&Route, &Service)>)> {
+        let mut hosts: Vec<(&str, Vec<(&Route, &Service)>)> = Vec::new();
+        for route in &self.routes {
+            let service = self.service(&route.service).expect("validated reference");
+            for host in &route.hosts {
+                match hosts.iter_mut().find(|(h, _)| h == host) {
+                    Some((_, routes)) => routes.push((route, service)),
+                    None => hosts.push((host, vec![(route, service)])),
+                }
+            }
+        }
+        hosts
+    }
+
     /// `file:line`, for messages about a place in this scenario.
     pub fn at(&self, line: u64) -> String {
         format!("{}:{line}", self.file.display())

@@ -157,26 +157,16 @@ fn ecds_file(plugin: &IstioWasmPlugin) -> String {
 /// One virtual host per distinct host name, holding every route that lists
 /// it, in scenario order. Ports in `Host` are ignored, as on a gateway.
 fn route_configuration(scenario: &Scenario) -> Value {
-    let mut hosts: Vec<&str> = Vec::new();
-    for route in &scenario.routes {
-        for host in &route.hosts {
-            if !hosts.contains(&host.as_str()) {
-                hosts.push(host);
-            }
-        }
-    }
-    let virtual_hosts: Vec<Value> = hosts
-        .iter()
-        .map(|host| {
-            let routes: Vec<Value> = scenario
-                .routes
-                .iter()
-                .filter(|r| r.hosts.iter().any(|h| h == host))
-                .map(|r| {
-                    let service = scenario.service(&r.service).expect("validated reference");
+    let virtual_hosts: Vec<Value> = scenario
+        .routes_by_host()
+        .into_iter()
+        .map(|(host, routes)| {
+            let routes: Vec<Value> = routes
+                .into_iter()
+                .map(|(route, service)| {
                     json!({
-                        "name": r.name,
-                        "match": {"prefix": r.path_prefix},
+                        "name": route.name,
+                        "match": {"prefix": route.path_prefix},
                         "route": {"cluster": service.cluster_name()},
                     })
                 })

@@ -91,27 +91,17 @@ fn gateway(input: &Input<'_>) -> Value {
 /// One VirtualService per distinct host, holding every route that lists
 /// it, in scenario order (as the standalone profile's virtual hosts).
 fn virtual_services(scenario: &Scenario) -> Vec<Value> {
-    let mut hosts: Vec<&str> = Vec::new();
-    for route in &scenario.routes {
-        for host in &route.hosts {
-            if !hosts.contains(&host.as_str()) {
-                hosts.push(host);
-            }
-        }
-    }
-    hosts
-        .iter()
+    scenario
+        .routes_by_host()
+        .into_iter()
         .enumerate()
-        .map(|(index, host)| {
-            let http: Vec<Value> = scenario
-                .routes
-                .iter()
-                .filter(|r| r.hosts.iter().any(|h| h == host))
-                .map(|r| {
-                    let service = scenario.service(&r.service).expect("validated reference");
+        .map(|(index, (host, routes))| {
+            let http: Vec<Value> = routes
+                .into_iter()
+                .map(|(route, service)| {
                     json!({
-                        "name": r.name,
-                        "match": [{"uri": {"prefix": r.path_prefix}}],
+                        "name": route.name,
+                        "match": [{"uri": {"prefix": route.path_prefix}}],
                         "route": [{"destination": {"host": service.host, "port": {"number": service.port}}}],
                     })
                 })
