@@ -14,7 +14,7 @@ pub const BUCKET: Duration = Duration::from_millis(100);
 /// A failed request's own label in the timeline.
 pub const ERROR: &str = "(error)";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Analysis {
     pub requests: usize,
     pub duration: Duration,

@@ -1,48 +1,69 @@
 //! A reload's timeline as an SVG picture: answers per 100 ms, stacked by
-//! version (errors on top, in red), with the moment of the change marked.
+//! version (errors on top, in red), with the moment of the change, the
+//! moment every connection had switched and the drain marked.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use crate::assert::reload::{Analysis, BUCKET, ERROR};
 
-const BAR: usize = 6;
+const BAR: usize = 10;
 const HEIGHT: usize = 140;
-const TOP: usize = 24;
+const TOP: usize = 44;
 const LEFT: usize = 40;
+/// Roughly one character at the picture's 11 px font, to lay out the legend.
+const CHAR: usize = 7;
+
+const OLD: &str = "#9aa6b2";
+const NEW: &str = "#2ca02c";
+const OTHER: &str = "#ff7f0e";
+const FAILED: &str = "#d62728";
+const DRAIN: &str = "#ffbf00";
+const CHANGE: &str = "black";
+const SWITCHED: &str = "#1a6e1a";
 
 pub fn svg(analysis: &Analysis) -> String {
-    let width = LEFT + analysis.buckets.len() * BAR + 10;
     let peak = analysis.buckets.iter().map(|b| b.counts.values().sum::<usize>()).max().unwrap_or(1).max(1);
     let scale = |n: usize| n * HEIGHT / peak;
-    let colour = |label: &str| {
-        if label == ERROR {
-            "#d62728"
-        } else if label == analysis.from {
-            "#9aa6b2"
-        } else if label == analysis.to {
-            "#2ca02c"
-        } else {
-            "#ff7f0e"
-        }
+    let x_at = |at: Duration| LEFT + (at.as_secs_f64() / BUCKET.as_secs_f64() * BAR as f64).round() as usize;
+    let colour = |label: &str| match label {
+        ERROR => FAILED,
+        l if l == analysis.from => OLD,
+        l if l == analysis.to => NEW,
+        _ => OTHER,
     };
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{}" font-family="sans-serif" font-size="11">"#,
-        TOP + HEIGHT + 30
-    );
-    let _ = write!(
-        out,
-        r#"<text x="{LEFT}" y="14">answers per {} ms: {} (old) {} (new) {} (errors)</text>"#,
-        BUCKET.as_millis(),
-        escape(&analysis.from),
-        escape(&analysis.to),
-        ERROR
-    );
-    let _ = write!(out, r##"<text x="2" y="{}">{peak}</text><text x="2" y="{}">0</text>"##, TOP + 10, TOP + HEIGHT);
+    let bottom = TOP + HEIGHT;
+
+    let mut body = String::new();
+    let _ = write!(body, r#"<text x="{LEFT}" y="14">answers per {} ms</text>"#, BUCKET.as_millis());
+    let mut x = LEFT;
+    let legend = [
+        (Swatch::Fill(OLD), format!("{} (old)", analysis.from)),
+        (Swatch::Fill(NEW), format!("{} (new)", analysis.to)),
+        (Swatch::Fill(OTHER), "other".to_owned()),
+        (Swatch::Fill(FAILED), "failed".to_owned()),
+        (Swatch::Fill(DRAIN), "drain".to_owned()),
+        (Swatch::Line(CHANGE), "change".to_owned()),
+        (Swatch::Line(SWITCHED), "all switched".to_owned()),
+    ];
+    for (swatch, label) in legend {
+        match swatch {
+            Swatch::Fill(colour) => {
+                let _ = write!(body, r#"<rect x="{x}" y="21" width="10" height="10" fill="{colour}"/>"#);
+            }
+            Swatch::Line(colour) => {
+                let _ = write!(body, r#"<line x1="{}" y1="20" x2="{}" y2="32" {}/>"#, x + 5, x + 5, dashed(colour));
+            }
+        }
+        let _ = write!(body, r#"<text x="{}" y="30">{}</text>"#, x + 14, escape(&label));
+        x += 14 + label.chars().count() * CHAR + 12;
+    }
+    let width = (LEFT + analysis.buckets.len() * BAR + 10).max(x);
+    let _ = write!(body, r##"<text x="2" y="{}">{peak}</text><text x="2" y="{bottom}">0</text>"##, TOP + 10);
+
     for (index, bucket) in analysis.buckets.iter().enumerate() {
         let x = LEFT + index * BAR;
-        let mut y = TOP + HEIGHT;
+        let mut y = bottom;
         // Errors last, so they sit on top where they are seen.
         let mut labels: Vec<(&String, &usize)> = bucket.counts.iter().collect();
         labels.sort_by_key(|(label, _)| label.as_str() == ERROR);
@@ -50,7 +71,7 @@ pub fn svg(analysis: &Analysis) -> String {
             let h = scale(*count).max(1);
             y -= h;
             let _ = write!(
-                out,
+                body,
                 r#"<rect x="{x}" y="{y}" width="{}" height="{h}" fill="{}"><title>{}: {count}</title></rect>"#,
                 BAR - 1,
                 colour(label),
@@ -58,21 +79,113 @@ pub fn svg(analysis: &Analysis) -> String {
             );
         }
         if index % 10 == 0 {
-            let _ = write!(out, r#"<text x="{x}" y="{}">{}s</text>"#, TOP + HEIGHT + 14, index / 10);
+            let _ = write!(body, r#"<text x="{x}" y="{}">{}s</text>"#, bottom + 14, index / 10);
         }
     }
-    let applied = LEFT + (analysis.applied_at.as_secs_f64() / BUCKET.as_secs_f64() * BAR as f64) as usize;
-    let _ = write!(
-        out,
-        r#"<line x1="{applied}" y1="{TOP}" x2="{applied}" y2="{}" stroke="black" stroke-dasharray="3,2"/><text x="{}" y="{}">change</text>"#,
-        TOP + HEIGHT,
-        applied + 3,
-        TOP + 10
-    );
-    out.push_str("</svg>");
-    out
+
+    // Marks go over the bars; what they mean is written out below the axis.
+    let mut caption = vec![format!("change at {}", millis(analysis.applied_at))];
+    if let Some((first, last)) = analysis.drain {
+        let (start, end) = (x_at(analysis.applied_at + first), x_at(analysis.applied_at + last));
+        let closed = analysis.closed_gracefully + analysis.closed_abruptly;
+        let what = format!("drain: {closed} connections closed by the proxy, +{} to +{}", millis(first), millis(last));
+        let _ = write!(
+            body,
+            r#"<rect x="{}" y="{}" width="{}" height="{}" fill="{DRAIN}" opacity="0.7"><title>{what}</title></rect>"#,
+            start.saturating_sub(1),
+            TOP - 4,
+            (end - start).max(1) + 2,
+            HEIGHT + 4
+        );
+        caption.push(what);
+    }
+    let mut marker = |at: Duration, colour: &str| {
+        let x = x_at(at);
+        let _ = write!(body, r#"<line x1="{x}" y1="{TOP}" x2="{x}" y2="{bottom}" {}/>"#, dashed(colour));
+    };
+    marker(analysis.applied_at, CHANGE);
+    if let Some(switched) = analysis.all_switched() {
+        marker(analysis.applied_at + switched, SWITCHED);
+        caption.push(format!("all connections on {} at +{}", analysis.to, millis(switched)));
+    }
+    for (row, line) in caption.iter().enumerate() {
+        let _ = write!(body, r#"<text x="{LEFT}" y="{}">{}</text>"#, bottom + 30 + row * 13, escape(line));
+    }
+
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{}" font-family="sans-serif" font-size="11">{body}</svg>"#,
+        bottom + 25 + caption.len() * 13
+    )
+}
+
+enum Swatch {
+    Fill(&'static str),
+    Line(&'static str),
+}
+
+fn dashed(colour: &str) -> String {
+    format!(r#"stroke="{colour}" stroke-width="2" stroke-dasharray="4,2""#)
+}
+
+fn millis(d: Duration) -> String {
+    format!("{} ms", d.as_millis())
 }
 
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::assert::reload::Bucket;
+
+    fn bucket(counts: &[(&str, usize)]) -> Bucket {
+        Bucket { counts: counts.iter().map(|(l, n)| (l.to_string(), *n)).collect::<BTreeMap<_, _>>() }
+    }
+
+    #[test]
+    fn marks_the_change_the_switch_and_the_drain() {
+        let analysis = Analysis {
+            applied_at: Duration::from_millis(1000),
+            switched: vec![Some(Duration::from_millis(150)), Some(Duration::from_millis(250))],
+            drain: Some((Duration::from_millis(200), Duration::from_millis(230))),
+            closed_gracefully: 2,
+            from: "v1".into(),
+            to: "v<2>".into(),
+            buckets: vec![bucket(&[("v1", 10)]), bucket(&[("v1", 4), ("v<2>", 5), (ERROR, 1)])],
+            ..Analysis::default()
+        };
+        let svg = svg(&analysis);
+        // 100 ms is one bar: the change at 1000 ms is 10 bars in.
+        assert!(svg.contains(r#"<line x1="140" y1="44" x2="140""#), "{svg}");
+        assert!(svg.contains(r#"<line x1="165" y1="44""#), "the last connection switched at +250 ms: {svg}");
+        assert!(svg.contains(r#"<rect x="159" y="40" width="5""#), "the drain from +200 to +230 ms: {svg}");
+        for line in [
+            "change at 1000 ms",
+            "drain: 2 connections closed by the proxy, +200 ms to +230 ms",
+            "all connections on v&lt;2&gt; at +250 ms",
+        ] {
+            assert!(svg.contains(&format!(">{line}</text>")), "{line}: {svg}");
+        }
+        assert!(svg.contains(&format!(r#"fill="{FAILED}"><title>(error): 1</title>"#)), "{svg}");
+        assert!(svg.contains(&format!(r#"fill="{NEW}"><title>v&lt;2&gt;: 5</title>"#)), "{svg}");
+    }
+
+    #[test]
+    fn without_a_switch_or_drain_only_the_change_is_marked() {
+        let analysis = Analysis {
+            applied_at: Duration::from_millis(500),
+            switched: vec![None],
+            from: "a".into(),
+            to: "b".into(),
+            buckets: vec![bucket(&[("a", 3)])],
+            ..Analysis::default()
+        };
+        let svg = svg(&analysis);
+        assert_eq!(svg.matches("<line").count(), 3, "two in the legend, the change in the plot: {svg}");
+        assert!(svg.contains(">change at 500 ms</text>"), "{svg}");
+    }
 }
