@@ -58,12 +58,12 @@ impl Client {
         let response = match &mut self.sender {
             Sender::Http1(sender) => {
                 sender.ready().await.map_err(|e| format!("connection closed: {e}"))?;
-                let request = Request::get(&spec.path).header("host", &spec.host).body(Body::new());
+                let request = Request::get(&spec.plan.path).header("host", &spec.plan.host).body(Body::new());
                 sender.send_request(request.map_err(|e| e.to_string())?).await
             }
             Sender::Http2(sender) => {
                 sender.ready().await.map_err(|e| format!("connection closed: {e}"))?;
-                let uri = format!("http://{}{}", spec.host, spec.path);
+                let uri = format!("http://{}{}", spec.plan.host, spec.plan.path);
                 let request = Request::get(uri).body(Body::new());
                 sender.send_request(request.map_err(|e| e.to_string())?).await
             }

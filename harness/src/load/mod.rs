@@ -14,8 +14,7 @@ use tokio::task::JoinSet;
 
 /// What the load sends and for how long.
 #[derive(Debug, Clone)]
-pub struct LoadSpec {
-    pub target: SocketAddr,
+pub struct LoadPlan {
     pub host: String,
     pub path: String,
     pub http1: usize,
@@ -23,6 +22,13 @@ pub struct LoadSpec {
     /// Requests per second, over all connections.
     pub rate: u32,
     pub duration: Duration,
+}
+
+/// A plan aimed at a gateway.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    pub target: SocketAddr,
+    pub plan: LoadPlan,
     /// The response header whose value names the version that answered.
     pub version_header: String,
 }
@@ -101,18 +107,18 @@ impl Recorder {
 
 /// Runs the load to its end; `started` tells the caller when it began.
 pub async fn run(spec: &LoadSpec, started: tokio::sync::oneshot::Sender<Instant>) -> Recording {
-    let slots = spec.http1 + spec.http2;
+    let slots = spec.plan.http1 + spec.plan.http2;
     let recorder = Recorder {
         started: Instant::now(),
         inner: Arc::new(Mutex::new(Recording { connects: vec![0; slots], ..Default::default() })),
     };
     let _ = started.send(recorder.started);
-    let interval = Duration::from_secs_f64(slots as f64 / f64::from(spec.rate.max(1)));
-    let deadline = recorder.started + spec.duration;
+    let interval = Duration::from_secs_f64(slots as f64 / f64::from(spec.plan.rate.max(1)));
+    let deadline = recorder.started + spec.plan.duration;
     let spec = Arc::new(spec.clone());
     let mut tasks = JoinSet::new();
     for slot in 0..slots {
-        let protocol = if slot < spec.http1 { Protocol::Http1 } else { Protocol::Http2 };
+        let protocol = if slot < spec.plan.http1 { Protocol::Http1 } else { Protocol::Http2 };
         // Spread the slots' ticks over one interval.
         let offset = interval.mul_f64(slot as f64 / slots.max(1) as f64);
         let (spec, recorder) = (spec.clone(), recorder.clone());

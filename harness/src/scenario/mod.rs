@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
     JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, VersionDoc as VersionSpec, VmConfig, WasmPluginSpec,
@@ -207,16 +208,6 @@ pub struct Reload {
     pub status: u16,
     pub closes: Closes,
     pub switch_within: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct LoadPlan {
-    pub host: String,
-    pub path: String,
-    pub http1: usize,
-    pub http2: usize,
-    pub rate: u32,
-    pub duration: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -13,12 +13,7 @@ use crate::scenario::Reload;
 pub async fn run(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<(Verdict, Analysis), String> {
     let spec = LoadSpec {
         target: ctx.deployment.gateway(),
-        host: reload.load.host.clone(),
-        path: reload.load.path.clone(),
-        http1: reload.load.http1,
-        http2: reload.load.http2,
-        rate: reload.load.rate,
-        duration: reload.load.duration,
+        plan: reload.load.clone(),
         version_header: reload.version.header.clone(),
     };
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
