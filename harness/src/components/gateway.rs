@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::envoy::{wait_until_loaded, Admin, Expected};
@@ -33,7 +33,6 @@ pub struct GatewaySpec<'a> {
 pub struct Gateway {
     process: Process,
     admin: Admin,
-    log: PathBuf,
 }
 
 impl Gateway {
@@ -53,8 +52,7 @@ impl Gateway {
             config_path.display(),
             spec.bootstrap_template.display(),
         );
-        let log = spec.dir.join("pilot-agent.log");
-        let process_spec = ProcessSpec::new("pilot-agent", spec.agent, log.clone())
+        let process_spec = ProcessSpec::new("pilot-agent", spec.agent, spec.dir.join("pilot-agent.log"))
             .cwd(spec.dir)
             .arg("proxy")
             .arg("router")
@@ -76,7 +74,7 @@ impl Gateway {
         let process_spec = spec.env.iter().fold(process_spec, |p, (k, v)| p.env(k, v));
         let process = Process::spawn(&process_spec)?;
         let admin = Admin::new((Ipv4Addr::LOCALHOST, ADMIN_PORT).into());
-        Ok(Gateway { process, admin, log })
+        Ok(Gateway { process, admin })
     }
 
     pub fn admin(&self) -> &Admin {
@@ -86,17 +84,7 @@ impl Gateway {
     /// Waits until istiod's configuration, with every expected listener,
     /// route and Wasm filter, is loaded in Envoy.
     pub async fn wait_ready(&mut self, expected: &Expected, timeout: Duration) -> Result<(), ComponentError> {
-        let log = self.log.clone();
-        wait_until_loaded(&self.admin, expected, timeout, &log, || match self.process.exited() {
-            Some(status) => Err(ComponentError::Exited {
-                name: "pilot-agent".into(),
-                status,
-                log: log.display().to_string(),
-                tail: self.process.log_tail(20),
-            }),
-            None => Ok(()),
-        })
-        .await
+        wait_until_loaded(&self.admin, expected, timeout, &mut self.process).await
     }
 
     pub async fn stop(self) {

@@ -52,14 +52,7 @@ where
 {
     let started = Instant::now();
     loop {
-        if let Some(status) = process.exited() {
-            return Err(ComponentError::Exited {
-                name: process.name().to_owned(),
-                status,
-                log: process.log_path().display().to_string(),
-                tail: process.log_tail(20),
-            });
-        }
+        still_running(process)?;
         if healthy().await {
             return Ok(());
         }
@@ -73,6 +66,19 @@ where
             });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Fails with the last lines of its log when `process` has exited.
+pub(crate) fn still_running(process: &mut Process) -> Result<(), ComponentError> {
+    match process.exited() {
+        Some(status) => Err(ComponentError::Exited {
+            name: process.name().to_owned(),
+            status,
+            log: process.log_path().display().to_string(),
+            tail: process.log_tail(20),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::ComponentError;
+use super::{still_running, ComponentError};
 use crate::runtime::{Process, ProcessSpec};
 use dump::Readiness;
 
@@ -71,19 +71,7 @@ impl Envoy {
     /// ECDS resource is loaded; fails fast, with Envoy's own message, when
     /// Envoy exits or rejects a resource.
     pub async fn wait_ready(&mut self, expected: &Expected, timeout: Duration) -> Result<(), ComponentError> {
-        let log = self.process.log_path().to_path_buf();
-        wait_until_loaded(&self.admin, expected, timeout, &log, || {
-            if let Some(status) = self.process.exited() {
-                return Err(ComponentError::Exited {
-                    name: "envoy".into(),
-                    status,
-                    log: self.process.log_path().display().to_string(),
-                    tail: self.process.log_tail(15),
-                });
-            }
-            Ok(())
-        })
-        .await
+        wait_until_loaded(&self.admin, expected, timeout, &mut self.process).await
     }
 
     pub async fn stop(self) {
@@ -91,36 +79,33 @@ impl Envoy {
     }
 }
 
-/// Polls `admin` until `expected` is loaded. `alive` reports a component
-/// that died or a rejection seen elsewhere (a log).
+/// Polls `admin` until `expected` is loaded. `process` runs Envoy (itself,
+/// or pilot-agent) and logs what Envoy logs.
 pub async fn wait_until_loaded(
     admin: &Admin,
     expected: &Expected,
     timeout: Duration,
-    log: &Path,
-    mut alive: impl FnMut() -> Result<(), ComponentError>,
+    process: &mut Process,
 ) -> Result<(), ComponentError> {
     let started = Instant::now();
     loop {
-        alive()?;
+        still_running(process)?;
         let pending = match loaded(admin, expected).await {
             Readiness::Ready => return Ok(()),
             Readiness::Rejected(message) => {
                 // Envoy's log says why; prefer its words to ours.
-                let message = rejection_in_log(log).unwrap_or(message);
+                let message = rejection_in_log(process.log_path()).unwrap_or(message);
                 return Err(ComponentError::EnvoyRejected { message });
             }
             Readiness::Pending(what) => what,
         };
         if started.elapsed() > timeout {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
             return Err(ComponentError::NotReady {
                 name: "envoy".into(),
                 waited: timeout,
                 detail: pending,
-                log: log.display().to_string(),
-                tail: lines[lines.len().saturating_sub(15)..].join("\n"),
+                log: process.log_path().display().to_string(),
+                tail: process.log_tail(15),
             });
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -148,13 +133,23 @@ async fn loaded(admin: &Admin, expected: &Expected) -> Readiness {
 fn rejection_in_log(log: &Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     let lines: Vec<&str> = text.lines().collect();
-    let rejected =
-        lines.iter().position(|l| l.contains("warning") && (l.contains("rejected") || l.contains("update failure")))?;
-    let first =
-        lines[..rejected].iter().rposition(|l| !(l.contains("error") || l.contains("critical"))).map_or(0, |i| i + 1);
+    let rejected = lines.iter().position(|l| {
+        matches!(level(l), "warning" | "warn") && (l.contains("rejected") || l.contains("update failure"))
+    })?;
+    let first = lines[..rejected].iter().rposition(|l| !matches!(level(l), "error" | "critical")).map_or(0, |i| i + 1);
     let messages: Vec<&str> =
         lines[first.max(rejected.saturating_sub(5))..=rejected].iter().map(|l| message(l)).collect();
     Some(messages.join("\n"))
+}
+
+/// The level of a log line, in either format.
+fn level(line: &str) -> &str {
+    // istio: "TIME\tLEVEL\t..."
+    if line.contains('\t') {
+        return line.split('\t').nth(1).unwrap_or_default();
+    }
+    // Envoy: "[TIME][THREAD][LEVEL]..."
+    line.split('[').nth(3).and_then(|rest| rest.split(']').next()).unwrap_or_default()
 }
 
 /// The message of a log line without its time, thread, level and source.
@@ -165,4 +160,18 @@ fn message(line: &str) -> &str {
     }
     // Envoy: "[TIME][THREAD][LEVEL][LOGGER] [SOURCE] MESSAGE"
     line.split_once("] ").map_or(line, |(_, rest)| rest.split_once("] ").map_or(rest, |(_, m)| m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::level;
+
+    #[test]
+    fn levels_in_both_log_formats() {
+        let envoy = "[2026-11-22 01:08:41.106][16248][critical][wasm] [source/context.cc:1160] an error here";
+        assert_eq!(level(envoy), "critical");
+        let istio = "2026-11-22T01:08:41.106Z\twarning\tenvoy config source/x.cc:1\tan error here\tthread=1";
+        assert_eq!(level(istio), "warning");
+        assert_eq!(level("no level at all"), "");
+    }
 }
