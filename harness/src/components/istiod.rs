@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{answers, wait_healthy, ComponentError};
+use super::{answers, get_json, wait_healthy, ComponentError};
 use crate::runtime::{Process, ProcessSpec};
 
 pub const XDS_ADDRESS: &str = "127.0.0.1:15010";
@@ -70,10 +70,7 @@ impl Istiod {
 
     /// istiod's view of one proxy's configuration (`/debug/config_dump`).
     pub async fn config_dump(&self, proxy_id: &str) -> Result<Value, ComponentError> {
-        let url = format!("http://{HTTP_ADDRESS}/debug/config_dump?proxyID={proxy_id}");
-        let http_err = |source| ComponentError::Http { what: format!("GET {url}"), source };
-        let response = self.http.get(&url).send().await.map_err(http_err)?;
-        response.error_for_status().map_err(http_err)?.json().await.map_err(http_err)
+        get_json(&self.http, &format!("http://{HTTP_ADDRESS}/debug/config_dump?proxyID={proxy_id}")).await
     }
 
     pub async fn stop(self) {

@@ -82,6 +82,13 @@ pub(crate) fn still_running(process: &mut Process) -> Result<(), ComponentError>
     }
 }
 
+/// GET `url` and parse its JSON body; any failure names the URL.
+pub(crate) async fn get_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value, ComponentError> {
+    let http_err = |source| ComponentError::Http { what: format!("GET {url}"), source };
+    let response = http.get(url).send().await.map_err(http_err)?;
+    response.error_for_status().map_err(http_err)?.json().await.map_err(http_err)
+}
+
 /// True when `url` answers a 2xx status.
 pub(crate) async fn answers(http: &reqwest::Client, url: &str) -> bool {
     http.get(url).send().await.is_ok_and(|r| r.status().is_success())

@@ -7,10 +7,11 @@ pub mod istio;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::components::envoy::Expected;
 use crate::components::registry::Registry;
 use crate::components::ComponentError;
 use crate::oci::OciError;
@@ -87,14 +88,59 @@ pub struct Stage<'a> {
 }
 
 impl Stage<'_> {
-    /// What the plugin's url names now: its repository, and `@DIGEST` or `:TAG`.
-    pub fn module_reference(&self, plugin: &IstioWasmPlugin) -> (String, String) {
-        let published = &self.published[&plugin.plugin];
-        let suffix = match &plugin.reference {
-            Reference::Digest => format!("@{}", published.digest),
-            Reference::Tag(tag) => format!(":{tag}"),
+    /// What the plugin's url names now.
+    pub fn module<'p>(&'p self, plugin: &'p IstioWasmPlugin) -> Module<'p> {
+        let tag = match &plugin.reference {
+            Reference::Digest => None,
+            Reference::Tag(tag) => Some(tag.as_str()),
         };
-        (published.repository.clone(), suffix)
+        Module { published: &self.published[&plugin.plugin], tag }
+    }
+
+    /// What must be loaded before the steps start: `listener`, every
+    /// plugin's ECDS resource and every route.
+    pub fn expected(&self, listener: String, plugins: &[IstioWasmPlugin]) -> Expected {
+        Expected {
+            listeners: vec![listener],
+            ecds: plugins.iter().map(IstioWasmPlugin::filter_name).collect(),
+            routes: self.scenario.routes.iter().map(|r| r.name.clone()).collect(),
+        }
+    }
+}
+
+/// Durations of the parts of a boot, in order.
+struct Clock {
+    last: Instant,
+    laps: Vec<(&'static str, Duration)>,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock { last: Instant::now(), laps: Vec::new() }
+    }
+}
+
+impl Clock {
+    fn lap(&mut self, part: &'static str) {
+        let now = Instant::now();
+        self.laps.push((part, now - self.last));
+        self.last = now;
+    }
+}
+
+/// A plugin's module as its url names it: by the digest pushed last, or by tag.
+pub struct Module<'a> {
+    pub published: &'a Published,
+    pub tag: Option<&'a str>,
+}
+
+impl Module<'_> {
+    /// `@DIGEST` or `:TAG`, to follow the repository in a reference.
+    pub fn suffix(&self) -> String {
+        match self.tag {
+            Some(tag) => format!(":{tag}"),
+            None => format!("@{}", self.published.digest),
+        }
     }
 }
 

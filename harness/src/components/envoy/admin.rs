@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 
-use crate::components::ComponentError;
+use crate::components::{get_json, ComponentError};
 
 #[derive(Clone)]
 pub struct Admin {
@@ -39,9 +39,6 @@ impl Admin {
     }
 
     async fn get_json(&self, path: &str) -> Result<Value, ComponentError> {
-        let url = format!("{}{path}", self.base);
-        let http_err = |source| ComponentError::Http { what: format!("GET {url}"), source };
-        let response = self.http.get(&url).send().await.map_err(http_err)?;
-        response.error_for_status().map_err(http_err)?.json().await.map_err(http_err)
+        get_json(&self.http, &format!("{}{path}", self.base)).await
     }
 }

@@ -8,10 +8,10 @@ mod xds;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{istio_plugins, DeployError, Stage};
-use crate::components::envoy::{Admin, Envoy, Expected};
+use super::{istio_plugins, Clock, DeployError, Stage};
+use crate::components::envoy::{Admin, Envoy};
 use crate::oci::RegistryClient;
 use crate::translate::IstioWasmPlugin;
 
@@ -57,10 +57,10 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     let gateway = stage.loopback.free_addr().map_err(io("no free port for the gateway listener"))?;
     let admin = stage.loopback.free_addr().map_err(io("no free port for Envoy's admin API"))?;
     let xds_dir = stage.dir.join("xds");
-    let started = Instant::now();
+    let mut clock = Clock::default();
     let (files, plugins) = render(stage, &xds_dir, gateway, admin).await?;
     files.write(&xds_dir).map_err(io("cannot write the xDS files"))?;
-    let rendered = started.elapsed();
+    clock.lap("pull + render");
     let mut envoy = Envoy::start(
         &stage.tools.envoy,
         &xds_dir.join(xds::BOOTSTRAP),
@@ -69,14 +69,9 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
         CONCURRENCY,
         &stage.scenario.gateway_env,
     )?;
-    let expected = Expected {
-        listeners: vec![xds::LISTENER.to_owned()],
-        ecds: plugins.iter().map(IstioWasmPlugin::filter_name).collect(),
-        routes: stage.scenario.routes.iter().map(|r| r.name.clone()).collect(),
-    };
-    envoy.wait_ready(&expected, READY_TIMEOUT).await?;
-    let boot = vec![("pull + render", rendered), ("envoy ready", started.elapsed() - rendered)];
-    Ok(EnvoyDeployment { envoy, boot, gateway, admin, xds_dir })
+    envoy.wait_ready(&stage.expected(xds::LISTENER.to_owned(), &plugins), READY_TIMEOUT).await?;
+    clock.lap("envoy ready");
+    Ok(EnvoyDeployment { envoy, boot: clock.laps, gateway, admin, xds_dir })
 }
 
 /// The xDS files for the stage's current WasmPlugins, with their modules
@@ -93,14 +88,15 @@ async fn render(
     let registry = RegistryClient::new(stage.registry.host());
     let mut modules = Vec::new();
     for plugin in &plugins {
-        let (repository, reference) = stage.module_reference(plugin);
-        let digest = match reference.strip_prefix('@') {
-            Some(digest) => digest.to_owned(),
-            None => registry.digest_of(&repository, &reference[1..]).await?,
+        let module = stage.module(plugin);
+        let repository = &module.published.repository;
+        let digest = match module.tag {
+            Some(tag) => registry.digest_of(repository, tag).await?,
+            None => module.published.digest.clone(),
         };
         let path = modules_dir.join(format!("{}.wasm", digest.trim_start_matches("sha256:")));
         if !path.exists() {
-            let module = registry.pull_module(&repository, &digest).await?;
+            let module = registry.pull_module(repository, &digest).await?;
             std::fs::write(&path, module).map_err(DeployError::io(format!("cannot write {}", path.display())))?;
         }
         modules.push(path);

@@ -9,13 +9,13 @@ mod template;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{istio_plugins, DeployError, Stage};
+use super::{istio_plugins, Clock, DeployError, Stage};
 use crate::components::apiserver::{ApiServer, TOKEN, URL};
-use crate::components::envoy::{Admin, Expected};
+use crate::components::envoy::Admin;
 use crate::components::etcd::Etcd;
 use crate::components::gateway::{Gateway, GatewaySpec};
 use crate::components::istiod::Istiod;
@@ -136,12 +136,7 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
         registry: stage.registry.host(),
         env: &stage.scenario.gateway_env,
     })?;
-    let expected = Expected {
-        listeners: vec![format!("{ip}_{port}")],
-        ecds: plugins.iter().map(IstioWasmPlugin::filter_name).collect(),
-        routes: stage.scenario.routes.iter().map(|r| r.name.clone()).collect(),
-    };
-    gateway.wait_ready(&expected, READY_TIMEOUT).await?;
+    gateway.wait_ready(&stage.expected(format!("{ip}_{port}"), &plugins), READY_TIMEOUT).await?;
     clock.lap("gateway ready");
     Ok(IstioDeployment {
         gateway,
@@ -158,26 +153,6 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
     })
 }
 
-/// Durations of the parts of a boot, in order.
-struct Clock {
-    last: Instant,
-    laps: Vec<(&'static str, Duration)>,
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock { last: Instant::now(), laps: Vec::new() }
-    }
-}
-
-impl Clock {
-    fn lap(&mut self, part: &'static str) {
-        let now = Instant::now();
-        self.laps.push((part, now - self.last));
-        self.last = now;
-    }
-}
-
 /// The resources for the stage's current state, also kept as
 /// `resources.json` in the run directory.
 fn render(
@@ -191,9 +166,9 @@ fn render(
     let modules: Vec<(String, &str)> = plugins
         .iter()
         .map(|p| {
-            let (repository, reference) = stage.module_reference(p);
-            let digest = stage.published[&p.plugin].digest.trim_start_matches("sha256:");
-            (format!("oci://{registry}/{repository}{reference}"), digest)
+            let module = stage.module(p);
+            let url = format!("oci://{registry}/{}{}", module.published.repository, module.suffix());
+            (url, module.published.digest.trim_start_matches("sha256:"))
         })
         .collect();
     let objects = resources::render(&resources::Input {
