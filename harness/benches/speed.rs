@@ -23,13 +23,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use plugproof::assert::reload::{millis, Analysis};
 use plugproof::components::echo::EchoServer;
 use plugproof::profiles::ProfileKind;
-use plugproof::provision::{build_modules, envoy_binary, Cache, ModuleCatalog};
+use plugproof::provision::{tools, ModuleCatalog};
 use plugproof::run::{Outcome, Runner, Status};
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::{Loopback, Process, ProcessSpec};
 use plugproof::scenario::{discover, load_file, Action, Change, Scenario};
+use plugproof::translate::ecds::WASM_HTTP_FILTER_TYPE;
 use serde_json::json;
 
 const ROUNDS: usize = 10;
@@ -74,9 +76,7 @@ fn main() {
 /// Boots Envoy with a static config (listener, one stamp filter from a local
 /// file, a cluster to an echo server) and times spawn -> first stamped 200.
 async fn floor(catalog: &ModuleCatalog) -> Vec<Duration> {
-    let cache = Cache::from_env().expect("the cache");
-    let envoy = envoy_binary(&cache).expect("Envoy");
-    let modules = build_modules(&cache, catalog).expect("the modules");
+    let tools = tools(catalog, false).await.expect("Envoy and the modules");
     let http = plugproof::http::client();
     let mut samples = Vec::new();
     for _ in 0..ROUNDS {
@@ -85,11 +85,11 @@ async fn floor(catalog: &ModuleCatalog) -> Vec<Duration> {
         let echo = EchoServer::start("echo", loopback.ip()).await.expect("an echo server");
         let listener = loopback.free_addr().expect("a port");
         let admin = loopback.free_addr().expect("a port");
-        let bootstrap = static_bootstrap(listener, admin, echo.addr(), &modules.path("stamp"));
+        let bootstrap = static_bootstrap(listener, admin, echo.addr(), &tools.modules.path("stamp"));
         let config = dir.path().join("envoy.json");
         std::fs::write(&config, bootstrap.to_string()).expect("write the bootstrap");
         let started = Instant::now();
-        let spec = ProcessSpec::new("envoy", &envoy, dir.path().join("envoy.log"))
+        let spec = ProcessSpec::new("envoy", &tools.envoy, dir.path().join("envoy.log"))
             .arg("-c")
             .arg(&config)
             .arg("--disable-hot-restart")
@@ -131,7 +131,7 @@ fn static_bootstrap(
                         "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "echo"}}]}]},
                         "http_filters": [
                             {"name": "stamp", "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                                "@type": WASM_HTTP_FILTER_TYPE,
                                 "config": {
                                     "vm_config": {"runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": module}}},
                                     "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": "{\"name\":\"floor\"}"},
@@ -311,7 +311,7 @@ async fn reloads(profile: ProfileKind, root: &Path, catalog: &ModuleCatalog) {
         }
         let rates: Vec<f64> = analyses.iter().map(|a| a.rate()).collect();
         let errors: usize = analyses.iter().map(|a| a.errors).sum();
-        let closed: usize = analyses.iter().map(|a| a.closed_gracefully + a.closed_abruptly).sum();
+        let closed: usize = analyses.iter().map(Analysis::closed).sum();
         let abrupt: usize = analyses.iter().map(|a| a.closed_abruptly).sum();
         let switched: Vec<Duration> = analyses.iter().filter_map(|a| a.all_switched()).collect();
         let drains: Vec<Duration> = analyses.iter().filter_map(|a| a.drain.map(|(first, last)| last - first)).collect();
@@ -332,14 +332,16 @@ async fn reloads(profile: ProfileKind, root: &Path, catalog: &ModuleCatalog) {
     }
 }
 
+/// The sample at `p` percent of the sorted samples (for 50: the median, the
+/// upper one of an even count).
 fn percentile(samples: &[Duration], p: usize) -> Option<Duration> {
     let mut sorted = samples.to_vec();
     sorted.sort();
-    sorted.get((sorted.len().saturating_sub(1)) * p / 100).copied()
+    sorted.get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1))).copied()
 }
 
 fn ms(d: Option<Duration>) -> String {
-    d.map_or("-".to_owned(), |d| format!("{:.0} ms", d.as_secs_f64() * 1000.0))
+    d.map_or("-".to_owned(), millis)
 }
 
 fn secs(d: Duration) -> f64 {
@@ -347,9 +349,7 @@ fn secs(d: Duration) -> f64 {
 }
 
 fn median(samples: &[Duration]) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    sorted[sorted.len() / 2]
+    percentile(samples, 50).expect("at least one sample")
 }
 
 fn report(label: &str, samples: &[Duration]) {

@@ -59,6 +59,11 @@ impl Analysis {
         self.switched.iter().copied().collect::<Option<Vec<_>>>().and_then(|v| v.into_iter().max())
     }
 
+    /// Connections the proxy closed, announced or not.
+    pub fn closed(&self) -> usize {
+        self.closed_gracefully + self.closed_abruptly
+    }
+
     pub fn median_switch(&self) -> Option<Duration> {
         let mut seen: Vec<Duration> = self.switched.iter().flatten().copied().collect();
         seen.sort();
@@ -145,7 +150,7 @@ pub fn verify(analysis: &Analysis, reload: &Reload) -> Verdict {
     checks.push(match reload.closes {
         Closes::None => Check::new(
             "connections closed by the proxy: 0",
-            format!("connections closed by the proxy: {}", analysis.closed_gracefully + analysis.closed_abruptly),
+            format!("connections closed by the proxy: {}", analysis.closed()),
         ),
         Closes::Graceful => Check::new(
             "connections closed without notice: 0",
@@ -168,9 +173,14 @@ pub fn verify(analysis: &Analysis, reload: &Reload) -> Verdict {
     Verdict { checks }
 }
 
+/// A duration as whole milliseconds, the unit every reload figure is read in.
+pub fn millis(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
 /// A few lines for the console and the step trace.
 pub fn summary(analysis: &Analysis) -> String {
-    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    let ms = millis;
     let versions: Vec<String> = analysis.versions.iter().map(|(v, n)| format!("{v} {n}")).collect();
     let mut lines = vec![
         format!(
@@ -195,7 +205,7 @@ pub fn summary(analysis: &Analysis) -> String {
             "failed requests {}; connections opened {}, closed by the proxy {} (announced {}, without notice {}){}",
             analysis.errors,
             analysis.connections_opened,
-            analysis.closed_gracefully + analysis.closed_abruptly,
+            analysis.closed(),
             analysis.closed_gracefully,
             analysis.closed_abruptly,
             analysis.drain.map_or(String::new(), |(first, last)| format!(

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::assert::reload::{Analysis, BUCKET, ERROR};
+use crate::assert::reload::{millis, Analysis, BUCKET, ERROR};
 
 const BAR: usize = 10;
 const HEIGHT: usize = 140;
@@ -87,7 +87,7 @@ pub fn svg(analysis: &Analysis) -> String {
     let mut caption = vec![format!("change at {}", millis(analysis.applied_at))];
     if let Some((first, last)) = analysis.drain {
         let (start, end) = (x_at(analysis.applied_at + first), x_at(analysis.applied_at + last));
-        let closed = analysis.closed_gracefully + analysis.closed_abruptly;
+        let closed = analysis.closed();
         let what = format!("drain: {closed} connections closed by the proxy, +{} to +{}", millis(first), millis(last));
         let _ = write!(
             body,
@@ -125,10 +125,6 @@ enum Swatch {
 
 fn dashed(colour: &str) -> String {
     format!(r#"stroke="{colour}" stroke-width="2" stroke-dasharray="4,2""#)
-}
-
-fn millis(d: Duration) -> String {
-    format!("{} ms", d.as_millis())
 }
 
 pub fn escape(text: &str) -> String {
