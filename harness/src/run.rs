@@ -168,7 +168,7 @@ impl Runner {
     async fn publish(&self, scenario: &Scenario, registry: &Registry) -> Result<BTreeMap<String, Published>, String> {
         let mut published = BTreeMap::new();
         for plugin in scenario.plugins.values() {
-            let pushed = steps::publish(&self.tools, registry.host(), plugin, &plugin.module).await?;
+            let pushed = steps::publish(&self.tools, registry.client(), plugin, &plugin.module).await?;
             published.insert(plugin.name.clone(), pushed);
         }
         Ok(published)

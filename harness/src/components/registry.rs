@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{answers, wait_healthy, ComponentError};
+use crate::oci::RegistryClient;
 use crate::runtime::{Loopback, Process, ProcessSpec};
 
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -13,6 +14,7 @@ pub struct Registry {
     /// None once a step has stopped it.
     process: Option<Process>,
     host: String,
+    client: RegistryClient,
 }
 
 impl Registry {
@@ -36,12 +38,18 @@ impl Registry {
         let url = format!("http://{host}/v2/");
         let http = crate::http::client();
         wait_healthy(&mut process, START_TIMEOUT, &url, || answers(&http, &url)).await?;
-        Ok(Registry { process: Some(process), host })
+        let client = RegistryClient::new(&host);
+        Ok(Registry { process: Some(process), host, client })
     }
 
     /// `IP:PORT`, as it appears in image references.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The run's client for this registry.
+    pub fn client(&self) -> &RegistryClient {
+        &self.client
     }
 
     /// Kills the registry in the middle of a run (its address stays in

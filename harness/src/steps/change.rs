@@ -10,12 +10,16 @@ use crate::provision::Tools;
 use crate::scenario::{Change, Plugin};
 
 /// Pushes `module` as `plugin`'s repository and tag, in its layout.
-pub async fn publish(tools: &Tools, registry: &str, plugin: &Plugin, module: &str) -> Result<Published, String> {
+pub async fn publish(
+    tools: &Tools,
+    registry: &RegistryClient,
+    plugin: &Plugin,
+    module: &str,
+) -> Result<Published, String> {
     let path = tools.modules.path(module);
     let bytes = std::fs::read(&path).map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
     let repository = repository(&plugin.name);
-    let client = RegistryClient::new(registry);
-    let digest = client.push(&repository, &plugin.tag, &bytes, plugin.layout).await.map_err(|e| e.to_string())?;
+    let digest = registry.push(&repository, &plugin.tag, &bytes, plugin.layout).await.map_err(|e| e.to_string())?;
     Ok(Published { repository, tag: plugin.tag.clone(), digest })
 }
 
@@ -23,7 +27,7 @@ pub async fn run(stage: &mut Stage<'_>, deployment: &mut Deployment, change: &Ch
     match change {
         Change::Push { plugin, module } => {
             let declared = &stage.scenario.plugins[plugin];
-            let pushed = publish(stage.tools, stage.registry.host(), declared, module).await?;
+            let pushed = publish(stage.tools, stage.registry.client(), declared, module).await?;
             stage.published.insert(plugin.clone(), pushed);
         }
         Change::Apply(resource) => {

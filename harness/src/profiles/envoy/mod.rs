@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use super::{istio_plugins, Clock, DeployError, Stage};
 use crate::components::envoy::{Admin, Envoy};
-use crate::oci::RegistryClient;
 use crate::translate::IstioWasmPlugin;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -85,7 +84,7 @@ async fn render(
     let plugins = istio_plugins(stage)?;
     let modules_dir = stage.dir.join("modules");
     std::fs::create_dir_all(&modules_dir).map_err(DeployError::io("cannot create the modules directory"))?;
-    let registry = RegistryClient::new(stage.registry.host());
+    let registry = stage.registry.client();
     let mut modules = Vec::new();
     for plugin in &plugins {
         let module = stage.module(plugin);
