@@ -313,13 +313,7 @@ mod tests {
 
     #[test]
     fn a_graceful_drain_is_allowed_only_when_expected() {
-        let end = |graceful| ConnectionEnd {
-            slot: 0,
-            protocol: Protocol::Http1,
-            connection: 1,
-            at: Duration::from_millis(1500),
-            graceful,
-        };
+        let end = |graceful| ConnectionEnd { at: Duration::from_millis(1500), graceful };
         let samples = vec![sample(0, 1100, Some("v2"), 200), sample(1, 1100, Some("v2"), 200)];
         let rec = recording(samples.clone(), vec![end(true)]);
         let analysis = analyze(&rec, &reload(Closes::Graceful), Duration::from_secs(1), Duration::ZERO);

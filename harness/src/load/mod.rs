@@ -7,7 +7,7 @@
 mod connection;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -61,9 +61,6 @@ pub enum Answer {
 /// How a physical connection ended before the load did.
 #[derive(Debug, Clone)]
 pub struct ConnectionEnd {
-    pub slot: usize,
-    pub protocol: Protocol,
-    pub connection: u32,
     pub at: Duration,
     /// Announced first: `connection: close` (HTTP/1) or GOAWAY (HTTP/2).
     pub graceful: bool,
@@ -78,58 +75,42 @@ pub struct Recording {
     pub duration: Duration,
 }
 
-/// Shared by the connection tasks while the load runs.
-#[derive(Clone)]
-struct Recorder {
-    started: Instant,
-    inner: Arc<Mutex<Recording>>,
-}
-
-impl Recorder {
-    fn since_start(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    fn sample(&self, sample: Sample) {
-        self.inner.lock().expect("the recording lock is never poisoned").samples.push(sample);
-    }
-
-    fn end(&self, end: ConnectionEnd) {
-        self.inner.lock().expect("the recording lock is never poisoned").ends.push(end);
-    }
-
-    fn connected(&self, slot: usize) -> u32 {
-        let mut recording = self.inner.lock().expect("the recording lock is never poisoned");
-        recording.connects[slot] += 1;
-        recording.connects[slot]
-    }
+/// What one connection slot saw; each slot's task owns its own.
+#[derive(Default)]
+struct SlotRecording {
+    samples: Vec<Sample>,
+    ends: Vec<ConnectionEnd>,
+    connects: u32,
 }
 
 /// Runs the load to its end; `started` tells the caller when it began.
 pub async fn run(spec: &LoadSpec, started: tokio::sync::oneshot::Sender<Instant>) -> Recording {
     let slots = spec.plan.http1 + spec.plan.http2;
-    let recorder = Recorder {
-        started: Instant::now(),
-        inner: Arc::new(Mutex::new(Recording { connects: vec![0; slots], ..Default::default() })),
-    };
-    let _ = started.send(recorder.started);
+    let load_started = Instant::now();
+    let _ = started.send(load_started);
     let interval = Duration::from_secs_f64(slots as f64 / f64::from(spec.plan.rate.max(1)));
-    let deadline = recorder.started + spec.plan.duration;
+    let deadline = load_started + spec.plan.duration;
     let spec = Arc::new(spec.clone());
     let mut tasks = JoinSet::new();
     for slot in 0..slots {
         let protocol = if slot < spec.plan.http1 { Protocol::Http1 } else { Protocol::Http2 };
         // Spread the slots' ticks over one interval.
         let offset = interval.mul_f64(slot as f64 / slots.max(1) as f64);
-        let (spec, recorder) = (spec.clone(), recorder.clone());
+        let spec = spec.clone();
         tasks.spawn(async move {
             tokio::time::sleep(offset).await;
-            connection::drive(slot, protocol, &spec, interval, deadline, &recorder).await;
+            let seen = connection::drive(slot, protocol, &spec, interval, load_started, deadline).await;
+            (slot, seen)
         });
     }
-    while tasks.join_next().await.is_some() {}
-    let mut recording = recorder.inner.lock().expect("the recording lock is never poisoned").clone();
-    recording.duration = recorder.started.elapsed();
+    let mut recording = Recording { connects: vec![0; slots], ..Default::default() };
+    while let Some(joined) = tasks.join_next().await {
+        let (slot, seen) = joined.expect("a connection task does not panic");
+        recording.samples.extend(seen.samples);
+        recording.ends.extend(seen.ends);
+        recording.connects[slot] = seen.connects;
+    }
+    recording.duration = load_started.elapsed();
     recording.samples.sort_by_key(|s| s.sent);
     recording
 }
