@@ -29,7 +29,8 @@ pub struct StepResult {
     pub passed: bool,
     pub attempts: u32,
     pub elapsed: Duration,
-    /// For a failure: the last diff or error.
+    /// For a failure: the last diff or error; for a reload step, then its
+    /// summary (pass or fail).
     pub detail: Option<String>,
     /// The step failed as its `expected_failure` says it does.
     pub expected_failure: Option<String>,
@@ -41,38 +42,39 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>) -> StepResult {
     let label = step.label();
     let started = Instant::now();
     let once = |outcome: Result<(), String>| {
-        let attempts = Attempts { count: 1, elapsed: started.elapsed(), last_failure: outcome.clone().err() };
-        outcome.map(|()| attempts.clone()).map_err(|_| attempts)
+        let passed = outcome.is_ok();
+        (passed, Attempts { count: 1, elapsed: started.elapsed(), last_failure: outcome.err() }, false)
+    };
+    let repeated = |outcome: Result<Attempts, Attempts>| match outcome {
+        Ok(attempts) => (true, attempts, true),
+        Err(attempts) => (false, attempts, true),
     };
     let mut measured = None;
-    let outcome = match &step.action {
+    let (passed, Attempts { count, elapsed, last_failure }, retried) = match &step.action {
         Action::Request { request, expect } => {
             let (deployment, http) = (&*ctx.deployment, ctx.http);
-            eventually(step.times, step.within, step.every, || request::attempt(deployment, http, request, expect))
-                .await
+            repeated(
+                eventually(step.times, step.within, step.every, || request::attempt(deployment, http, request, expect))
+                    .await,
+            )
         }
         Action::Filters(order) => {
             let deployment = &*ctx.deployment;
-            eventually(step.times, step.within, step.every, || filters::attempt(deployment, order)).await
+            repeated(eventually(step.times, step.within, step.every, || filters::attempt(deployment, order)).await)
         }
         Action::Change(change) => once(change::run(ctx.stage, ctx.deployment, change).await),
         Action::StopRegistry => {
             ctx.stage.registry.halt();
             once(Ok(()))
         }
-        Action::Reload(plan) => once(match reload::run(ctx, plan).await {
-            Ok((verdict, analysis)) => {
-                let result = if verdict.holds() { Ok(()) } else { Err(verdict.diff()) };
-                measured = Some(analysis);
-                result
+        Action::Reload(plan) => once(reload::run(ctx, plan).await.and_then(|(verdict, analysis)| {
+            measured = Some(analysis);
+            if verdict.holds() {
+                Ok(())
+            } else {
+                Err(verdict.diff())
             }
-            Err(error) => Err(error),
-        }),
-    };
-    let retried = matches!(step.action, Action::Request { .. } | Action::Filters(_));
-    let (passed, Attempts { count, elapsed, last_failure }) = match outcome {
-        Ok(a) => (true, a),
-        Err(a) => (false, a),
+        })),
     };
     let mut detail = (!passed).then(|| {
         let last = last_failure.unwrap_or_default();
