@@ -41,10 +41,10 @@ pub fn write(
 pub fn trace(steps: &[StepResult]) -> String {
     let mut out = String::new();
     for step in steps {
-        let verdict = if step.passed { "PASS" } else { "FAIL" };
         let _ = writeln!(
             out,
-            "{verdict} line {} {} ({} attempts, {:.3}s)",
+            "{} line {} {} ({} attempts, {:.3}s)",
+            step.verdict(),
             step.line,
             step.label,
             step.attempts,

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::timeline::{escape, svg};
+use super::escape;
+use super::timeline::svg;
 use crate::run::{Outcome, Status};
 
 pub fn write(path: &Path, profile: &str, outcomes: &[Outcome]) -> std::io::Result<()> {
@@ -29,12 +30,7 @@ pub fn write(path: &Path, profile: &str, outcomes: &[Outcome]) -> std::io::Resul
             outcome.timings.total.as_secs_f64()
         );
         for step in &outcome.steps {
-            let verdict = match (&step.expected_failure, step.passed) {
-                (Some(_), _) => "XFAIL",
-                (None, true) => "PASS",
-                (None, false) => "FAIL",
-            };
-            let _ = write!(out, "<li>{verdict} line {}: {}", step.line, escape(&step.label));
+            let _ = write!(out, "<li>{} line {}: {}", step.verdict(), step.line, escape(&step.label));
             if let Some(reason) = &step.expected_failure {
                 let _ = write!(out, " <em>(known: {})</em>", escape(reason));
             }

@@ -7,3 +7,8 @@ pub mod html;
 pub mod junit;
 pub mod progress;
 pub mod timeline;
+
+/// Text made safe for HTML and SVG.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::escape;
 use crate::assert::reload::{millis, Analysis, BUCKET, ERROR};
 
 const BAR: usize = 10;
@@ -125,10 +126,6 @@ enum Swatch {
 
 fn dashed(colour: &str) -> String {
     format!(r#"stroke="{colour}" stroke-width="2" stroke-dasharray="4,2""#)
-}
-
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 #[cfg(test)]

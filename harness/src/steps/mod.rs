@@ -38,6 +38,17 @@ pub struct StepResult {
     pub reload: Option<Analysis>,
 }
 
+impl StepResult {
+    /// `PASS`, `FAIL`, or `XFAIL` for a step that failed as marked.
+    pub fn verdict(&self) -> &'static str {
+        match (&self.expected_failure, self.passed) {
+            (Some(_), _) => "XFAIL",
+            (None, true) => "PASS",
+            (None, false) => "FAIL",
+        }
+    }
+}
+
 pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>) -> StepResult {
     let label = step.label();
     let started = Instant::now();
