@@ -48,7 +48,8 @@ pub fn go(pin_dir: &Path, nosumdb: &str) -> Command {
     cmd
 }
 
-fn go_version() -> Result<String, ProvisionError> {
+/// `go version`, part of every build's cache key.
+pub fn go_version() -> Result<String, ProvisionError> {
     let out = Command::new("go").arg("version").output().map_err(|e| ProvisionError::GoMissing(e.to_string()))?;
     if !out.status.success() {
         return Err(ProvisionError::GoMissing(String::from_utf8_lossy(&out.stderr).into_owned()));
@@ -56,10 +57,9 @@ fn go_version() -> Result<String, ProvisionError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Blocking: builds `program` unless this pin was built before.
-pub fn build(cache: &Cache, program: &GoProgram) -> Result<PathBuf, ProvisionError> {
+/// Blocking: builds `program` with Go `version` unless this pin was built before.
+pub fn build(cache: &Cache, program: &GoProgram, version: &str) -> Result<PathBuf, ProvisionError> {
     let pin_dir = images_dir().join(program.pin);
-    let version = go_version()?;
     let mut ldflags = program.ldflags.to_owned();
     if let Some(var) = program.build_version_var {
         let path = pin_dir.join("build-version");
@@ -72,7 +72,7 @@ pub fn build(cache: &Cache, program: &GoProgram) -> Result<PathBuf, ProvisionErr
         let path = pin_dir.join(file);
         hasher.update(std::fs::read(&path).map_err(ProvisionError::io("cannot read the Go pin", &path))?);
     }
-    for part in [program.package, program.tags, &ldflags, &version] {
+    for part in [program.package, program.tags, &ldflags, version] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }

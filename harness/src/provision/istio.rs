@@ -81,16 +81,23 @@ pub struct IstioKit {
 /// Blocking: builds what is missing (the first time, about half an hour on
 /// 2 cores), with progress.
 pub fn istio_kit(cache: &Cache) -> Result<IstioKit, ProvisionError> {
-    let discovery = go::build(cache, &PILOT_DISCOVERY)?;
-    let agent = go::build(cache, &PILOT_AGENT)?;
-    let apiserver = go::build(cache, &KUBE_APISERVER)?;
-    let etcd = go::build(cache, &ETCD)?;
+    let version = go::go_version()?;
+    let discovery = go::build(cache, &PILOT_DISCOVERY, &version)?;
+    let agent = go::build(cache, &PILOT_AGENT, &version)?;
+    let apiserver = go::build(cache, &KUBE_APISERVER, &version)?;
+    let etcd = go::build(cache, &ETCD, &version)?;
     let state = discovery.parent().expect("a built binary lives in a folder").join("kit");
     std::fs::create_dir_all(&state).map_err(ProvisionError::io("cannot create", &state))?;
-    let module = istio_module_dir()?;
-    let copy = |from: &str, to: &str| -> Result<PathBuf, ProvisionError> {
-        let (src, dst) = (module.join(from), state.join(to));
+    // Asking Go where the module is costs a command; only a missing copy needs it.
+    let mut module = None;
+    let mut copy = |from: &str, to: &str| -> Result<PathBuf, ProvisionError> {
+        let dst = state.join(to);
         if !dst.exists() {
+            let module = match &module {
+                Some(dir) => dir,
+                None => module.insert(istio_module_dir()?),
+            };
+            let src = module.join(from);
             std::fs::copy(&src, &dst).map_err(ProvisionError::io("cannot copy from the istio module", &src))?;
         }
         Ok(dst)
@@ -124,17 +131,14 @@ fn credentials(state: &Path) -> Result<Credentials, ProvisionError> {
         vec!["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key],
         vec!["ec", "-in", &key, "-pubout", "-out", &public],
     ] {
-        let out = Command::new("openssl").args(&args).output().map_err(|e| ProvisionError::Spawn {
-            command: format!("openssl {}", args.join(" ")),
-            message: format!("{e}; install openssl (ci/setup does)"),
+        let mut cmd = Command::new("openssl");
+        cmd.args(&args);
+        super::run_logged(cmd, &state.join("openssl.log")).map_err(|e| match e {
+            ProvisionError::Spawn { command, message } => {
+                ProvisionError::Spawn { command, message: format!("{message}; install openssl (ci/setup does)") }
+            }
+            other => other,
         })?;
-        if !out.status.success() {
-            return Err(ProvisionError::Build {
-                command: format!("openssl {}", args.join(" ")),
-                log: state.to_path_buf(),
-                tail: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
-        }
     }
     std::fs::write(&credentials.token_file, format!("{TOKEN},admin,admin,\"system:masters\"\n"))
         .map_err(ProvisionError::io("cannot write", &credentials.token_file))?;
@@ -157,4 +161,23 @@ fn istio_module_dir() -> Result<PathBuf, ProvisionError> {
         });
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_made_once_with_openssl() {
+        let state = tempfile::tempdir().expect("a temp dir");
+        let made = credentials(state.path()).expect("openssl makes the keys");
+        let key = std::fs::read_to_string(&made.service_account_key).expect("the key");
+        assert!(key.contains("BEGIN EC PRIVATE KEY"), "{key}");
+        let public = std::fs::read_to_string(&made.service_account_pub).expect("the public key");
+        assert!(public.contains("BEGIN PUBLIC KEY"), "{public}");
+        let tokens = std::fs::read_to_string(&made.token_file).expect("the token file");
+        assert!(tokens.ends_with(",admin,admin,\"system:masters\"\n"), "{tokens}");
+        credentials(state.path()).expect("made already");
+        assert_eq!(std::fs::read_to_string(&made.service_account_key).expect("the key"), key, "not made again");
+    }
 }

@@ -69,7 +69,7 @@ pub enum ProvisionError {
     Build { command: String, log: PathBuf, tail: String },
     #[error("cannot run `{command}`: {message}")]
     Spawn { command: String, message: String },
-    #[error("Go is needed to build istio's programs from the Go module proxy ({0}); install Go 1.25.9 or later (the polyglot machines have it)")]
+    #[error("Go is needed to build istio's programs from the Go module proxy ({0}); install Go 1.26.8 or later, as the pins in images/ require (ci/setup checks it)")]
     GoMissing(String),
     #[error("{}: {message}", path.display())]
     Catalog { path: PathBuf, message: String },
