@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Child, Command, ExitCode, ExitStatus};
 use std::time::{Duration, Instant};
 
-use clap::ValueEnum;
 use libtest_mimic::{Arguments, Trial};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -161,11 +160,7 @@ fn a_panic_stops_the_components_it_owned() {
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let profiles: Vec<ProfileKind> = std::env::var("PLUGPROOF_PROFILES")
-        .unwrap_or_else(|_| "envoy".into())
-        .split(',')
-        .map(|p| ProfileKind::from_str(p.trim(), true).unwrap_or_else(|e| panic!("PLUGPROOF_PROFILES: `{p}`: {e}")))
-        .collect();
+    let profiles = ProfileKind::from_env().unwrap_or_else(|e| panic!("{e}"));
     type Check = fn(ProfileKind);
     let checks: [(&str, Check); 4] = [
         ("a-passing-run-leaves-nothing-running", a_passing_run_leaves_nothing_running),

@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::ValueEnum;
 use libtest_mimic::{Arguments, Failed, Trial};
 use plugproof::profiles::ProfileKind;
 use plugproof::provision::ModuleCatalog;
@@ -25,11 +24,7 @@ fn main() -> ExitCode {
         bring_loopback_up().expect("the loopback interface of the run's namespace comes up");
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let profiles: Vec<ProfileKind> = std::env::var("PLUGPROOF_PROFILES")
-        .unwrap_or_else(|_| "envoy".into())
-        .split(',')
-        .map(|p| ProfileKind::from_str(p.trim(), true).unwrap_or_else(|e| panic!("PLUGPROOF_PROFILES: `{p}`: {e}")))
-        .collect();
+    let profiles = ProfileKind::from_env().unwrap_or_else(|e| panic!("{e}"));
     let catalog = ModuleCatalog::load(&ModuleCatalog::default_workspace()).expect("the module catalog loads");
     let files = discover(&root).unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()));
     let trials =

@@ -30,6 +30,19 @@ pub enum ProfileKind {
 }
 
 impl ProfileKind {
+    /// The profiles the test binaries run: `PLUGPROOF_PROFILES`,
+    /// comma-separated (default `envoy`).
+    pub fn from_env() -> Result<Vec<ProfileKind>, String> {
+        let names = std::env::var("PLUGPROOF_PROFILES").unwrap_or_else(|_| "envoy".into());
+        names
+            .split(',')
+            .map(|p| {
+                <ProfileKind as clap::ValueEnum>::from_str(p.trim(), true)
+                    .map_err(|e| format!("PLUGPROOF_PROFILES: `{p}`: {e}; the profiles are envoy and istio"))
+            })
+            .collect()
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ProfileKind::Envoy => "envoy",
