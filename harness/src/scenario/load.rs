@@ -15,6 +15,7 @@ use super::{
     Action, Change, Closes, Feature, Flavor, LoadPlan, Plugin, Policy, Reference, Reload, Route, Scenario, Service,
     Step, WasmPlugin, DEFAULT_TIMES, DEFAULT_WITHIN,
 };
+use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 const PLUGIN_SCHEME: &str = "plugin://";
 const MAX_CONNECTIONS: usize = 64;
@@ -139,6 +140,15 @@ fn parse_message(err: &serde_saphyr::Error) -> String {
     }
 }
 
+/// What a scenario's steps are checked against, in order: its plugins, the
+/// known modules, and the WasmPlugins that exist at the current step
+/// (`NAMESPACE`, `NAME`).
+struct StepScope<'a> {
+    plugins: &'a BTreeMap<String, Plugin>,
+    modules: &'a BTreeSet<String>,
+    known: Vec<(String, String)>,
+}
+
 struct Checker {
     file: PathBuf,
     problems: Vec<Diagnostic>,
@@ -171,9 +181,12 @@ impl Checker {
             }
         }
         let policies = self.policies(&doc);
-        let mut known: Vec<(String, String)> =
-            resources.iter().map(|r| (r.namespace.clone(), r.name.clone())).collect();
-        let steps = doc.steps.iter().filter_map(|s| self.step(s, &plugins, modules, &mut known)).collect();
+        let mut scope = StepScope {
+            plugins: &plugins,
+            modules,
+            known: resources.iter().map(|r| (r.namespace.clone(), r.name.clone())).collect(),
+        };
+        let steps = doc.steps.iter().filter_map(|s| self.step(s, &mut scope)).collect();
         if doc.steps.is_empty() {
             self.problem(Location::UNKNOWN, "`steps` is empty: a scenario must check something");
         }
@@ -351,8 +364,8 @@ impl Checker {
         };
         let namespace = r.metadata.namespace.clone().unwrap_or_else(|| {
             match flavor {
-                Flavor::Istio => "istio-system",
-                Flavor::Higress => "higress-system",
+                Flavor::Istio => ROOT_NAMESPACE,
+                Flavor::Higress => GATEWAY_NAMESPACE,
             }
             .to_owned()
         });
@@ -367,14 +380,7 @@ impl Checker {
         })
     }
 
-    /// `known` holds the WasmPlugins that exist at this step (`NAMESPACE/NAME`).
-    fn step(
-        &mut self,
-        decl: &Spanned<StepDoc>,
-        plugins: &BTreeMap<String, Plugin>,
-        modules: &BTreeSet<String>,
-        known: &mut Vec<(String, String)>,
-    ) -> Option<Step> {
+    fn step(&mut self, decl: &Spanned<StepDoc>, scope: &mut StepScope<'_>) -> Option<Step> {
         let s = &decl.value;
         let at = decl.referenced;
         let actions = [
@@ -412,9 +418,9 @@ impl Checker {
         } else if s.registry.is_some() {
             Action::StopRegistry
         } else if let Some(reload) = &s.reload {
-            Action::Reload(Box::new(self.reload(reload, plugins, modules, known)?))
+            Action::Reload(Box::new(self.reload(reload, scope)?))
         } else {
-            Action::Change(self.change(at, &s.push, &s.apply, &s.delete, plugins, modules, known)?)
+            Action::Change(self.change(at, &s.push, &s.apply, &s.delete, scope)?)
         };
         let eventually = s.eventually.unwrap_or_default();
         let times = eventually.times.unwrap_or(DEFAULT_TIMES);
@@ -433,17 +439,15 @@ impl Checker {
     }
 
     /// One of `push`, `apply`, `delete` (a step's, or a reload's `change`).
-    #[allow(clippy::too_many_arguments)]
     fn change(
         &mut self,
         at: Location,
         push: &Option<PushDoc>,
         apply: &Option<Spanned<ResourceDoc>>,
         delete: &Option<Spanned<String>>,
-        plugins: &BTreeMap<String, Plugin>,
-        modules: &BTreeSet<String>,
-        known: &mut Vec<(String, String)>,
+        scope: &mut StepScope<'_>,
     ) -> Option<Change> {
+        let StepScope { plugins, modules, known } = scope;
         match (push, apply, delete) {
             (Some(push), None, None) => {
                 if !plugins.contains_key(&push.plugin.value) {
@@ -491,16 +495,10 @@ impl Checker {
         }
     }
 
-    fn reload(
-        &mut self,
-        decl: &Spanned<ReloadDoc>,
-        plugins: &BTreeMap<String, Plugin>,
-        modules: &BTreeSet<String>,
-        known: &mut Vec<(String, String)>,
-    ) -> Option<Reload> {
+    fn reload(&mut self, decl: &Spanned<ReloadDoc>, scope: &mut StepScope<'_>) -> Option<Reload> {
         let (r, at) = (&decl.value, decl.referenced);
         let change = &r.change;
-        let change = self.change(at, &change.push, &change.apply, &change.delete, plugins, modules, known)?;
+        let change = self.change(at, &change.push, &change.apply, &change.delete, scope)?;
         let load = LoadPlan {
             host: r.load.host.clone(),
             path: r.load.path.clone().unwrap_or_else(|| "/".to_owned()),
