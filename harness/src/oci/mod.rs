@@ -5,7 +5,6 @@ mod client;
 mod layout;
 
 pub use client::{OciError, RegistryClient};
-pub use layout::{digest_of, module_layer, pack, unpack_module, Packed};
 
 /// The repository a scenario plugin is pushed to.
 pub fn repository(plugin: &str) -> String {

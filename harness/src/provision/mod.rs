@@ -3,7 +3,7 @@
 
 mod cache;
 mod envoy;
-pub mod go;
+mod go;
 mod istio;
 mod registry;
 mod wasm;

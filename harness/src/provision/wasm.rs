@@ -10,7 +10,6 @@ use serde::Deserialize;
 use sha2::Digest;
 
 use super::{is_executable, on_path, Cache, ProvisionError};
-use crate::report::progress::Progress;
 
 const TARGET: &str = "wasm32-unknown-unknown";
 
@@ -177,25 +176,23 @@ pub fn build_modules(cache: &Cache, catalog: &ModuleCatalog) -> Result<BuiltModu
     let dir = cache.path(&format!("modules/{}", &key[..16]));
     let built = BuiltModules { dir: dir.clone() };
     let complete = dir.join(".complete");
-    if complete.exists() {
-        return Ok(built);
-    }
-    let _lock = cache.lock("wasm-build")?;
-    if complete.exists() {
-        return Ok(built);
-    }
-    std::fs::create_dir_all(&dir).map_err(ProvisionError::io("cannot create", &dir))?;
-    let target_dir = cache.path("wasm-target");
-    let log = cache.path("modules/last-build.log");
-    let progress = Progress::start(format!(
+    let what = format!(
         "building {} test modules for {TARGET} ({}; a cold build takes a minute or two)",
         catalog.modules.len(),
         toolchain.mode()
-    ));
-    let result = build_all(&toolchain, catalog, &target_dir, &log, &built);
-    progress.finish(result.is_ok());
-    result?;
-    std::fs::write(&complete, key.as_bytes()).map_err(ProvisionError::io("cannot write", &complete))?;
+    );
+    cache.fill(
+        "wasm-build",
+        what,
+        || complete.exists(),
+        || {
+            std::fs::create_dir_all(&dir).map_err(ProvisionError::io("cannot create", &dir))?;
+            let target_dir = cache.path("wasm-target");
+            let log = cache.path("modules/last-build.log");
+            build_all(&toolchain, catalog, &target_dir, &log, &built)?;
+            std::fs::write(&complete, key.as_bytes()).map_err(ProvisionError::io("cannot write", &complete))
+        },
+    )?;
     Ok(built)
 }
 
