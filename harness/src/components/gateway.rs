@@ -70,8 +70,8 @@ impl Gateway {
             // No CA: the gateway serves plain HTTP and needs no certificates.
             .env("FILE_MOUNTED_CERTS", "true")
             .env("WASM_INSECURE_REGISTRIES", spec.registry)
-            .env("PROXY_CONFIG", proxy_config);
-        let process_spec = spec.env.iter().fold(process_spec, |p, (k, v)| p.env(k, v));
+            .env("PROXY_CONFIG", proxy_config)
+            .envs(spec.env);
         let process = Process::spawn(&process_spec)?;
         let admin = Admin::new((Ipv4Addr::LOCALHOST, ADMIN_PORT).into());
         Ok(Gateway { process, admin })

@@ -53,8 +53,8 @@ impl Envoy {
             .arg("--drain-time-s")
             .arg("5")
             .arg("--drain-strategy")
-            .arg("immediate");
-        let spec = env.iter().fold(spec, |spec, (k, v)| spec.env(k, v));
+            .arg("immediate")
+            .envs(env);
         let process = Process::spawn(&spec)?;
         Ok(Envoy { process, admin: Admin::new(admin) })
     }
