@@ -3,14 +3,14 @@
 
 use std::rc::Rc;
 
-use plugproof_glue::{select, Matcher};
+use plugproof_glue::Rules;
 use plugproof_rules::{ParseError, RuleMatcher};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use crate::{parse_configuration, traps_on_configure, FaultConfig, Trap, FAULT_HEADER};
 
-plugproof_glue::plugin!("fault", configure, |matcher| Box::new(Stream { matcher, config: None }));
+plugproof_glue::plugin!("fault", configure, |rules| Box::new(Stream { rules, config: None }));
 
 /// Parses the configuration; the glue calls this from `on_configure`, so
 /// trapping here traps there.
@@ -30,7 +30,7 @@ fn trap(callback: &str) -> ! {
 }
 
 struct Stream {
-    matcher: Option<Matcher<FaultConfig>>,
+    rules: Rules<FaultConfig>,
     /// The config selected on the request path, for the response path.
     config: Option<Rc<FaultConfig>>,
 }
@@ -39,7 +39,7 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let Some(config) = self.matcher.as_ref().and_then(|m| select("fault", self, m)) else {
+        let Some(config) = self.rules.select(self) else {
             return Action::Continue;
         };
         if config.trap == Some(Trap::RequestHeaders) {

@@ -16,13 +16,13 @@ mod env;
 pub use env::{environment, parse_environ, Environment, EnvironmentError};
 
 /// A plugin's configs, shared with the streams that select them.
-pub type Matcher<C> = Rc<RuleMatcher<Rc<C>>>;
+type Matcher<C> = Rc<RuleMatcher<Rc<C>>>;
 
 /// Reads a plugin configuration into its configs.
 pub type Parse<C> = fn(&[u8]) -> Result<RuleMatcher<Rc<C>>, ParseError>;
 
 /// Makes the context of one HTTP stream.
-pub type NewStream<C> = fn(Option<Matcher<C>>) -> Box<dyn HttpContext>;
+pub type NewStream<C> = fn(Rules<C>) -> Box<dyn HttpContext>;
 
 /// Declares a test plugin's entry point: `parse` reads its configuration,
 /// `stream` makes the context of each HTTP stream.
@@ -75,7 +75,7 @@ impl<C: 'static> RootContext for RuleRoot<C> {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         // The SDK panics on None, so a stream always gets a context.
-        Some((self.stream)(self.matcher.clone()))
+        Some((self.stream)(Rules { plugin: self.plugin, matcher: self.matcher.clone() }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -83,8 +83,21 @@ impl<C: 'static> RootContext for RuleRoot<C> {
     }
 }
 
-/// The config this stream gets, or None (the plugin leaves it alone).
-pub fn select<C>(plugin: &str, stream: &dyn HttpContext, matcher: &RuleMatcher<Rc<C>>) -> Option<Rc<C>> {
+/// What a stream selects its config from: the plugin's rules (None until a
+/// configuration is accepted), and its name for the log.
+pub struct Rules<C> {
+    plugin: &'static str,
+    matcher: Option<Matcher<C>>,
+}
+
+impl<C> Rules<C> {
+    /// The config `stream` gets, or None (the plugin leaves it alone).
+    pub fn select(&self, stream: &dyn HttpContext) -> Option<Rc<C>> {
+        select(self.plugin, stream, self.matcher.as_deref()?)
+    }
+}
+
+fn select<C>(plugin: &str, stream: &dyn HttpContext, matcher: &RuleMatcher<Rc<C>>) -> Option<Rc<C>> {
     let authority = stream.get_http_request_header(":authority");
     let route_name = property(stream, "route_name");
     let cluster_name = property(stream, "cluster_name");

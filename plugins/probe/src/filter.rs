@@ -2,16 +2,16 @@
 
 use std::rc::Rc;
 
-use plugproof_glue::{select, Matcher};
+use plugproof_glue::Rules;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use crate::{append_id, parse_configuration, ProbeConfig, PROBE_HEADER};
 
-plugproof_glue::plugin!("probe", parse_configuration, |matcher| Box::new(Stream { matcher, config: None }));
+plugproof_glue::plugin!("probe", parse_configuration, |rules| Box::new(Stream { rules, config: None }));
 
 struct Stream {
-    matcher: Option<Matcher<ProbeConfig>>,
+    rules: Rules<ProbeConfig>,
     /// The config selected on the request path, for the response path.
     config: Option<Rc<ProbeConfig>>,
 }
@@ -20,7 +20,7 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let Some(config) = self.matcher.as_ref().and_then(|m| select("probe", self, m)) else {
+        let Some(config) = self.rules.select(self) else {
             return Action::Continue;
         };
         let value = append_id(self.get_http_request_header(PROBE_HEADER).as_deref(), &config.id);

@@ -3,20 +3,18 @@
 use std::rc::Rc;
 
 use log::error;
-use plugproof_glue::{environment, select, Environment, Matcher};
+use plugproof_glue::{environment, Environment, Rules};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
 use crate::{parse_configuration, StampConfig, VERSION};
 
-plugproof_glue::plugin!(
-    if VERSION == "v2" { "stamp v2" } else { "stamp v1" },
-    parse_configuration,
-    |matcher| Box::new(Stream { matcher, config: None })
-);
+plugproof_glue::plugin!(if VERSION == "v2" { "stamp v2" } else { "stamp v1" }, parse_configuration, |rules| Box::new(
+    Stream { rules, config: None }
+));
 
 struct Stream {
-    matcher: Option<Matcher<StampConfig>>,
+    rules: Rules<StampConfig>,
     /// The config selected on the request path, for the response path.
     config: Option<Rc<StampConfig>>,
 }
@@ -25,7 +23,7 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let Some(config) = self.matcher.as_ref().and_then(|m| select("stamp", self, m)) else {
+        let Some(config) = self.rules.select(self) else {
             return Action::Continue;
         };
         for (name, value) in &config.request_headers {
