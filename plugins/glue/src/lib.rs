@@ -1,9 +1,11 @@
 //! The proxy-wasm glue the test plugins share: a root context that turns the
 //! plugin configuration into a rule matcher (rejecting it when it does not
 //! parse), and the selection of a stream's config from its `:authority`,
-//! route and cluster, as Higress's Go SDK does; and the VM's environment
-//! variables (`environment`).
+//! route and cluster, as Higress's Go SDK does, with the route and cluster
+//! names read from the properties the `properties` option names; and the
+//! VM's environment variables (`environment`).
 
+use std::fmt;
 use std::rc::Rc;
 
 use log::{debug, error, info};
@@ -12,8 +14,10 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
 mod env;
+mod properties;
 
 pub use env::{environment, parse_environ, Environment, EnvironmentError};
+use properties::{take_lookup, BadLookup, Lookup};
 
 /// A plugin's configs, shared with the streams that select them.
 type Matcher<C> = Rc<RuleMatcher<Rc<C>>>;
@@ -46,11 +50,13 @@ pub struct RuleRoot<C> {
     stream: NewStream<C>,
     /// None until a configuration is accepted.
     matcher: Option<Matcher<C>>,
+    /// The accepted configuration's `properties` option.
+    lookup: Lookup,
 }
 
 impl<C> RuleRoot<C> {
     pub fn new(plugin: &'static str, parse: Parse<C>, stream: NewStream<C>) -> Self {
-        RuleRoot { plugin, parse, stream, matcher: None }
+        RuleRoot { plugin, parse, stream, matcher: None, lookup: Lookup::default() }
     }
 }
 
@@ -59,10 +65,16 @@ impl<C> Context for RuleRoot<C> {}
 impl<C: 'static> RootContext for RuleRoot<C> {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        match (self.parse)(&bytes) {
-            Ok(matcher) => {
-                info!("{}: rules {:?}, global config: {}", self.plugin, matcher.categories(), matcher.has_global());
+        match configure(&bytes, self.parse) {
+            Ok((lookup, matcher)) => {
+                info!(
+                    "{}: rules {:?}, global config: {}, properties: {lookup}",
+                    self.plugin,
+                    matcher.categories(),
+                    matcher.has_global()
+                );
                 self.matcher = Some(Rc::new(matcher));
+                self.lookup = lookup;
                 true
             }
             Err(e) => {
@@ -75,7 +87,7 @@ impl<C: 'static> RootContext for RuleRoot<C> {
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         // The SDK panics on None, so a stream always gets a context.
-        Some((self.stream)(Rules { plugin: self.plugin, matcher: self.matcher.clone() }))
+        Some((self.stream)(Rules { plugin: self.plugin, matcher: self.matcher.clone(), lookup: self.lookup }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -83,40 +95,107 @@ impl<C: 'static> RootContext for RuleRoot<C> {
     }
 }
 
+/// Why a plugin configuration was rejected.
+#[derive(Debug, PartialEq, Eq)]
+enum ConfigError {
+    Properties(BadLookup),
+    Rules(ParseError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Properties(e) => write!(f, "{e}"),
+            ConfigError::Rules(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Reads a plugin configuration: the glue's `properties` option, then the
+/// rest with the plugin's `parse`, which never sees that key (so it is no
+/// global config).
+fn configure<C>(bytes: &[u8], parse: Parse<C>) -> Result<(Lookup, RuleMatcher<Rc<C>>), ConfigError> {
+    let (lookup, rest) = take_lookup(bytes).map_err(ConfigError::Properties)?;
+    let matcher = parse(&rest).map_err(ConfigError::Rules)?;
+    Ok((lookup, matcher))
+}
+
 /// What a stream selects its config from: the plugin's rules (None until a
-/// configuration is accepted), and its name for the log.
+/// configuration is accepted) and where to read the route and cluster names,
+/// and its name for the log.
 pub struct Rules<C> {
     plugin: &'static str,
     matcher: Option<Matcher<C>>,
+    lookup: Lookup,
 }
 
 impl<C> Rules<C> {
     /// The config `stream` gets, or None (the plugin leaves it alone).
     pub fn select(&self, stream: &dyn HttpContext) -> Option<Rc<C>> {
-        select(self.plugin, stream, self.matcher.as_deref()?)
+        select(self.plugin, self.lookup, stream, self.matcher.as_deref()?)
     }
 }
 
-fn select<C>(plugin: &str, stream: &dyn HttpContext, matcher: &RuleMatcher<Rc<C>>) -> Option<Rc<C>> {
+fn select<C>(plugin: &str, lookup: Lookup, stream: &dyn HttpContext, matcher: &RuleMatcher<Rc<C>>) -> Option<Rc<C>> {
     let authority = stream.get_http_request_header(":authority");
-    let route_name = property(stream, "route_name");
-    let cluster_name = property(stream, "cluster_name");
+    let (route_name, cluster_name) = lookup.read(|path| stream.get_property(path));
     let selected = matcher.select(authority.as_deref(), &route_name, &cluster_name);
     debug!(
-        "{plugin}: authority {authority:?}, route_name {route_name:?}, cluster_name {cluster_name:?}: {:?}",
+        "{plugin}: authority {authority:?}, properties {lookup}: route_name {route_name:?}, \
+         cluster_name {cluster_name:?}: {:?}",
         selected.as_ref().map(|s| s.source)
     );
     selected.map(|s| Rc::clone(s.config))
 }
 
-/// A property as a string, "" when Envoy has none (as the Go SDK reads it).
-/// The Go SDK reads top-level `route_name` and `cluster_name`, which
-/// Higress's Envoy serves; upstream Envoy (1.40) answers NotFound there and
-/// has them only as `xds.route_name` and `xds.cluster_name`.
-fn property(stream: &dyn HttpContext, name: &str) -> String {
-    stream
-        .get_property(vec![name])
-        .or_else(|| stream.get_property(vec!["xds", name]))
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugproof_rules::Source;
+    use serde_json::{json, Value};
+
+    /// A plugin that takes any JSON as its config, so every key it is handed
+    /// shows in the result.
+    fn parse_any(bytes: &[u8]) -> Result<RuleMatcher<Rc<Value>>, ParseError> {
+        RuleMatcher::parse_slice(bytes, |value| Ok::<_, String>(Rc::new(value.clone())))
+    }
+
+    fn configure_any(config: Value) -> Result<(Lookup, RuleMatcher<Rc<Value>>), ConfigError> {
+        configure(config.to_string().as_bytes(), parse_any)
+    }
+
+    #[test]
+    fn option_alone_is_no_global_config() {
+        let rules = json!([{"_match_domain_": ["a.example.com"], "name": "a"}]);
+        let (lookup, with) = configure_any(json!({"properties": "xds", "_rules_": rules})).unwrap();
+        let (_, without) = configure_any(json!({"_rules_": rules})).unwrap();
+        assert_eq!(lookup, Lookup::Xds);
+        assert!(!with.has_global());
+        assert_eq!(with, without);
+        assert_eq!(with.select(Some("b.example.com"), "", ""), None);
+    }
+
+    #[test]
+    fn global_config_does_not_see_the_option() {
+        let (lookup, m) = configure_any(json!({"properties": "higress", "name": "g"})).unwrap();
+        assert_eq!(lookup, Lookup::Higress);
+        let selected = m.select(Some("h"), "", "").unwrap();
+        assert_eq!(selected.source, Source::Global);
+        assert_eq!(**selected.config, json!({"name": "g"}));
+    }
+
+    #[test]
+    fn bad_option_rejects_the_configuration() {
+        let err = configure_any(json!({"properties": "envoy", "name": "g"})).unwrap_err();
+        assert_eq!(err, ConfigError::Properties(BadLookup(r#""envoy""#.to_owned())));
+        assert_eq!(err.to_string(), r#"`properties` is "envoy"; expected "higress" (the default) or "xds""#);
+    }
+
+    #[test]
+    fn plugin_parser_still_judges_the_rest() {
+        let err = configure(b"{", parse_any).unwrap_err();
+        assert!(matches!(err, ConfigError::Rules(ParseError::Json(_))), "{err:?}");
+        let err = configure_any(json!({"properties": "xds", "_rules_": [{"name": "no-match-keys"}]})).unwrap_err();
+        assert_eq!(err, ConfigError::Rules(ParseError::NoMatchKeys { index: 0 }));
+    }
 }

@@ -229,7 +229,8 @@ impl<C> RuleMatcher<C> {
 
     /// Selects the config for a request: the first rule in list order that
     /// matches, else the global config. `route_name` and `cluster_name` are
-    /// Envoy's properties of those names, "" when absent. Without an
+    /// the stream's route and cluster names from Envoy's properties, ""
+    /// when absent. Without an
     /// `:authority` nothing applies, not even the global config (Go fails to
     /// read the header and leaves the stream alone).
     pub fn select(&self, authority: Option<&str>, route_name: &str, cluster_name: &str) -> Option<Selected<'_, C>> {
