@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 
 use plugproof::assert::reload::{millis, Analysis};
 use plugproof::components::echo::EchoServer;
+use plugproof::outcome::{Outcome, Status};
 use plugproof::profiles::ProfileKind;
 use plugproof::provision::{tools, ModuleCatalog};
-use plugproof::run::{Outcome, Runner, Status};
+use plugproof::run::Runner;
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::{Loopback, Process, ProcessSpec};
 use plugproof::scenario::{discover, load_file, Action, Change, Scenario};
@@ -265,7 +266,7 @@ async fn istio(root: &Path, catalog: &ModuleCatalog) {
             .zip(&outcome.steps)
             .collect::<Vec<_>>()
             .windows(2)
-            .filter(|pair| matches!(pair[0].0.action, Action::Change(Change::Apply(_))))
+            .filter(|pair| matches!(pair[0].0.action, Action::Change { change: Change::Apply(_), .. }))
             .map(|pair| pair[0].1.elapsed + pair[1].1.elapsed)
             .collect();
         report(&format!("{profile}: apply a pluginConfig change -> first response showing it"), &latencies);

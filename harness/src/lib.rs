@@ -8,11 +8,13 @@
 //! `report` tells the user.
 
 pub mod assert;
+pub mod audit;
 pub mod components;
 pub mod files;
 pub mod http;
 pub mod load;
 pub mod oci;
+pub mod outcome;
 pub mod profiles;
 pub mod provision;
 pub mod report;

@@ -5,48 +5,17 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::components::echo::EchoServer;
 use crate::components::registry::Registry;
-use crate::profiles::{self, Deployment, ProfileKind, Published, Stage};
+use crate::outcome::{Failure, FailureKind, Outcome, Status, Timings};
+use crate::profiles::{self, Deployment, InForce, ProfileKind, Published, Stage};
 use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
 use crate::runtime::Loopback;
 use crate::scenario::Scenario;
-use crate::steps::{self, StepContext, StepResult};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    Passed,
-    Failed(String),
-    Skipped(String),
-}
-
-/// Where the time of a scenario went.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Timings {
-    /// Registry start, module pushes, echo backends.
-    pub stage: Duration,
-    /// Profile deployment until the gateway is ready.
-    pub deploy: Duration,
-    pub steps: Duration,
-    pub total: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub id: String,
-    pub name: String,
-    pub file: PathBuf,
-    pub status: Status,
-    pub timings: Timings,
-    pub steps: Vec<StepResult>,
-    /// The evidence kept for a failure.
-    pub bundle: Option<PathBuf>,
-    /// How the deployment's time split between its parts.
-    pub boot: Vec<(&'static str, Duration)>,
-}
+use crate::steps::{self, Alternative, StepContext};
 
 /// Runs scenarios on one profile with provisioned tools.
 pub struct Runner {
@@ -72,6 +41,16 @@ impl Runner {
     }
 
     pub async fn run(&self, scenario: &Scenario) -> Outcome {
+        self.run_judging(scenario, &mut BTreeMap::new()).await
+    }
+
+    /// Runs `scenario`, and judges `alternatives` (by step index) on the
+    /// same observations as the steps' own expectations.
+    pub async fn run_judging(
+        &self,
+        scenario: &Scenario,
+        alternatives: &mut BTreeMap<usize, Vec<Alternative>>,
+    ) -> Outcome {
         let started = Instant::now();
         let mut outcome = Outcome {
             id: scenario.id.clone(),
@@ -90,16 +69,23 @@ impl Runner {
         let dir = match tempfile::Builder::new().prefix("plugproof-").tempdir() {
             Ok(dir) => dir,
             Err(e) => {
-                outcome.status = Status::Failed(format!("cannot create a run directory: {e}"));
+                outcome.status =
+                    Status::Failed(Failure::new(FailureKind::Setup, format!("cannot create a run directory: {e}")));
                 return outcome;
             }
         };
-        self.execute(scenario, dir.path(), &mut outcome).await;
+        self.execute(scenario, dir.path(), &mut outcome, alternatives).await;
         outcome.timings.total = started.elapsed();
         outcome
     }
 
-    async fn execute(&self, scenario: &Scenario, dir: &Path, outcome: &mut Outcome) {
+    async fn execute(
+        &self,
+        scenario: &Scenario,
+        dir: &Path,
+        outcome: &mut Outcome,
+        alternatives: &mut BTreeMap<usize, Vec<Alternative>>,
+    ) {
         let loopback = Loopback::for_run();
         let stage_started = Instant::now();
         let registry_dir = dir.join("registry");
@@ -110,10 +96,10 @@ impl Runner {
         let staged = match (registry, backends) {
             (Ok(registry), Ok(backends)) => match self.publish(scenario, &registry).await {
                 Ok(published) => Ok((registry, backends, published)),
-                Err(e) => Err(e),
+                Err(e) => Err(Failure::new(FailureKind::Setup, e)),
             },
-            (Err(e), _) => Err(e.to_string()),
-            (_, Err(e)) => Err(format!("cannot start an echo backend: {e}")),
+            (Err(e), _) => Err(Failure::new(e.kind(), e.to_string())),
+            (_, Err(e)) => Err(Failure::new(FailureKind::Setup, format!("cannot start an echo backend: {e}"))),
         };
         let (mut registry, backends, published) = match staged {
             Ok(staged) => staged,
@@ -132,24 +118,26 @@ impl Runner {
                 .map(|b| (b.name().to_owned(), b.addr()))
                 .collect::<BTreeMap<String, SocketAddr>>(),
             published,
-            resources: scenario.resources.clone(),
+            resources: InForce::initial(&scenario.resources),
         };
         let deploy_started = Instant::now();
         let mut deployment = match profiles::deploy(self.profile, &stage).await {
             Ok(d) => d,
-            Err(error) => return self.fail(outcome, scenario, dir, None, error.to_string()).await,
+            Err(error) => return self.fail(outcome, scenario, dir, None, error.failure()).await,
         };
         outcome.timings.deploy = deploy_started.elapsed();
         outcome.boot = deployment.boot_phases();
 
         let steps_started = Instant::now();
         let mut failure = None;
-        for step in &scenario.steps {
+        for (index, step) in scenario.steps.iter().enumerate() {
             let mut ctx = StepContext { deployment: &mut deployment, stage: &mut stage, http: &self.http };
-            let result = steps::run(step, &mut ctx).await;
-            if !result.passed {
-                let detail = result.detail.clone().unwrap_or_default();
-                failure = Some(format!("step at {} ({}): {detail}", scenario.at(step.line), result.label));
+            let judged = alternatives.get_mut(&index).map(Vec::as_mut_slice).unwrap_or_default();
+            let result = steps::run(step, &mut ctx, judged).await;
+            if let (false, Some(step_failure)) = (result.passed, &result.failure) {
+                let message =
+                    format!("step at {} ({}): {}", scenario.at(step.line), result.label, step_failure.message);
+                failure = Some(Failure::new(step_failure.kind, message));
             }
             outcome.steps.push(result);
             if failure.is_some() {
@@ -180,21 +168,21 @@ impl Runner {
         scenario: &Scenario,
         dir: &Path,
         deployment: Option<&Deployment>,
-        error: String,
+        failure: Failure,
     ) {
         let (config_dump, extra) = match deployment {
             Some(d) => (d.config_dump().await.ok(), d.extra_evidence().await),
             None => (None, Vec::new()),
         };
         let target = self.report_dir.join(&scenario.id);
-        outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &extra, &error, &outcome.steps) {
+        outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &extra, &failure, &outcome.steps) {
             Ok(()) => Some(target),
             Err(e) => {
                 tracing::warn!("could not keep the evidence of {} in {}: {e}", scenario.id, target.display());
                 None
             }
         };
-        outcome.status = Status::Failed(error);
+        outcome.status = Status::Failed(failure);
     }
 }
 

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use plugproof::audit::{audit, stale, Fate, Justification};
+use plugproof::outcome::{FailureKind, Status};
 use plugproof::profiles::ProfileKind;
 use plugproof::provision::ModuleCatalog;
-use plugproof::run::{Runner, Status};
+use plugproof::run::Runner;
 use plugproof::scenario::{load_file, Diagnostic, LoadError};
 use rstest::rstest;
 
@@ -41,6 +43,11 @@ fn diagnostics(name: &str) -> Vec<Diagnostic> {
     (9, "no service named `ehco` in `services`"),
     (15, "no plugin named `stmap` in `plugins` (declared: stamp)"),
 ])]
+#[case::bare_expected_failure("bare-expected-failure.yaml", &[(12, "`expected_failure` names what must fail")])]
+#[case::reload_that_cannot_fail("bad-reload.yaml", &[
+    (17, "`from` and `to` are both `first`, so no switch could be seen"),
+    (17, "switch_within (2s) must be shorter than the load after the change (2s)"),
+])]
 fn broken_scenarios_fail_to_load_with_file_and_line(#[case] fixture: &str, #[case] expected: &[(u64, &str)]) {
     let found = diagnostics(fixture);
     let summary: Vec<(u64, &str)> = found.iter().map(|d| (d.line, d.message.as_str())).collect();
@@ -52,7 +59,7 @@ fn broken_scenarios_fail_to_load_with_file_and_line(#[case] fixture: &str, #[cas
     }
 }
 
-async fn run_fixture(name: &str) -> plugproof::run::Outcome {
+async fn run_fixture(name: &str) -> plugproof::outcome::Outcome {
     let scenario = load(name).expect("the fixture loads");
     let report = tempfile::tempdir().expect("a temp dir");
     let runner = Runner::prepare(ProfileKind::Envoy, &catalog(), report.keep()).await.expect("provisioning works");
@@ -62,7 +69,9 @@ async fn run_fixture(name: &str) -> plugproof::run::Outcome {
 #[tokio::test]
 async fn a_wrong_expectation_fails_with_a_readable_diff() {
     let outcome = run_fixture("wrong-expectation.yaml").await;
-    let Status::Failed(error) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    let Status::Failed(failure) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    assert_eq!(failure.kind, FailureKind::Expectation);
+    let error = &failure.message;
     assert!(error.contains("wrong-expectation.yaml:23 (the rule applies on its host)"), "{error}");
     assert!(error.contains("-header x-stamp: \"domain-b\"\n"), "{error}");
     assert!(error.contains("+header x-stamp: \"domain-a\"\n"), "{error}");
@@ -76,7 +85,9 @@ async fn a_wrong_expectation_fails_with_a_readable_diff() {
 #[tokio::test]
 async fn a_configuration_envoy_rejects_surfaces_envoys_message() {
     let outcome = run_fixture("envoy-rejects.yaml").await;
-    let Status::Failed(error) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    let Status::Failed(failure) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    assert_eq!(failure.kind, FailureKind::Rejected);
+    let error = &failure.message;
     assert!(error.starts_with("Envoy rejected the configuration"), "{error}");
     assert!(
         error.contains("Filesystem config update rejected: Unable to create Wasm plugin istio-system.broken"),
@@ -92,9 +103,57 @@ async fn a_known_failure_is_reported_as_expected_and_a_stale_mark_fails() {
     let [failed, passed] = outcome.steps.as_slice() else { panic!("two steps, got {:?}", outcome.steps) };
     assert!(failed.passed, "a step failing as marked counts as passed: {failed:?}");
     assert_eq!(failed.expected_failure.as_deref(), Some("the plugin answers global here"));
-    assert!(failed.detail.as_deref().is_some_and(|d| d.contains("+header x-stamp: \"global\"")), "{failed:?}");
+    let how = failed.failure.as_ref().expect("an expected failure keeps how it failed");
+    assert!(how.message.contains("+header x-stamp: \"global\""), "{how:?}");
     assert!(!passed.passed, "a marked step that passes fails: {passed:?}");
     assert!(passed.expected_failure.is_none());
-    let Status::Failed(error) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
-    assert!(error.contains("passed, but is marked `expected_failure: a stale mark`; remove the mark"), "{error}");
+    let Status::Failed(failure) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    assert!(
+        failure.message.contains("passed, but is marked `expected_failure: a stale mark`; remove the mark"),
+        "{failure:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_step_failing_otherwise_than_marked_fails() {
+    let outcome = run_fixture("expected-failure-other.yaml").await;
+    let [step] = outcome.steps.as_slice() else { panic!("one step, got {:?}", outcome.steps) };
+    assert!(!step.passed && step.expected_failure.is_none(), "{step:?}");
+    let Status::Failed(failure) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    assert_eq!(failure.kind, FailureKind::Expectation, "the failure keeps its own kind");
+    assert!(
+        failure.message.contains("failed, but not as marked (`expected_failure` names kind deadline)"),
+        "{failure:?}"
+    );
+    assert!(failure.message.contains("+header x-stamp: \"global\""), "and says how it did fail: {failure:?}");
+}
+
+fn justification(change: &str) -> Justification {
+    Justification {
+        scenario: "loose-check".into(),
+        profile: None,
+        line: 21,
+        change: change.into(),
+        reason: "the fixture is loose on purpose".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_audit_reports_a_check_too_loose_to_fail() {
+    let scenario = load("loose-check.yaml").expect("the fixture loads");
+    let report = tempfile::tempdir().expect("a temp dir");
+    let runner = Runner::prepare(ProfileKind::Envoy, &catalog(), report.keep()).await.expect("provisioning works");
+    let audit = audit(&runner, &scenario, &[]).await;
+    assert_eq!(audit.status, Status::Passed, "the scenario itself passes");
+    let survivors: Vec<&str> =
+        audit.mutants.iter().filter(|m| m.fate == Fate::Survived).map(|m| m.change.as_str()).collect();
+    assert_eq!(survivors, [r#"body contains "denied" -> "denied-mutant""#]);
+    assert_eq!(audit.count(Fate::Killed), 1, "the status mutant dies: {:?}", audit.mutants);
+    assert_eq!(audit.unjustified().count(), 1);
+
+    let justified = [justification(survivors[0]), justification("status: 403 -> 404")];
+    let audit = plugproof::audit::audit(&runner, &scenario, &justified).await;
+    assert_eq!(audit.unjustified().count(), 0, "a listed survivor is explained");
+    let stale: Vec<&str> = stale(&justified, &[audit]).iter().map(|j| j.change.as_str()).collect();
+    assert_eq!(stale, ["status: 403 -> 404"], "a listed mutant that dies is stale");
 }

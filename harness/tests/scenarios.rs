@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use plugproof::outcome::Status;
 use plugproof::profiles::ProfileKind;
 use plugproof::provision::ModuleCatalog;
 use plugproof::report::{bundle, console};
-use plugproof::run::{Runner, Status};
+use plugproof::run::Runner;
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::until_interrupted;
 use plugproof::scenario::{discover, load_file, Scenario};

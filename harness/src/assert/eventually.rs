@@ -1,9 +1,11 @@
-//! Retrying an expectation until it holds `times` in a row or the deadline passes.
+//! Retrying an expectation until it holds `times` in a row or the deadline
+//! passes; or attempting it exactly once.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::Verdict;
+use crate::outcome::Failure;
+use crate::scenario::Retry;
 
 /// Pause after an attempt that did not hold, so a failing check does not spin.
 const BACKOFF: Duration = Duration::from_millis(25);
@@ -13,41 +15,68 @@ pub struct Attempts {
     pub count: u32,
     pub elapsed: Duration,
     /// The last attempt that did not hold: its diff, or why it could not be made.
-    pub last_failure: Option<String>,
+    pub last_failure: Option<Failure>,
 }
 
-/// Runs `attempt` until it holds `times` times in a row, `every` apart (Ok),
-/// or `within` has passed after a failed attempt (Err, with the last failure).
-pub async fn eventually<F, Fut>(
-    times: u32,
-    within: Duration,
-    every: Duration,
-    mut attempt: F,
-) -> Result<Attempts, Attempts>
+/// Consecutive attempts that held, counted toward the `times` a check needs.
+#[derive(Debug, Clone)]
+pub struct Streak {
+    needed: u32,
+    run: u32,
+    held: bool,
+}
+
+impl Streak {
+    pub fn new(retry: Retry) -> Self {
+        let needed = match retry {
+            Retry::Once => 1,
+            Retry::Until { times, .. } => times,
+        };
+        Streak { needed, run: 0, held: false }
+    }
+
+    /// Counts one attempt; once the streak is long enough, it has held for good.
+    pub fn record(&mut self, holds: bool) {
+        if self.held {
+            return;
+        }
+        self.run = if holds { self.run + 1 } else { 0 };
+        self.held = self.run >= self.needed;
+    }
+
+    pub fn held(&self) -> bool {
+        self.held
+    }
+}
+
+/// Runs `attempt` until it holds as `retry` demands (Ok), or fails (Err,
+/// with the last failure): at once for `Retry::Once`, else when `within`
+/// has passed after a failed attempt. Passing attempts are `every` apart.
+pub async fn eventually<F, Fut>(retry: Retry, mut attempt: F) -> Result<Attempts, Attempts>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Verdict, String>>,
+    Fut: Future<Output = Result<(), Failure>>,
 {
+    let (within, every) = match retry {
+        Retry::Once => (Duration::ZERO, Duration::ZERO),
+        Retry::Until { within, every, .. } => (within, every),
+    };
     let started = Instant::now();
-    let mut streak = 0;
+    let mut streak = Streak::new(retry);
     let mut attempts = Attempts { count: 0, elapsed: Duration::ZERO, last_failure: None };
     loop {
         attempts.count += 1;
-        match attempt().await {
-            Ok(verdict) if verdict.holds() => {
-                streak += 1;
-                if streak >= times {
-                    attempts.elapsed = started.elapsed();
-                    return Ok(attempts);
-                }
+        let result = attempt().await;
+        streak.record(result.is_ok());
+        attempts.elapsed = started.elapsed();
+        match result {
+            Ok(()) if streak.held() => return Ok(attempts),
+            Ok(()) => {
                 tokio::time::sleep(every).await;
                 continue;
             }
-            Ok(verdict) => attempts.last_failure = Some(verdict.diff()),
-            Err(error) => attempts.last_failure = Some(error),
+            Err(failure) => attempts.last_failure = Some(failure),
         }
-        streak = 0;
-        attempts.elapsed = started.elapsed();
         if attempts.elapsed >= within {
             return Err(attempts);
         }
@@ -60,21 +89,30 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::assert::Check;
+    use crate::outcome::FailureKind;
 
-    fn verdict(ok: bool) -> Verdict {
-        Verdict { checks: vec![if ok { Check::held("x") } else { Check::new("x", "y") }] }
+    fn until(times: u32, within: Duration) -> Retry {
+        Retry::Until { times, within, every: Duration::ZERO }
+    }
+
+    fn scripted(script: &'static [bool]) -> (Cell<usize>, &'static [bool]) {
+        (Cell::new(0), script)
     }
 
     #[tokio::test]
     async fn needs_consecutive_passes() {
         // pass, fail, pass, pass, pass: the streak restarts after the failure.
-        let script = [true, false, true, true, true];
-        let i = Cell::new(0);
-        let result = eventually(3, Duration::from_secs(5), Duration::ZERO, || {
+        let (i, script) = scripted(&[true, false, true, true, true]);
+        let result = eventually(until(3, Duration::from_secs(5)), || {
             let ok = script[i.get()];
             i.set(i.get() + 1);
-            async move { Ok(verdict(ok)) }
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Failure::new(FailureKind::Expectation, "no"))
+                }
+            }
         })
         .await
         .expect("holds three times in a row");
@@ -83,12 +121,44 @@ mod tests {
 
     #[tokio::test]
     async fn gives_up_after_the_deadline_with_the_last_failure() {
-        let result = eventually(1, Duration::from_millis(60), Duration::ZERO, || async {
-            Err::<Verdict, _>("refused".to_owned())
+        let result = eventually(until(1, Duration::from_millis(60)), || async {
+            Err(Failure::new(FailureKind::Transport, "refused"))
         })
         .await;
         let attempts = result.expect_err("never holds");
         assert!(attempts.count >= 2);
-        assert_eq!(attempts.last_failure.as_deref(), Some("refused"));
+        assert_eq!(attempts.last_failure.map(|f| f.message), Some("refused".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn once_judges_the_first_attempt_only() {
+        let (i, script) = scripted(&[false, true]);
+        let result = eventually(Retry::Once, || {
+            let ok = script[i.get()];
+            i.set(i.get() + 1);
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Failure::new(FailureKind::Expectation, "first"))
+                }
+            }
+        })
+        .await;
+        let attempts = result.expect_err("the first attempt fails, and there is no second");
+        assert_eq!(attempts.count, 1);
+    }
+
+    #[test]
+    fn a_streak_holds_for_good_once_long_enough() {
+        let mut streak = Streak::new(until(2, Duration::ZERO));
+        for holds in [true, false, true] {
+            streak.record(holds);
+        }
+        assert!(!streak.held());
+        streak.record(true);
+        assert!(streak.held());
+        streak.record(false);
+        assert!(streak.held(), "a later miss does not undo it");
     }
 }

@@ -32,9 +32,13 @@ pub struct Analysis {
     pub closed_abruptly: usize,
     /// First and last close by the proxy after the change, since the change.
     pub drain: Option<(Duration, Duration)>,
+    /// Per connection slot: whether it answered `from` before the change.
+    pub saw_from: Vec<bool>,
+    /// Per connection slot: whether the proxy closed it, announced, after the change.
+    pub drained: Vec<bool>,
     /// Per connection slot: how long after the change it first saw `to`.
     pub switched: Vec<Option<Duration>>,
-    /// Responses with `from` after their connection slot had seen `to`.
+    /// Answers other than `to` after their connection slot had seen `to`.
     pub flips_back: usize,
     /// Responses per version label (the header's value, or `(none)`).
     pub versions: BTreeMap<String, usize>,
@@ -71,6 +75,7 @@ impl Analysis {
     }
 }
 
+/// `apply_took`: from the change until the gateway had taken it.
 pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, apply_took: Duration) -> Analysis {
     let slots = reload.load.http1 + reload.load.http2;
     let (from, to) = (&reload.version.from, &reload.version.to);
@@ -87,6 +92,8 @@ pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, app
         closed_gracefully: recording.ends.iter().filter(|e| e.graceful).count(),
         closed_abruptly: recording.ends.iter().filter(|e| !e.graceful).count(),
         drain: None,
+        saw_from: vec![false; slots],
+        drained: vec![false; slots],
         switched: vec![None; slots],
         flips_back: 0,
         versions: BTreeMap::new(),
@@ -98,6 +105,9 @@ pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, app
         recording.ends.iter().filter(|e| e.at >= applied_at).map(|e| e.at - applied_at).collect();
     if let (Some(first), Some(last)) = (after.iter().min(), after.iter().max()) {
         analysis.drain = Some((*first, *last));
+    }
+    for end in recording.ends.iter().filter(|e| e.graceful && e.at >= applied_at) {
+        analysis.drained[end.slot] = true;
     }
     for sample in &recording.samples {
         let label = match &sample.outcome {
@@ -113,12 +123,13 @@ pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, app
         *analysis.versions.entry(label.clone()).or_default() += 1;
         *analysis.buckets[bucket_index(sample.answered)].counts.entry(label.clone()).or_default() += 1;
         if sample.answered < applied_at {
+            analysis.saw_from[sample.slot] |= &label == from;
             continue;
         }
         let switched = &mut analysis.switched[sample.slot];
         if &label == to && switched.is_none() {
             *switched = Some(sample.answered - applied_at);
-        } else if &label == from && switched.is_some() {
+        } else if &label != to && label != ERROR && switched.is_some() {
             analysis.flips_back += 1;
         }
     }
@@ -137,26 +148,46 @@ fn bucket_index(at: Duration) -> usize {
     (at.as_millis() / BUCKET.as_millis()) as usize
 }
 
-/// The reload's checks: errors, closes, switch-over, no flip back.
+/// The reload's checks: every connection on `from` before the change,
+/// errors, closes, switch-over, no other answer after the switch.
 pub fn verify(analysis: &Analysis, reload: &Reload) -> Verdict {
-    let mut checks = vec![Check::new(
+    let expected = format!("every connection answered {:?} before the change", analysis.from);
+    let without_from = analysis.saw_from.iter().filter(|s| !**s).count();
+    let mut checks = vec![if without_from == 0 {
+        Check::held(expected)
+    } else {
+        Check::new(
+            expected,
+            format!("{without_from} connection(s) never answered {:?} before the change", analysis.from),
+        )
+    }];
+    checks.push(Check::new(
         format!("failed requests: at most {}", reload.errors),
         if analysis.errors <= reload.errors as usize {
             format!("failed requests: at most {}", reload.errors)
         } else {
             format!("failed requests: {} ({})", analysis.errors, analysis.error_examples.join("; "))
         },
-    )];
+    ));
     checks.push(match reload.closes {
         Closes::None => Check::new(
             "connections closed by the proxy: 0",
             format!("connections closed by the proxy: {}", analysis.closed()),
         ),
-        Closes::Graceful => Check::new(
+        Closes::Graceful | Closes::Drain => Check::new(
             "connections closed without notice: 0",
             format!("connections closed without notice: {}", analysis.closed_abruptly),
         ),
     });
+    if reload.closes == Closes::Drain {
+        let expected = "every connection closed with notice after the change (a drain)".to_owned();
+        let kept = analysis.drained.iter().filter(|d| !**d).count();
+        checks.push(if kept == 0 {
+            Check::held(expected)
+        } else {
+            Check::new(expected, format!("{kept} connection(s) were not closed by the proxy after the change"))
+        });
+    }
     let expected = format!("every connection on {:?} within {:?} of the change", analysis.to, reload.switch_within);
     checks.push(match analysis.all_switched() {
         Some(slowest) if slowest <= reload.switch_within => Check::held(expected),
@@ -167,8 +198,8 @@ pub fn verify(analysis: &Analysis, reload: &Reload) -> Verdict {
         }
     });
     checks.push(Check::new(
-        "responses of the old version after the switch: 0",
-        format!("responses of the old version after the switch: {}", analysis.flips_back),
+        format!("answers other than {:?} after a connection switched: 0", analysis.to),
+        format!("answers other than {:?} after a connection switched: {}", analysis.to, analysis.flips_back),
     ));
     Verdict { checks }
 }
@@ -193,7 +224,7 @@ pub fn summary(analysis: &Analysis) -> String {
             versions.join(", ")
         ),
         format!(
-            "change applied at {} (took {}); every connection on {} after {}, median {}; flips back {}",
+            "change applied at {} (taken by the gateway after {}); every connection on {} after {}, median {}; flips back {}",
             ms(analysis.applied_at),
             ms(analysis.apply_took),
             analysis.to,
@@ -296,32 +327,65 @@ mod tests {
         assert!(verify(&analysis, &r).holds(), "{}", verify(&analysis, &r).diff());
     }
 
-    #[test]
-    fn errors_flips_and_unswitched_connections_fail() {
-        let rec = recording(
-            vec![sample(0, 1100, Some("v2"), 200), sample(0, 1200, Some("v1"), 200), sample(1, 1300, None, 503)],
-            vec![],
-        );
-        let r = reload(Closes::None);
-        let analysis = analyze(&rec, &r, Duration::from_secs(1), Duration::ZERO);
-        assert_eq!((analysis.errors, analysis.flips_back), (1, 1));
-        let diff = verify(&analysis, &r).diff();
-        assert!(diff.contains("+failed requests: 1 (status 503)"), "{diff}");
-        assert!(diff.contains(r#"never saw "v2""#), "{diff}");
-        assert!(diff.contains("+responses of the old version after the switch: 1"), "{diff}");
+    /// Both slots answer v1 before the change at 1 s.
+    fn before_change() -> Vec<Sample> {
+        vec![sample(0, 900, Some("v1"), 200), sample(1, 950, Some("v1"), 200)]
     }
 
     #[test]
-    fn a_graceful_drain_is_allowed_only_when_expected() {
-        let end = |graceful| ConnectionEnd { at: Duration::from_millis(1500), graceful };
-        let samples = vec![sample(0, 1100, Some("v2"), 200), sample(1, 1100, Some("v2"), 200)];
-        let rec = recording(samples.clone(), vec![end(true)]);
-        let analysis = analyze(&rec, &reload(Closes::Graceful), Duration::from_secs(1), Duration::ZERO);
-        assert!(verify(&analysis, &reload(Closes::Graceful)).holds());
+    fn errors_flips_and_unswitched_connections_fail() {
+        let mut samples = before_change();
+        samples.extend([
+            sample(0, 1100, Some("v2"), 200),
+            sample(0, 1200, Some("v3"), 200),
+            sample(0, 1250, Some("v1"), 200),
+            sample(1, 1300, None, 503),
+        ]);
+        let r = reload(Closes::None);
+        let analysis = analyze(&recording(samples, vec![]), &r, Duration::from_secs(1), Duration::ZERO);
+        assert_eq!((analysis.errors, analysis.flips_back), (1, 2), "any answer but v2 after the switch is a flip");
+        let diff = verify(&analysis, &r).diff();
+        assert!(diff.contains("+failed requests: 1 (status 503)"), "{diff}");
+        assert!(diff.contains(r#"never saw "v2""#), "{diff}");
+        assert!(diff.contains(r#"+answers other than "v2" after a connection switched: 2"#), "{diff}");
+    }
+
+    #[test]
+    fn every_connection_must_answer_from_before_the_change() {
+        let samples = vec![
+            sample(0, 900, Some("v1"), 200),
+            sample(1, 950, Some("v0"), 200),
+            sample(0, 1100, Some("v2"), 200),
+            sample(1, 1100, Some("v2"), 200),
+        ];
+        let r = reload(Closes::None);
+        let analysis = analyze(&recording(samples, vec![]), &r, Duration::from_secs(1), Duration::ZERO);
+        let diff = verify(&analysis, &r).diff();
+        assert!(diff.contains(r#"+1 connection(s) never answered "v1" before the change"#), "{diff}");
+    }
+
+    #[test]
+    fn closes_none_graceful_and_drain() {
+        let end = |slot, graceful| ConnectionEnd { slot, at: Duration::from_millis(1500), graceful };
+        let mut samples = before_change();
+        samples.extend([sample(0, 1100, Some("v2"), 200), sample(1, 1100, Some("v2"), 200)]);
+        let one_announced = recording(samples.clone(), vec![end(0, true)]);
+        let analysis = analyze(&one_announced, &reload(Closes::Graceful), Duration::from_secs(1), Duration::ZERO);
+        assert!(verify(&analysis, &reload(Closes::Graceful)).holds(), "graceful allows announced closes");
         assert!(!verify(&analysis, &reload(Closes::None)).holds());
         assert_eq!(analysis.drain, Some((Duration::from_millis(500), Duration::from_millis(500))));
-        let rec = recording(samples, vec![end(false)]);
-        let analysis = analyze(&rec, &reload(Closes::Graceful), Duration::from_secs(1), Duration::ZERO);
+        let diff = verify(&analysis, &reload(Closes::Drain)).diff();
+        assert!(diff.contains("+1 connection(s) were not closed by the proxy after the change"), "{diff}");
+        let both = recording(samples.clone(), vec![end(0, true), end(1, true)]);
+        let analysis = analyze(&both, &reload(Closes::Drain), Duration::from_secs(1), Duration::ZERO);
+        assert!(
+            verify(&analysis, &reload(Closes::Drain)).holds(),
+            "{}",
+            verify(&analysis, &reload(Closes::Drain)).diff()
+        );
+        let abrupt = recording(samples, vec![end(0, true), end(1, false)]);
+        let analysis = analyze(&abrupt, &reload(Closes::Drain), Duration::from_secs(1), Duration::ZERO);
+        assert!(!verify(&analysis, &reload(Closes::Drain)).holds());
         assert!(!verify(&analysis, &reload(Closes::Graceful)).holds());
     }
 }

@@ -46,7 +46,7 @@ impl Gateway {
             "discoveryAddress: {}\ncontrolPlaneAuthPolicy: NONE\nbinaryPath: {}\nconfigPath: {}\n\
              proxyBootstrapTemplatePath: {}\nproxyAdminPort: {ADMIN_PORT}\nstatusPort: 15020\nconcurrency: 1\n\
              drainDuration: 5s\nterminationDrainDuration: 1s\n\
-             proxyStatsMatcher: {{inclusionPrefixes: [extension_config_discovery]}}\n",
+             proxyStatsMatcher: {{inclusionPrefixes: [extension_config_discovery, listener_manager]}}\n",
             super::istiod::XDS_ADDRESS,
             spec.envoy.display(),
             config_path.display(),
@@ -79,6 +79,11 @@ impl Gateway {
 
     pub fn admin(&self) -> &Admin {
         &self.admin
+    }
+
+    /// The admin API and the agent's process, whose log holds Envoy's.
+    pub fn parts(&mut self) -> (&Admin, &mut Process) {
+        (&self.admin, &mut self.process)
     }
 
     /// Waits until istiod's configuration, with every expected listener,

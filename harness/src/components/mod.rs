@@ -12,6 +12,7 @@ use std::future::Future;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use crate::outcome::FailureKind;
 use crate::runtime::{Process, ProcessError};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum ComponentError {
     NotReady { name: String, waited: std::time::Duration, detail: String, log: String, tail: String },
     #[error("Envoy rejected the configuration: {message}")]
     EnvoyRejected { message: String },
+    #[error("the gateway did not act on the change within {waited:?}: {pending}; the last lines of its log ({log}):\n{tail}")]
+    UpdateNotSeen { waited: Duration, pending: String, log: String, tail: String },
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -36,6 +39,18 @@ pub enum ComponentError {
         #[source]
         source: reqwest::Error,
     },
+}
+
+impl ComponentError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            ComponentError::Exited { .. } => FailureKind::Exited,
+            ComponentError::NotReady { .. } | ComponentError::UpdateNotSeen { .. } => FailureKind::Deadline,
+            ComponentError::EnvoyRejected { .. } => FailureKind::Rejected,
+            ComponentError::Http { .. } => FailureKind::Transport,
+            ComponentError::Process(_) | ComponentError::Io { .. } => FailureKind::Setup,
+        }
+    }
 }
 
 /// Polls `healthy` until it says yes. Fails with the process's log when the

@@ -52,10 +52,12 @@ impl Registry {
         &self.client
     }
 
-    /// Kills the registry in the middle of a run (its address stays in
-    /// every reference already made).
-    pub fn halt(&mut self) {
-        self.process = None;
+    /// Kills the registry in the middle of a run and waits until it is
+    /// gone (its address stays in every reference already made).
+    pub async fn halt(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.kill().await;
+        }
     }
 
     pub async fn stop(self) {

@@ -150,7 +150,7 @@ pub(super) async fn drive(
         };
         seen.connects += 1;
         let connection = seen.connects;
-        let end = |graceful| ConnectionEnd { at: since_start(), graceful };
+        let end = |graceful| ConnectionEnd { slot, at: since_start(), graceful };
         loop {
             if Instant::now() >= deadline {
                 // The load is over: this side closes, which is no proxy's doing.

@@ -61,6 +61,8 @@ pub enum Answer {
 /// How a physical connection ended before the load did.
 #[derive(Debug, Clone)]
 pub struct ConnectionEnd {
+    /// The connection slot it belonged to.
+    pub slot: usize,
     pub at: Duration,
     /// Announced first: `connection: close` (HTTP/1) or GOAWAY (HTTP/2).
     pub graceful: bool,

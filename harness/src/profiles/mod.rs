@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::components::envoy::updates::Update;
 use crate::components::envoy::Expected;
 use crate::components::registry::Registry;
 use crate::components::ComponentError;
 use crate::oci::OciError;
+use crate::outcome::{Failure, FailureKind};
 use crate::provision::Tools;
 use crate::runtime::isolation::IsolationError;
 use crate::runtime::Loopback;
@@ -97,7 +99,23 @@ pub struct Stage<'a> {
     pub backends: BTreeMap<String, SocketAddr>,
     pub published: BTreeMap<String, Published>,
     /// The WasmPlugins in force now: the scenario's, then as steps apply and delete.
-    pub resources: Vec<WasmPlugin>,
+    pub resources: Vec<InForce>,
+}
+
+/// A WasmPlugin in force, and when it was created, in order: 0 for the
+/// scenario's own (created together at deploy), then one more for each a
+/// step creates. istiod orders ties by creation time.
+#[derive(Debug, Clone)]
+pub struct InForce {
+    pub resource: WasmPlugin,
+    pub created: u32,
+}
+
+impl InForce {
+    /// The scenario's own resources, as deployed.
+    pub fn initial(resources: &[WasmPlugin]) -> Vec<InForce> {
+        resources.iter().map(|r| InForce { resource: r.clone(), created: 0 }).collect()
+    }
 }
 
 impl Stage<'_> {
@@ -154,6 +172,26 @@ impl Module<'_> {
             Some(tag) => format!(":{tag}"),
             None => format!("@{}", self.published.digest),
         }
+    }
+}
+
+impl DeployError {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            DeployError::Component(e) => e.kind(),
+            // Higress refuses a WasmPlugin it cannot convert.
+            DeployError::Translate { .. } => FailureKind::Rejected,
+            DeployError::Unprovisioned(_) => FailureKind::Provisioning,
+            DeployError::Kube(_)
+            | DeployError::Isolation(_)
+            | DeployError::NotIsolated
+            | DeployError::Oci(_)
+            | DeployError::Io { .. } => FailureKind::Setup,
+        }
+    }
+
+    pub fn failure(&self) -> Failure {
+        Failure::new(self.kind(), self.to_string())
     }
 }
 
@@ -235,11 +273,13 @@ impl Deployment {
     }
 
     /// Brings the running system in line with the stage's current
-    /// WasmPlugins and pushed modules (after an `apply`, `delete` or `push`).
-    pub async fn sync(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+    /// WasmPlugins and pushed modules (after an `apply`, `delete` or
+    /// `push`), and waits up to `within` until the gateway has taken or
+    /// refused what that changes for it.
+    pub async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
         match self {
-            Deployment::Envoy(d) => d.sync(stage).await,
-            Deployment::Istio(d) => d.sync(stage).await,
+            Deployment::Envoy(d) => d.sync(stage, within).await,
+            Deployment::Istio(d) => d.sync(stage, within).await,
         }
     }
 
@@ -259,16 +299,21 @@ pub async fn deploy(kind: ProfileKind, stage: &Stage<'_>) -> Result<Deployment, 
 }
 
 /// The Istio WasmPlugins the scenario's resources become (Higress ones
-/// through the translator) that reach the gateway.
+/// through the translator), wherever they are.
 fn istio_plugins(stage: &Stage<'_>) -> Result<Vec<IstioWasmPlugin>, DeployError> {
     let mut plugins = Vec::new();
-    for resource in &stage.resources {
+    for InForce { resource, created } in &stage.resources {
         let converted = translate::to_istio(resource).map_err(|source| DeployError::Translate {
             at: stage.scenario.at(resource.line),
             name: format!("{}/{}", resource.namespace, resource.name),
             source,
         })?;
-        plugins.extend(converted.filter(placement::reaches_gateway));
+        plugins.extend(converted.map(|p| IstioWasmPlugin { created: *created, ..p }));
     }
     Ok(plugins)
+}
+
+/// Those of `plugins` that istiod gives the gateway, in the model.
+fn reaching_gateway(plugins: &[IstioWasmPlugin]) -> Vec<IstioWasmPlugin> {
+    plugins.iter().filter(|p| placement::reaches_gateway(p)).cloned().collect()
 }

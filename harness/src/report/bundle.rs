@@ -6,7 +6,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::assert::reload::summary;
 use crate::files::copy_tree;
+use crate::outcome::Failure;
 use crate::steps::StepResult;
 
 /// Run-directory entries not worth keeping: registry blobs, modules, etcd's
@@ -19,7 +21,7 @@ pub fn write(
     run_dir: &Path,
     config_dump: Option<&Value>,
     extra: &[(String, Value)],
-    error: &str,
+    failure: &Failure,
     steps: &[StepResult],
 ) -> std::io::Result<()> {
     if target.exists() {
@@ -32,7 +34,7 @@ pub fn write(
     for (name, value) in extra {
         std::fs::write(target.join(name), serde_json::to_vec_pretty(value)?)?;
     }
-    std::fs::write(target.join("error.txt"), format!("{error}\n"))?;
+    std::fs::write(target.join("error.txt"), format!("failure kind: {}\n{}\n", failure.kind, failure.message))?;
     std::fs::write(target.join("steps.txt"), trace(steps))?;
     Ok(())
 }
@@ -41,20 +43,45 @@ pub fn write(
 pub fn trace(steps: &[StepResult]) -> String {
     let mut out = String::new();
     for step in steps {
+        let attempts = match (step.attempts, step.once) {
+            (_, true) => "1 attempt, no retry, ".to_owned(),
+            (Some(count), false) => format!("{count} attempts, "),
+            (None, false) => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{} line {} {} ({} attempts, {:.3}s)",
+            "{} line {} {} ({attempts}{:.3}s)",
             step.verdict(),
             step.line,
             step.label,
-            step.attempts,
             step.elapsed.as_secs_f64()
         );
-        if let Some(detail) = &step.detail {
-            for line in detail.lines() {
-                let _ = writeln!(out, "    {line}");
-            }
+        for line in details(step).lines() {
+            let _ = writeln!(out, "    {line}");
         }
+    }
+    out
+}
+
+/// What a step's record says beyond its verdict: how it failed (for an
+/// expected failure, too), what the gateway did with a change, what a
+/// reload measured.
+pub fn details(step: &StepResult) -> String {
+    let mut out = String::new();
+    if let Some(reason) = &step.expected_failure {
+        let _ = writeln!(out, "failed as marked: {reason}");
+    }
+    if let Some(failure) = &step.failure {
+        let _ = writeln!(out, "[{}] {}", failure.kind, failure.message.trim_end());
+    }
+    if let Some(update) = &step.update {
+        let _ = writeln!(out, "{}", update.summary());
+        if let Some(rejection) = &update.rejection {
+            let _ = writeln!(out, "Envoy: {rejection}");
+        }
+    }
+    if let Some(analysis) = &step.reload {
+        let _ = writeln!(out, "{}", summary(analysis));
     }
     out
 }

@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::run::{Outcome, Status};
+use crate::assert::reload;
+use crate::audit::{Fate, Justification, ScenarioAudit};
+use crate::outcome::{Outcome, Status};
 
 /// `PASS  ID  (total; stage, deploy, steps)`.
 pub fn outcome_line(outcome: &Outcome) -> String {
@@ -30,9 +32,9 @@ pub fn step_notes(outcome: &Outcome) -> String {
         if let Some(reason) = &step.expected_failure {
             let _ = writeln!(out, "      XFAIL line {} {}: known: {reason}", step.line, step.label);
         }
-        if step.passed && step.reload.is_some() {
+        if let (true, Some(analysis)) = (step.passed, &step.reload) {
             let _ = writeln!(out, "      reload at line {} ({}):", step.line, step.label);
-            for line in step.detail.iter().flat_map(|d| d.lines()) {
+            for line in reload::summary(analysis).lines() {
                 let _ = writeln!(out, "        {line}");
             }
         }
@@ -42,9 +44,10 @@ pub fn step_notes(outcome: &Outcome) -> String {
 
 /// For a failure: the error (with its diff) and where the evidence is.
 pub fn failure_details(outcome: &Outcome) -> Option<String> {
-    let Status::Failed(error) = &outcome.status else { return None };
+    let Status::Failed(failure) = &outcome.status else { return None };
     let mut out = String::new();
-    for line in error.lines() {
+    let _ = writeln!(out, "      failure kind: {}", failure.kind);
+    for line in failure.message.lines() {
         let _ = writeln!(out, "      {line}");
     }
     if let Some(bundle) = &outcome.bundle {
@@ -62,4 +65,52 @@ pub fn summary(outcomes: &[Outcome], elapsed: Duration) -> String {
         count(|s| matches!(s, Status::Skipped(_))),
         elapsed.as_secs_f64()
     )
+}
+
+/// `OK    ID  (9 of 9 mutants killed)`, and a line per survivor (or why
+/// nothing was judged).
+pub fn audit_lines(audit: &ScenarioAudit) -> String {
+    let mut out = String::new();
+    let total = audit.mutants.len();
+    let (word, counts) = match (&audit.status, audit.count(Fate::Survived)) {
+        (Status::Skipped(reason), _) => ("SKIP", format!("{total} mutants not judged: {reason}")),
+        (Status::Failed(_), _) => ("FAIL", format!("{total} mutants not judged: the scenario itself failed")),
+        (Status::Passed, 0) => ("OK", format!("{} of {total} mutants killed", audit.count(Fate::Killed))),
+        (Status::Passed, survived) => ("WEAK", format!("{survived} of {total} mutants survived")),
+    };
+    let _ = writeln!(out, "{word:<5} {}  ({counts})", audit.id);
+    if let Status::Failed(failure) = &audit.status {
+        let _ = writeln!(out, "      failure kind: {}", failure.kind);
+        for line in failure.message.lines() {
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+    for survivor in audit.mutants.iter().filter(|m| m.fate == Fate::Survived) {
+        let note = survivor.justified.as_deref().map(|r| format!(" (justified: {r})")).unwrap_or_default();
+        let _ = writeln!(out, "      SURVIVED line {}: {}{note}", survivor.line, survivor.change);
+    }
+    out
+}
+
+pub fn audit_summary(audits: &[ScenarioAudit], stale: &[&Justification], elapsed: Duration) -> String {
+    let sum = |fate| audits.iter().map(|a| a.count(fate)).sum::<usize>();
+    let unjustified: usize = audits.iter().map(|a| a.unjustified().count()).sum();
+    let failed = audits.iter().filter(|a| matches!(a.status, Status::Failed(_))).count();
+    let mut out = format!(
+        "{} scenarios audited ({failed} failed): {} mutants, {} killed, {} survived ({unjustified} unexplained), {} not judged in {:.2}s",
+        audits.len(),
+        audits.iter().map(|a| a.mutants.len()).sum::<usize>(),
+        sum(Fate::Killed),
+        sum(Fate::Survived),
+        sum(Fate::NotJudged),
+        elapsed.as_secs_f64()
+    );
+    for j in stale {
+        let _ = write!(
+            out,
+            "\nstale justification: {} line {}: {} no longer survives; remove it",
+            j.scenario, j.line, j.change
+        );
+    }
+    out
 }

@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use super::bundle::details;
 use super::escape;
 use super::timeline::svg;
-use crate::run::{Outcome, Status};
+use crate::outcome::{Outcome, Status};
 
 pub fn write(path: &Path, profile: &str, outcomes: &[Outcome]) -> std::io::Result<()> {
     let mut out = String::new();
@@ -20,7 +21,11 @@ pub fn write(path: &Path, profile: &str, outcomes: &[Outcome]) -> std::io::Resul
     for outcome in outcomes {
         let (class, word, note) = match &outcome.status {
             Status::Passed => ("pass", "PASS", String::new()),
-            Status::Failed(error) => ("fail", "FAIL", format!("<pre>{}</pre>", escape(error))),
+            Status::Failed(failure) => (
+                "fail",
+                "FAIL",
+                format!("<p>failure kind: {}</p><pre>{}</pre>", failure.kind, escape(&failure.message)),
+            ),
             Status::Skipped(reason) => ("skip", "SKIP", format!("<p>{}</p>", escape(reason))),
         };
         let _ = write!(
@@ -37,8 +42,9 @@ pub fn write(path: &Path, profile: &str, outcomes: &[Outcome]) -> std::io::Resul
             if let Some(analysis) = &step.reload {
                 let _ = write!(out, "<div>{}</div>", svg(analysis));
             }
-            if let Some(detail) = &step.detail {
-                let _ = write!(out, "<pre>{}</pre>", escape(detail));
+            let details = details(step);
+            if !details.is_empty() {
+                let _ = write!(out, "<pre>{}</pre>", escape(&details));
             }
             out.push_str("</li>");
         }

@@ -4,16 +4,19 @@ use std::path::Path;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::run::{Outcome, Status};
+use crate::outcome::{Outcome, Status};
 
 pub fn write(path: &Path, profile: &str, outcomes: &[Outcome]) -> std::io::Result<()> {
     let mut suite = TestSuite::new(profile);
     for outcome in outcomes {
         let status = match &outcome.status {
             Status::Passed => TestCaseStatus::success(),
-            Status::Failed(error) => {
+            Status::Failed(failure) => {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                status.set_message(error.lines().next().unwrap_or_default()).set_description(error.as_str());
+                status
+                    .set_type(failure.kind.name())
+                    .set_message(failure.message.lines().next().unwrap_or_default())
+                    .set_description(failure.message.as_str());
                 status
             }
             Status::Skipped(reason) => {

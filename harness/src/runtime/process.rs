@@ -145,6 +145,12 @@ impl Process {
         }
         // Drop kills what is left of the group.
     }
+
+    /// Kills the group at once and waits until the process is gone.
+    pub async fn kill(mut self) {
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+        let _ = self.child.wait().await;
+    }
 }
 
 impl Drop for Process {

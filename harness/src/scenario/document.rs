@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use super::feature::Feature;
+use crate::outcome::FailureKind;
 
 /// A JSON object as written in YAML (plugin configurations).
 pub type JsonObject = Map<String, Value>;
@@ -231,11 +232,68 @@ pub struct StepDoc {
     pub reload: Option<Spanned<ReloadDoc>>,
     /// `stop`: the run's registry stops (what was fetched stays fetched).
     pub registry: Option<RegistryAction>,
-    pub eventually: Option<Eventually>,
-    /// The step is known to fail, for this reason: it still runs and is
-    /// checked in full; its failure is reported as expected, and a pass is
-    /// an error (the note is stale).
-    pub expected_failure: Option<String>,
+    pub eventually: Option<Spanned<Eventually>>,
+    /// For `push`, `apply`, `delete`: what the gateway must do with the
+    /// change (default: take it, or have nothing to take).
+    pub expect_update: Option<UpdateExpect>,
+    /// The step is known to fail, in the way this names: it still runs and
+    /// is checked in full; a failure of that kind and message is reported
+    /// as expected, any other failure stays a failure, and a pass is an
+    /// error (the mark is stale).
+    pub expected_failure: Option<Spanned<ExpectedFailureDoc>>,
+}
+
+/// What a change step requires of the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateExpect {
+    /// Envoy took every update the change makes.
+    Applied,
+    /// Envoy refused an update the change makes (and keeps what it had).
+    Rejected,
+}
+
+/// `expected_failure`: why the step fails, and which failure that is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedFailureMark {
+    pub reason: String,
+    /// The failure's kind (`expectation`, `rejected`, `deadline`, ...).
+    pub kind: Option<FailureKind>,
+    /// A regular expression the failure's message must match.
+    pub matches: Option<String>,
+}
+
+/// `expected_failure` as written; a bare reason is refused with a hint.
+#[derive(Debug, Clone)]
+pub struct ExpectedFailureDoc(pub ExpectedFailureMark);
+
+impl<'de> Deserialize<'de> for ExpectedFailureDoc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MarkVisitor;
+
+        impl<'de> Visitor<'de> for MarkVisitor {
+            type Value = ExpectedFailureDoc;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map with `reason` and at least one of `kind`, `matches`")
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Err(de::Error::custom(
+                    "`expected_failure` names what must fail: write `{reason: WHY, kind: KIND, matches: REGEX}` \
+                     (kind one of expectation, rejected, exited, deadline, transport, provisioning, setup; \
+                     at least one of kind and matches)",
+                ))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                ExpectedFailureMark::deserialize(de::value::MapAccessDeserializer::new(map)).map(ExpectedFailureDoc)
+            }
+        }
+
+        deserializer.deserialize_any(MarkVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -303,7 +361,8 @@ pub struct ReloadExpectDoc {
     /// Whether the proxy may close connections (default `none`).
     pub closes: Option<Closes>,
     /// Every connection must see `version.to` this long after the change
-    /// (default: the rest of the load).
+    /// (default 2s); shorter than the rest of the load, so that the load
+    /// goes on to show every connection stays switched.
     #[serde(default, deserialize_with = "human_duration")]
     pub switch_within: Option<Duration>,
 }
@@ -313,9 +372,12 @@ pub struct ReloadExpectDoc {
 pub enum Closes {
     /// No connection may be closed by the proxy.
     None,
-    /// The proxy may close connections, each announced first
-    /// (HTTP/1 `connection: close`, HTTP/2 GOAWAY): a listener drain.
+    /// Allows announced closes: the proxy may close connections, each
+    /// announced first (HTTP/1 `connection: close`, HTTP/2 GOAWAY).
     Graceful,
+    /// A listener drain: every connection open at the change must be
+    /// closed by the proxy after it, each announced first.
+    Drain,
 }
 
 /// Pushes `module` under a plugin's repository and tag (re-pointing the
@@ -460,10 +522,46 @@ pub struct FilterOrder {
     pub exact: bool,
 }
 
-/// How long and how steadily an expectation must hold.
+/// How long and how steadily an expectation must hold: a map, or `once`
+/// for exactly one attempt (no retry hides the first answer).
+#[derive(Debug, Clone, Copy)]
+pub enum Eventually {
+    Once,
+    Retry(Retry),
+}
+
+impl<'de> Deserialize<'de> for Eventually {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EventuallyVisitor;
+
+        impl<'de> Visitor<'de> for EventuallyVisitor {
+            type Value = Eventually;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`once`, or a map of `times`, `within`, `every`")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                match v {
+                    "once" => Ok(Eventually::Once),
+                    other => Err(de::Error::custom(format!(
+                        "`{other}`: write `once` (one attempt, no retry) or a map of `times`, `within`, `every`"
+                    ))),
+                }
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Retry::deserialize(de::value::MapAccessDeserializer::new(map)).map(Eventually::Retry)
+            }
+        }
+
+        deserializer.deserialize_any(EventuallyVisitor)
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Eventually {
+pub struct Retry {
     /// Consecutive passes required (default 3).
     pub times: Option<u32>,
     /// Deadline, e.g. `10s`, `500ms` (default 10s).

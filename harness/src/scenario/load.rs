@@ -10,17 +10,22 @@ use serde_saphyr::{Location, Spanned};
 
 use serde_json::Value;
 
-use super::document::{Expect, PushDoc, ReloadDoc, ResourceDoc, ScenarioDoc, StepDoc};
-use super::{
-    Action, Change, Closes, Feature, Flavor, LoadPlan, Plugin, Policy, Reference, Reload, Route, Scenario, Service,
-    Step, WasmPlugin, DEFAULT_TIMES, DEFAULT_WITHIN,
+use super::document::{
+    Eventually, Expect, ExpectedFailureDoc, PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, ScenarioDoc, StepDoc,
 };
+use super::{
+    Action, Change, Closes, ExpectedFailure, Feature, Flavor, LoadPlan, Plugin, Policy, Reference, Reload, Retry,
+    Route, Scenario, Service, Step, WasmPlugin, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
+};
+use crate::outcome::FailureKind;
 use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 const PLUGIN_SCHEME: &str = "plugin://";
 const MAX_CONNECTIONS: usize = 64;
 const MAX_RATE: u32 = 5000;
 const MAX_DURATION: Duration = Duration::from_secs(60);
+/// How soon after a reload's change every connection must see the new version.
+const DEFAULT_SWITCH_WITHIN: Duration = Duration::from_secs(2);
 
 /// One problem at one place in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -407,6 +412,7 @@ impl Checker {
             self.problem(at, "`expect` belongs to a `request` step");
             return None;
         }
+        let eventually = s.eventually.as_ref();
         let action = if let Some(request) = &s.request {
             Action::Request { request: request.clone(), expect: Box::new(self.expectation(s, at)?) }
         } else if let Some(filters) = &s.filters {
@@ -420,22 +426,88 @@ impl Checker {
         } else if let Some(reload) = &s.reload {
             Action::Reload(Box::new(self.reload(reload, scope)?))
         } else {
-            Action::Change(self.change(at, &s.push, &s.apply, &s.delete, scope)?)
+            let change = self.change(at, &s.push, &s.apply, &s.delete, scope)?;
+            Action::Change { change, expect: s.expect_update, within: self.change_within(eventually)? }
         };
-        let eventually = s.eventually.unwrap_or_default();
-        let times = eventually.times.unwrap_or(DEFAULT_TIMES);
-        if times == 0 {
-            self.problem(at, "`eventually.times` must be at least 1");
+        if s.expect_update.is_some() && !matches!(action, Action::Change { .. }) {
+            self.problem(at, "`expect_update` belongs to a `push`, `apply` or `delete` step");
         }
-        Some(Step {
-            line: at.line(),
-            name: s.name.clone(),
-            action,
-            times,
-            within: eventually.within.unwrap_or(DEFAULT_WITHIN),
-            every: eventually.every.unwrap_or_default(),
-            expected_failure: s.expected_failure.clone(),
-        })
+        let retry = match &action {
+            Action::Request { .. } | Action::Filters(_) => self.retry(eventually),
+            Action::Change { .. } => Retry::default(),
+            Action::Reload(_) | Action::StopRegistry => {
+                if let Some(eventually) = eventually {
+                    self.problem(
+                        eventually.referenced,
+                        "`eventually` belongs to `request`, `filters` and change steps",
+                    );
+                }
+                Retry::default()
+            }
+        };
+        let expected_failure = s.expected_failure.as_ref().and_then(|mark| self.expected_failure(mark));
+        Some(Step { line: at.line(), name: s.name.clone(), action, retry, expected_failure })
+    }
+
+    /// How a `request` or `filters` step is attempted.
+    fn retry(&mut self, eventually: Option<&Spanned<Eventually>>) -> Retry {
+        let Some(eventually) = eventually else { return Retry::default() };
+        match eventually.value {
+            Eventually::Once => Retry::Once,
+            Eventually::Retry(r) => {
+                let times = r.times.unwrap_or(DEFAULT_TIMES);
+                if times == 0 {
+                    self.problem(
+                        eventually.referenced,
+                        "`eventually.times` must be at least 1 (or write `eventually: once`)",
+                    );
+                }
+                Retry::Until { times, within: r.within.unwrap_or(DEFAULT_WITHIN), every: r.every.unwrap_or_default() }
+            }
+        }
+    }
+
+    /// A change step's deadline for the gateway to act: `eventually.within` only.
+    fn change_within(&mut self, eventually: Option<&Spanned<Eventually>>) -> Option<Duration> {
+        let Some(eventually) = eventually else { return Some(DEFAULT_CHANGE_WITHIN) };
+        match eventually.value {
+            Eventually::Retry(RetryDoc { times: None, every: None, within }) => {
+                Some(within.unwrap_or(DEFAULT_CHANGE_WITHIN))
+            }
+            _ => {
+                self.problem(
+                    eventually.referenced,
+                    "a change acts once: its `eventually` takes only `within`, how long the gateway may take to act on it",
+                );
+                None
+            }
+        }
+    }
+
+    fn expected_failure(&mut self, mark: &Spanned<ExpectedFailureDoc>) -> Option<ExpectedFailure> {
+        let (doc, at) = (&mark.value.0, mark.referenced);
+        if doc.reason.trim().is_empty() {
+            self.problem(at, "`expected_failure.reason` is empty: say why the step fails");
+        }
+        if doc.kind.is_none() && doc.matches.is_none() {
+            let kinds: Vec<&str> = FailureKind::ALL.iter().map(|k| k.name()).collect();
+            self.problem(
+                at,
+                format!(
+                    "`expected_failure` must name what fails: `kind` ({}) and/or `matches` (a regex over the failure's message)",
+                    kinds.join(", ")
+                ),
+            );
+            return None;
+        }
+        let matches = match doc.matches.as_deref().map(regex::Regex::new).transpose() {
+            Ok(matches) => matches,
+            Err(e) => {
+                self.problem(at, format!("`expected_failure.matches` is not a valid regex: {e}"));
+                return None;
+            }
+        };
+        Some(ExpectedFailure { reason: doc.reason.clone(), kind: doc.kind, matches })
     }
 
     /// One of `push`, `apply`, `delete` (a step's, or a reload's `change`).
@@ -521,8 +593,28 @@ impl Checker {
                 format!("reload: `after` must fall within the load, which lasts at most {MAX_DURATION:?}"),
             );
         }
+        if r.version.from == r.version.to {
+            self.problem(
+                at,
+                format!(
+                    "reload.version: `from` and `to` are both `{}`, so no switch could be seen; name the value before the change and the one after",
+                    r.version.from
+                ),
+            );
+        }
+        let switch_within = r.expect.switch_within.unwrap_or(DEFAULT_SWITCH_WITHIN);
+        let rest = load.duration.saturating_sub(after);
+        if switch_within >= rest {
+            self.problem(
+                at,
+                format!(
+                    "reload.expect.switch_within ({switch_within:?}) must be shorter than the load after the change ({rest:?}), \
+                     so that the load goes on to show every connection stays switched; lengthen the load or shorten switch_within"
+                ),
+            );
+        }
         Some(Reload {
-            switch_within: r.expect.switch_within.unwrap_or(load.duration.saturating_sub(after)),
+            switch_within,
             load,
             after,
             change,

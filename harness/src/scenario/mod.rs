@@ -12,15 +12,21 @@ use std::time::Duration;
 pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
-    JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, VersionDoc as VersionSpec, VmConfig, WasmPluginSpec,
+    JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, UpdateExpect, VersionDoc as VersionSpec, VmConfig,
+    WasmPluginSpec,
 };
 pub use feature::Feature;
+
+use crate::outcome::{Failure, FailureKind};
 pub use load::{discover, load_all, load_file, Diagnostic, LoadError};
 
 /// Consecutive passes a step needs unless it says otherwise.
 pub const DEFAULT_TIMES: u32 = 3;
 /// How long a step may take to hold unless it says otherwise.
 pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
+/// How long the gateway may take to act on a change unless the step says
+/// otherwise: a large module can take seconds to fetch and compile.
+pub const DEFAULT_CHANGE_WITHIN: Duration = Duration::from_secs(30);
 
 /// A scenario that passed validation: every reference resolves.
 #[derive(Debug, Clone)]
@@ -152,12 +158,48 @@ pub struct Step {
     pub line: u64,
     pub name: Option<String>,
     pub action: Action,
-    pub times: u32,
-    pub within: Duration,
-    /// Pause between attempts that hold.
-    pub every: Duration,
-    /// Known to fail, for this reason (see `StepDoc::expected_failure`).
-    pub expected_failure: Option<String>,
+    /// How `request` and `filters` steps are attempted.
+    pub retry: Retry,
+    /// Known to fail, in the way this says.
+    pub expected_failure: Option<ExpectedFailure>,
+}
+
+/// How often a check is attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Exactly one attempt: the first answer is the one judged.
+    Once,
+    /// Until it holds `times` in a row (`every` apart), or `within` passes.
+    Until { times: u32, within: Duration, every: Duration },
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry::Until { times: DEFAULT_TIMES, within: DEFAULT_WITHIN, every: Duration::ZERO }
+    }
+}
+
+/// `expected_failure`: the reason, and what the failure must be.
+#[derive(Debug, Clone)]
+pub struct ExpectedFailure {
+    pub reason: String,
+    pub kind: Option<FailureKind>,
+    pub matches: Option<regex::Regex>,
+}
+
+impl ExpectedFailure {
+    /// Whether `failure` is the one this mark names.
+    pub fn accepts(&self, failure: &Failure) -> bool {
+        self.kind.is_none_or(|k| k == failure.kind)
+            && self.matches.as_ref().is_none_or(|re| re.is_match(&failure.message))
+    }
+
+    /// `kind K, message matching /RE/`, for messages.
+    pub fn describe(&self) -> String {
+        let kind = self.kind.map(|k| format!("kind {k}"));
+        let pattern = self.matches.as_ref().map(|re| format!("a message matching /{}/", re.as_str()));
+        kind.into_iter().chain(pattern).collect::<Vec<_>>().join(", ")
+    }
 }
 
 impl Step {
@@ -171,7 +213,7 @@ impl Step {
                 format!("{} {}{}", request.method, request.host, request.path)
             }
             Action::Filters(_) => "filter chain order".to_owned(),
-            Action::Change(change) => change.label(),
+            Action::Change { change, .. } => change.label(),
             Action::Reload(reload) => format!("reload under load: {}", reload.change.label()),
             Action::StopRegistry => "stop the registry".to_owned(),
         }
@@ -212,9 +254,18 @@ pub struct Reload {
 
 #[derive(Debug, Clone)]
 pub enum Action {
-    Request { request: RequestSpec, expect: Box<Expect> },
+    Request {
+        request: RequestSpec,
+        expect: Box<Expect>,
+    },
     Filters(FilterOrder),
-    Change(Change),
+    /// A change, then the wait (up to `within`) for the gateway to take or
+    /// refuse it; `expect` says which it must be.
+    Change {
+        change: Change,
+        expect: Option<UpdateExpect>,
+        within: Duration,
+    },
     Reload(Box<Reload>),
     StopRegistry,
 }

@@ -2,12 +2,18 @@
 //! a plugin's tag at another module (WasmPlugins bound to the plugin's
 //! digest follow it); apply and delete change the WasmPlugins in force, as
 //! `kubectl apply` and `kubectl delete` would. The profile then brings the
-//! running system in line.
+//! running system in line, and the step lasts until the gateway has taken
+//! or refused what that changes for it.
 
+use std::time::Duration;
+
+use crate::assert::{Check, Verdict};
+use crate::components::envoy::updates::{Update, UpdateKind};
 use crate::oci::{repository, RegistryClient};
-use crate::profiles::{Deployment, Published, Stage};
+use crate::outcome::{Failure, FailureKind};
+use crate::profiles::{Deployment, InForce, Published, Stage};
 use crate::provision::Tools;
-use crate::scenario::{Change, Plugin};
+use crate::scenario::{Change, Plugin, UpdateExpect};
 
 /// Pushes `module` as `plugin`'s repository and tag, in its layout.
 pub async fn publish(
@@ -23,22 +29,87 @@ pub async fn publish(
     Ok(Published { repository, tag: plugin.tag.clone(), digest })
 }
 
-pub async fn run(stage: &mut Stage<'_>, deployment: &mut Deployment, change: &Change) -> Result<(), String> {
+/// Makes the change and waits up to `within` for the gateway to act on it.
+pub async fn run(
+    stage: &mut Stage<'_>,
+    deployment: &mut Deployment,
+    change: &Change,
+    within: Duration,
+) -> Result<Update, Failure> {
     match change {
         Change::Push { plugin, module } => {
             let declared = &stage.scenario.plugins[plugin];
-            let pushed = publish(stage.tools, stage.registry.client(), declared, module).await?;
+            let pushed = publish(stage.tools, stage.registry.client(), declared, module)
+                .await
+                .map_err(|e| Failure::new(FailureKind::Setup, e))?;
             stage.published.insert(plugin.clone(), pushed);
         }
         Change::Apply(resource) => {
-            match stage.resources.iter_mut().find(|r| r.namespace == resource.namespace && r.name == resource.name) {
-                Some(existing) => *existing = (**resource).clone(),
-                None => stage.resources.push((**resource).clone()),
+            let same =
+                |r: &&mut InForce| r.resource.namespace == resource.namespace && r.resource.name == resource.name;
+            match stage.resources.iter_mut().find(same) {
+                Some(existing) => existing.resource = (**resource).clone(),
+                None => {
+                    let created = stage.resources.iter().map(|r| r.created + 1).max().unwrap_or(1);
+                    stage.resources.push(InForce { resource: (**resource).clone(), created });
+                }
             }
         }
         Change::Delete { namespace, name } => {
-            stage.resources.retain(|r| !(&r.namespace == namespace && &r.name == name));
+            stage.resources.retain(|r| !(&r.resource.namespace == namespace && &r.resource.name == name));
         }
     }
-    deployment.sync(stage).await.map_err(|e| e.to_string())
+    deployment.sync(stage, within).await.map_err(|e| e.failure())
+}
+
+/// Whether what the gateway did is what the step expects: by default
+/// anything but a rejection.
+pub fn judge(update: &Update, expect: Option<UpdateExpect>) -> Result<(), Failure> {
+    let holds = match expect {
+        None => update.kind != UpdateKind::Rejected,
+        Some(UpdateExpect::Applied) => update.kind == UpdateKind::Applied,
+        Some(UpdateExpect::Rejected) => update.kind == UpdateKind::Rejected,
+    };
+    if holds {
+        return Ok(());
+    }
+    let wanted = match expect {
+        None => "applied or unchanged",
+        Some(UpdateExpect::Applied) => "applied",
+        Some(UpdateExpect::Rejected) => "rejected",
+    };
+    let mut actual = format!("the gateway's update: {}", update.kind.name());
+    if let Some(rejection) = &update.rejection {
+        actual.push_str(&format!(" ({rejection})"));
+    }
+    let verdict = Verdict { checks: vec![Check::new(format!("the gateway's update: {wanted}"), actual)] };
+    let mut message = verdict.diff();
+    if expect.is_none() {
+        message.push_str("mark the step `expect_update: rejected` if the gateway is meant to refuse it\n");
+    }
+    let kind = if update.kind == UpdateKind::Rejected { FailureKind::Rejected } else { FailureKind::Expectation };
+    Err(Failure::new(kind, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    use super::*;
+
+    fn update(kind: UpdateKind) -> Update {
+        Update { kind, took: Duration::ZERO, resources: Vec::new(), rejection: None }
+    }
+
+    #[rstest]
+    #[case::default_takes_applied(None, UpdateKind::Applied, None)]
+    #[case::default_takes_unchanged(None, UpdateKind::Unchanged, None)]
+    #[case::default_refuses_rejected(None, UpdateKind::Rejected, Some(FailureKind::Rejected))]
+    #[case::applied(Some(UpdateExpect::Applied), UpdateKind::Applied, None)]
+    #[case::applied_needs_an_update(Some(UpdateExpect::Applied), UpdateKind::Unchanged, Some(FailureKind::Expectation))]
+    #[case::rejected(Some(UpdateExpect::Rejected), UpdateKind::Rejected, None)]
+    #[case::rejected_not_applied(Some(UpdateExpect::Rejected), UpdateKind::Applied, Some(FailureKind::Expectation))]
+    fn judges(#[case] expect: Option<UpdateExpect>, #[case] kind: UpdateKind, #[case] failure: Option<FailureKind>) {
+        assert_eq!(judge(&update(kind), expect).err().map(|f| f.kind), failure);
+    }
 }

@@ -1,14 +1,12 @@
 //! `filters`: the gateway listener's HTTP filter chain, read from Envoy's
-//! `/config_dump`, checked for order.
+//! `/config_dump`.
 
-use crate::assert::filters::verify;
-use crate::assert::Verdict;
 use crate::components::envoy::dump::http_filters;
+use crate::outcome::{Failure, FailureKind};
 use crate::profiles::Deployment;
-use crate::scenario::FilterOrder;
 
-pub async fn attempt(deployment: &Deployment, order: &FilterOrder) -> Result<Verdict, String> {
-    let dump = deployment.config_dump().await.map_err(|e| e.to_string())?;
-    let chain = http_filters(&dump, None)?;
-    Ok(verify(order, &chain))
+/// The HTTP filter names of the gateway's listener, in order.
+pub async fn chain(deployment: &Deployment) -> Result<Vec<String>, Failure> {
+    let dump = deployment.config_dump().await.map_err(|e| Failure::new(e.kind(), e.to_string()))?;
+    http_filters(&dump, None).map_err(|e| Failure::new(FailureKind::Expectation, e))
 }

@@ -1,18 +1,28 @@
-//! Where each step of a scenario is executed: one file per step action.
+//! Where each step of a scenario is executed: one file per step action. A
+//! step observes (sends a request, reads the filter chain, makes a change,
+//! runs a load) and judges what it observed against its expectation; the
+//! same observations can judge other expectations too (`Alternative`, the
+//! mutation audit's mutants).
 
 mod change;
 mod filters;
 mod reload;
 mod request;
 
+use std::cell::RefCell;
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 pub use change::publish;
 
-use crate::assert::eventually::{eventually, Attempts};
-use crate::assert::reload::{summary, Analysis};
+use crate::assert::eventually::{eventually, Attempts, Streak};
+use crate::assert::http::{verify as verify_exchange, Exchange};
+use crate::assert::reload::{analyze, verify as verify_reload, Analysis};
+use crate::assert::{filters::verify as verify_chain, Check, Verdict};
+use crate::components::envoy::updates::Update;
+use crate::outcome::{Failure, FailureKind};
 use crate::profiles::{Deployment, Stage};
-use crate::scenario::{Action, Step};
+use crate::scenario::{Action, Expect, FilterOrder, Reload, Retry, Step};
 
 /// What a step needs from the run; changes (`push`, `apply`, `delete`) go
 /// through the stage and the deployment.
@@ -27,13 +37,18 @@ pub struct StepResult {
     pub line: u64,
     pub label: String,
     pub passed: bool,
-    pub attempts: u32,
+    /// How many times a `request` or `filters` step observed; None for a
+    /// step that acts once (a change, a reload, a registry stop).
+    pub attempts: Option<u32>,
+    /// Exactly one attempt was allowed (`eventually: once`).
+    pub once: bool,
     pub elapsed: Duration,
-    /// For a failure: the last diff or error; for a reload step, then its
-    /// summary (pass or fail).
-    pub detail: Option<String>,
-    /// The step failed as its `expected_failure` says it does.
+    /// Why the step failed; for a step that failed as marked, how it failed.
+    pub failure: Option<Failure>,
+    /// The mark's reason, when the step failed as its `expected_failure` says.
     pub expected_failure: Option<String>,
+    /// What the gateway did with a change (change and reload steps).
+    pub update: Option<Update>,
     /// What a reload step measured.
     pub reload: Option<Analysis>,
 }
@@ -49,74 +64,191 @@ impl StepResult {
     }
 }
 
-pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>) -> StepResult {
-    let label = step.label();
+/// Another expectation for a step, judged on the same observations as the
+/// step's own, attempt by attempt, with its own streak: it holds if the
+/// step, so written, would have passed on what was observed.
+#[derive(Debug, Clone)]
+pub struct Alternative {
+    pub step: Step,
+    streak: Streak,
+}
+
+impl Alternative {
+    pub fn new(step: Step) -> Self {
+        let retry = match step.action {
+            Action::Request { .. } | Action::Filters(_) => step.retry,
+            _ => Retry::Once,
+        };
+        Alternative { streak: Streak::new(retry), step }
+    }
+
+    pub fn held(&self) -> bool {
+        self.streak.held()
+    }
+}
+
+pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut [Alternative]) -> StepResult {
     let started = Instant::now();
-    let once = |outcome: Result<(), String>| {
-        let passed = outcome.is_ok();
-        (passed, Attempts { count: 1, elapsed: started.elapsed(), last_failure: outcome.err() }, false)
+    let mut result = StepResult {
+        line: step.line,
+        label: step.label(),
+        passed: false,
+        attempts: None,
+        once: step.retry == Retry::Once,
+        elapsed: Duration::ZERO,
+        failure: None,
+        expected_failure: None,
+        update: None,
+        reload: None,
     };
-    let repeated = |outcome: Result<Attempts, Attempts>| match outcome {
-        Ok(attempts) => (true, attempts, true),
-        Err(attempts) => (false, attempts, true),
+    let alternatives = RefCell::new(alternatives);
+    let judged = |alternative_holds: &dyn Fn(&Action) -> Option<bool>| {
+        for alternative in alternatives.borrow_mut().iter_mut() {
+            if let Some(holds) = alternative_holds(&alternative.step.action) {
+                alternative.streak.record(holds);
+            }
+        }
     };
-    let mut measured = None;
-    let (passed, Attempts { count, elapsed, last_failure }, retried) = match &step.action {
+    let failure = match &step.action {
         Action::Request { request, expect } => {
             let (deployment, http) = (&*ctx.deployment, ctx.http);
-            repeated(
-                eventually(step.times, step.within, step.every, || request::attempt(deployment, http, request, expect))
-                    .await,
-            )
+            let outcome = eventually(step.retry, || async {
+                let observed = request::send(deployment, http, request).await;
+                judged(&|action| match action {
+                    Action::Request { expect, .. } => Some(judge_exchange(expect, &observed).is_ok()),
+                    _ => None,
+                });
+                judge_exchange(expect, &observed)
+            })
+            .await;
+            retried(step, &mut result, outcome)
         }
         Action::Filters(order) => {
             let deployment = &*ctx.deployment;
-            repeated(eventually(step.times, step.within, step.every, || filters::attempt(deployment, order)).await)
+            let outcome = eventually(step.retry, || async {
+                let observed = filters::chain(deployment).await;
+                judged(&|action| match action {
+                    Action::Filters(order) => Some(judge_chain(order, &observed).is_ok()),
+                    _ => None,
+                });
+                judge_chain(order, &observed)
+            })
+            .await;
+            retried(step, &mut result, outcome)
         }
-        Action::Change(change) => once(change::run(ctx.stage, ctx.deployment, change).await),
-        Action::StopRegistry => {
-            ctx.stage.registry.halt();
-            once(Ok(()))
-        }
-        Action::Reload(plan) => once(reload::run(ctx, plan).await.and_then(|(verdict, analysis)| {
-            measured = Some(analysis);
-            if verdict.holds() {
-                Ok(())
-            } else {
-                Err(verdict.diff())
+        Action::Change { change, expect, within } => {
+            match change::run(ctx.stage, ctx.deployment, change, *within).await {
+                Ok(update) => {
+                    judged(&|action| match action {
+                        Action::Change { expect, .. } => Some(change::judge(&update, *expect).is_ok()),
+                        _ => None,
+                    });
+                    let judged = change::judge(&update, *expect);
+                    result.update = Some(update);
+                    judged.err()
+                }
+                Err(failure) => Some(failure),
             }
-        })),
-    };
-    let mut detail = (!passed).then(|| {
-        let last = last_failure.unwrap_or_default();
-        if retried {
-            format!(
-                "did not hold {} time(s) in a row within {:?} ({count} attempts); the last attempt:\n{last}",
-                step.times, step.within
-            )
-        } else {
-            last
         }
-    });
-    if let Some(analysis) = &measured {
-        let text = summary(analysis);
-        detail = Some(match detail {
-            Some(failure) => format!("{failure}\n{text}"),
-            None => text,
-        });
+        Action::StopRegistry => {
+            let host = ctx.stage.registry.host().to_owned();
+            ctx.stage.registry.halt().await;
+            refuses_connections(&host).err()
+        }
+        Action::Reload(plan) => match reload::observe(ctx, plan).await {
+            Ok(observed) => {
+                judged(&|action| match action {
+                    Action::Reload(plan) => Some(judge_reload(plan, &observed).1.is_ok()),
+                    _ => None,
+                });
+                let (analysis, judged) = judge_reload(plan, &observed);
+                result.update = Some(observed.update);
+                result.reload = Some(analysis);
+                judged.err()
+            }
+            Err(failure) => Some(failure),
+        },
+    };
+    result.elapsed = started.elapsed();
+    // A known failure still runs in full; it passes only by failing as marked.
+    match (&step.expected_failure, failure) {
+        (None, failure) => {
+            result.passed = failure.is_none();
+            result.failure = failure;
+        }
+        (Some(mark), Some(failure)) if mark.accepts(&failure) => {
+            result.passed = true;
+            result.failure = Some(failure);
+            result.expected_failure = Some(mark.reason.clone());
+        }
+        (Some(mark), Some(failure)) => {
+            result.failure = Some(Failure::new(
+                failure.kind,
+                format!(
+                    "failed, but not as marked (`expected_failure` names {}):\n{}",
+                    mark.describe(),
+                    failure.message
+                ),
+            ));
+        }
+        (Some(mark), None) => {
+            result.failure = Some(Failure::new(
+                FailureKind::Expectation,
+                format!("passed, but is marked `expected_failure: {}`; remove the mark", mark.reason),
+            ));
+        }
     }
-    // A known failure still runs in full; it passes only by failing.
-    let (passed, detail, expected_failure) = match (&step.expected_failure, passed) {
-        (None, _) => (passed, detail, None),
-        (Some(reason), false) => (true, detail, Some(reason.clone())),
-        (Some(reason), true) => (
-            false,
-            Some(format!(
-                "passed, but is marked `expected_failure: {reason}`; remove the mark{}",
-                detail.map(|d| format!("\n{d}")).unwrap_or_default()
-            )),
-            None,
+    result
+}
+
+/// The failure of a retried check, if it did not hold.
+fn retried(step: &Step, result: &mut StepResult, outcome: Result<Attempts, Attempts>) -> Option<Failure> {
+    let (Ok(attempts) | Err(attempts)) = &outcome;
+    let count = attempts.count;
+    result.attempts = Some(count);
+    let failure = outcome.err()?.last_failure?;
+    let message = match step.retry {
+        Retry::Once => format!("the one attempt (`eventually: once`) did not hold:\n{}", failure.message),
+        Retry::Until { times, within, .. } => format!(
+            "did not hold {times} time(s) in a row within {within:?} ({count} attempts); the last attempt:\n{}",
+            failure.message
         ),
     };
-    StepResult { line: step.line, label, passed, attempts: count, elapsed, detail, expected_failure, reload: measured }
+    Some(Failure::new(failure.kind, message))
+}
+
+fn judge_exchange(expect: &Expect, observed: &Result<Exchange, Failure>) -> Result<(), Failure> {
+    holds(verify_exchange(expect, observed.as_ref().map_err(Clone::clone)?))
+}
+
+fn judge_chain(order: &FilterOrder, observed: &Result<Vec<String>, Failure>) -> Result<(), Failure> {
+    holds(verify_chain(order, observed.as_ref().map_err(Clone::clone)?))
+}
+
+fn judge_reload(plan: &Reload, observed: &reload::Observed) -> (Analysis, Result<(), Failure>) {
+    let analysis = analyze(&observed.recording, plan, observed.applied_at, observed.update.took);
+    let verdict = verify_reload(&analysis, plan);
+    (analysis, holds(verdict))
+}
+
+fn holds(verdict: Verdict) -> Result<(), Failure> {
+    if verdict.holds() {
+        Ok(())
+    } else {
+        Err(Failure::new(FailureKind::Expectation, verdict.diff()))
+    }
+}
+
+/// A stopped registry must be gone from its address: a fetch then fails
+/// for the reason the scenario means, not by chance.
+fn refuses_connections(host: &str) -> Result<(), Failure> {
+    let addr: SocketAddr =
+        host.parse().map_err(|e| Failure::new(FailureKind::Setup, format!("registry {host}: {e}")))?;
+    let expected = format!("registry at {host}: refuses connections");
+    let actual = match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => expected.clone(),
+        Err(e) => format!("registry at {host}: {e}"),
+        Ok(_) => format!("registry at {host}: accepts connections"),
+    };
+    holds(Verdict { checks: vec![Check::new(expected, actual)] })
 }

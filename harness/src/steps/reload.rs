@@ -1,16 +1,24 @@
 //! `reload`: bounded background load through the gateway while a change is
 //! applied, then the analysis of what every connection saw.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{change, StepContext};
-use crate::assert::reload::{analyze, verify, Analysis};
-use crate::assert::Verdict;
-use crate::load::{self, LoadSpec};
-use crate::scenario::Reload;
+use crate::components::envoy::updates::Update;
+use crate::load::{self, LoadSpec, Recording};
+use crate::outcome::Failure;
+use crate::scenario::{Reload, DEFAULT_CHANGE_WITHIN};
+
+/// What a reload observed: the load's record, and when the change was
+/// applied (since the load started) and taken by the gateway.
+pub struct Observed {
+    pub recording: Recording,
+    pub applied_at: Duration,
+    pub update: Update,
+}
 
 /// Runs the load and the change; the change's own failure ends the step.
-pub async fn run(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<(Verdict, Analysis), String> {
+pub async fn observe(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<Observed, Failure> {
     let spec = LoadSpec {
         target: ctx.deployment.gateway(),
         plan: reload.load.clone(),
@@ -21,12 +29,11 @@ pub async fn run(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<(Verd
         let load_started = started_rx.await.unwrap_or_else(|_| Instant::now());
         tokio::time::sleep_until((load_started + reload.after).into()).await;
         let applied_at = load_started.elapsed();
-        let began = Instant::now();
-        let result = change::run(ctx.stage, ctx.deployment, &reload.change).await;
-        (applied_at, began.elapsed(), result)
+        let result = change::run(ctx.stage, ctx.deployment, &reload.change, DEFAULT_CHANGE_WITHIN).await;
+        (applied_at, result)
     };
-    let (recording, (applied_at, took, applied)) = tokio::join!(load::run(&spec, started_tx), apply);
-    applied.map_err(|e| format!("the change failed: {e}"))?;
-    let analysis = analyze(&recording, reload, applied_at, took);
-    Ok((verify(&analysis, reload), analysis))
+    let (recording, (applied_at, update)) = tokio::join!(load::run(&spec, started_tx), apply);
+    let update = update?;
+    change::judge(&update, None)?;
+    Ok(Observed { recording, applied_at, update })
 }

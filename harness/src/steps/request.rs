@@ -1,26 +1,18 @@
-//! `request` + `expect`: one HTTP request through the gateway, checked.
+//! `request` + `expect`: one HTTP request through the gateway.
 
 use reqwest::Method;
 
-use crate::assert::http::{verify, Exchange};
-use crate::assert::Verdict;
+use crate::assert::http::Exchange;
+use crate::outcome::{Failure, FailureKind};
 use crate::profiles::Deployment;
-use crate::scenario::{Expect, RequestSpec};
+use crate::scenario::RequestSpec;
 
-pub async fn attempt(
-    deployment: &Deployment,
-    http: &reqwest::Client,
-    request: &RequestSpec,
-    expect: &Expect,
-) -> Result<Verdict, String> {
-    let exchange = send(deployment, http, request).await?;
-    Ok(verify(expect, &exchange))
-}
-
-async fn send(deployment: &Deployment, http: &reqwest::Client, request: &RequestSpec) -> Result<Exchange, String> {
+/// Sends `request` to the gateway and reads the whole answer.
+pub async fn send(deployment: &Deployment, http: &reqwest::Client, request: &RequestSpec) -> Result<Exchange, Failure> {
+    let transport = |message: String| Failure::new(FailureKind::Transport, message);
     let url = format!("http://{}{}", deployment.gateway(), request.path);
-    let method =
-        Method::from_bytes(request.method.as_bytes()).map_err(|e| format!("method {}: {e}", request.method))?;
+    let method = Method::from_bytes(request.method.as_bytes())
+        .map_err(|e| Failure::new(FailureKind::Setup, format!("method {}: {e}", request.method)))?;
     let mut builder = http.request(method, &url).header("host", &request.host);
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
@@ -28,14 +20,16 @@ async fn send(deployment: &Deployment, http: &reqwest::Client, request: &Request
     if let Some(body) = &request.body {
         builder = builder.body(body.clone());
     }
-    let response =
-        builder.send().await.map_err(|e| format!("{} {} (Host: {}) failed: {e}", request.method, url, request.host))?;
+    let response = builder
+        .send()
+        .await
+        .map_err(|e| transport(format!("{} {} (Host: {}) failed: {e}", request.method, url, request.host)))?;
     let status = response.status().as_u16();
     let headers = response
         .headers()
         .iter()
         .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let body = response.text().await.map_err(|e| format!("reading the response body: {e}"))?;
+    let body = response.text().await.map_err(|e| transport(format!("reading the response body: {e}")))?;
     Ok(Exchange { status, headers, body })
 }

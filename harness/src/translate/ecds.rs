@@ -90,6 +90,7 @@ mod tests {
             plugin: "p".into(),
             reference: Reference::Digest,
             spec: IstioSpec { fail_strategy, ..IstioSpec::default() },
+            created: 0,
         };
         extension_config(&plugin, Path::new("/m.wasm"), fail_field)["typed_config"]["config"].clone()
     }

@@ -35,6 +35,7 @@ pub fn to_istio(resource: &WasmPlugin) -> Result<Option<IstioWasmPlugin>, Transl
         plugin: resource.plugin.clone(),
         reference: resource.reference.clone(),
         spec,
+        created: 0,
     }))
 }
 

@@ -19,6 +19,9 @@ pub struct IstioWasmPlugin {
     pub plugin: String,
     pub reference: Reference,
     pub spec: IstioSpec,
+    /// Creation order: 0 for the resources deployed together, then one
+    /// more for each a step creates (see `profiles::InForce`).
+    pub created: u32,
 }
 
 impl IstioWasmPlugin {
@@ -30,6 +33,12 @@ impl IstioWasmPlugin {
     /// The name in the Wasm filter's plugin configuration.
     pub fn plugin_config_name(&self) -> String {
         format!("{}.{}{TRANSLATED_SUFFIX}", self.namespace, self.name)
+    }
+
+    /// The name istiod 1.30 sorts ties by: its TrafficExtension's,
+    /// `NAME~istio-translated-wasmplugin` (so `a-b` sorts before `a`).
+    pub fn sort_name(&self) -> String {
+        format!("{}{TRANSLATED_SUFFIX}", self.name)
     }
 
     /// The phase istiod files the plugin under (unset is `UNSPECIFIED_PHASE`).

@@ -3,15 +3,18 @@
 //! checks the real thing; `scenarios/order` and `scope/namespace-visibility`
 //! pin it).
 //!
-//! istiod (pilot/pkg/model/push_context.go) takes the plugins of the proxy's
-//! own namespace, then those of the root namespace, each list in creation
-//! order (ties by name, then namespace); groups them by phase in the order
-//! AUTHN, AUTHZ, STATS, UNSPECIFIED_PHASE (native filters such as jwt_authn
-//! and rbac sit between the groups); and sorts each group by priority,
-//! highest first, an unset priority counting as the lowest, keeping the
-//! order above for ties. Scenario resources are created in name order
-//! within a second, so ties fall to the namespace (the gateway's first),
-//! then the name.
+//! istiod 1.30 (pilot/pkg/model/push_context.go) sorts every WasmPlugin's
+//! TrafficExtension by creation time (to the second), then by its name
+//! (`NAME~istio-translated-wasmplugin`), then namespace; takes those of the
+//! proxy's own namespace, then those of the root namespace; groups them by
+//! phase in the order AUTHN, AUTHZ, STATS, UNSPECIFIED_PHASE (native
+//! filters such as jwt_authn and rbac sit between the groups); and sorts
+//! each group by priority, highest first, an unset priority counting as the
+//! lowest, keeping the order above for ties. So ties fall to the namespace
+//! (the gateway's first), then creation, then that name. The istio profile
+//! creates the scenario's resources in that name order and gives each
+//! resource a step creates a later second than every earlier one, so that
+//! creation order is what the model says (`IstioWasmPlugin::created`).
 
 use std::cmp::Reverse;
 
@@ -38,7 +41,8 @@ pub fn filter_order<'a>(plugins: impl IntoIterator<Item = &'a IstioWasmPlugin>) 
             phase_rank(p.phase()),
             Reverse(p.spec.priority.unwrap_or(i32::MIN)),
             lookup,
-            p.name.clone(),
+            p.created,
+            p.sort_name(),
             p.namespace.clone(),
         )
     });
@@ -69,7 +73,12 @@ mod tests {
             plugin: name.into(),
             reference: Reference::Digest,
             spec: IstioSpec { phase, priority, ..IstioSpec::default() },
+            created: 0,
         }
+    }
+
+    fn created(plugin: IstioWasmPlugin, created: u32) -> IstioWasmPlugin {
+        IstioWasmPlugin { created, ..plugin }
     }
 
     #[rstest]
@@ -89,6 +98,15 @@ mod tests {
     #[case::ties_put_the_gateway_namespace_first(
         vec![plugin("a", ROOT_NAMESPACE, None, Some(1)), plugin("z", GATEWAY_NAMESPACE, None, Some(1))],
         &["z.higress-system", "a.istio-system"])]
+    #[case::ties_by_the_name_istiod_sorts(
+        vec![plugin("a", ROOT_NAMESPACE, None, None), plugin("a-b", ROOT_NAMESPACE, None, None)],
+        &["a-b.istio-system", "a.istio-system"])]
+    #[case::older_before_newer_whatever_the_names(
+        vec![created(plugin("a", ROOT_NAMESPACE, None, None), 1), plugin("z", ROOT_NAMESPACE, None, None)],
+        &["z.istio-system", "a.istio-system"])]
+    #[case::namespace_before_creation(
+        vec![plugin("old", ROOT_NAMESPACE, None, None), created(plugin("new", GATEWAY_NAMESPACE, None, None), 1)],
+        &["new.higress-system", "old.istio-system"])]
     fn orders(#[case] plugins: Vec<IstioWasmPlugin>, #[case] expected: &[&str]) {
         let names: Vec<String> = filter_order(&plugins).iter().map(|p| format!("{}.{}", p.name, p.namespace)).collect();
         assert_eq!(names, expected);

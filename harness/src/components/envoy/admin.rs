@@ -29,7 +29,10 @@ impl Admin {
 
     /// Counters and gauges whose names match the regex `filter`.
     pub async fn stats(&self, filter: &str) -> Result<BTreeMap<String, u64>, ComponentError> {
-        let dump = self.get_json(&format!("/stats?format=json&filter={filter}")).await?;
+        let url =
+            reqwest::Url::parse_with_params(&format!("{}/stats", self.base), [("format", "json"), ("filter", filter)])
+                .expect("the admin base is a valid URL");
+        let dump = get_json(&self.http, url.as_str()).await?;
         Ok(dump["stats"]
             .as_array()
             .into_iter()

@@ -33,19 +33,24 @@ fn ecds_filters(dump: &Value) -> impl Iterator<Item = &Value> + '_ {
     sections(dump, ECDS_DUMP).flat_map(|s| s["ecds_filters"].as_array().into_iter().flatten())
 }
 
+/// Every error state Envoy reports for a listener or an ECDS filter (what it
+/// says about the last update it refused), as (`listener NAME` or
+/// `ECDS NAME`, details).
+pub fn error_details(dump: &Value) -> Vec<(String, String)> {
+    let listeners = dynamic_listeners(dump).filter_map(|l| {
+        let details = l["error_state"]["details"].as_str()?;
+        Some((format!("listener {}", l["name"].as_str().unwrap_or("?")), details.to_owned()))
+    });
+    let filters = ecds_filters(dump).filter_map(|f| {
+        let details = f["error_state"]["details"].as_str()?;
+        Some((format!("ECDS {}", f["ecds_filter"]["name"].as_str().unwrap_or("?")), details.to_owned()))
+    });
+    listeners.chain(filters).collect()
+}
+
 pub fn readiness(dump: &Value, expected: &Expected) -> Readiness {
-    for listener in dynamic_listeners(dump) {
-        if let Some(details) = listener["error_state"]["details"].as_str() {
-            return Readiness::Rejected(format!("listener {}: {details}", listener["name"].as_str().unwrap_or("?")));
-        }
-    }
-    for filter in ecds_filters(dump) {
-        if let Some(details) = filter["error_state"]["details"].as_str() {
-            return Readiness::Rejected(format!(
-                "ECDS {}: {details}",
-                filter["ecds_filter"]["name"].as_str().unwrap_or("?")
-            ));
-        }
+    if let Some((name, details)) = error_details(dump).into_iter().next() {
+        return Readiness::Rejected(format!("{name}: {details}"));
     }
     for name in &expected.listeners {
         let active = dynamic_listeners(dump)

@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod dump;
+pub mod updates;
 
 pub use admin::Admin;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::{still_running, ComponentError};
 use crate::runtime::{Process, ProcessSpec};
 use dump::Readiness;
+use updates::{progress, Progress, Resource, Stats, Update, UpdateKind, STATS_FILTER};
 
 /// What must be loaded before a scenario's steps start.
 #[derive(Debug, Clone, Default)]
@@ -74,6 +76,14 @@ impl Envoy {
         wait_until_loaded(&self.admin, expected, timeout, &mut self.process).await
     }
 
+    pub fn process(&self) -> &Process {
+        &self.process
+    }
+
+    pub fn parts(&mut self) -> (&Admin, &mut Process) {
+        (&self.admin, &mut self.process)
+    }
+
     pub async fn stop(self) {
         self.process.stop(Duration::from_secs(2)).await;
     }
@@ -94,7 +104,7 @@ pub async fn wait_until_loaded(
             Readiness::Ready => return Ok(()),
             Readiness::Rejected(message) => {
                 // Envoy's log says why; prefer its words to ours.
-                let message = rejection_in_log(process.log_path()).unwrap_or(message);
+                let message = rejection_in_log(process.log_path(), 0).unwrap_or(message);
                 return Err(ComponentError::EnvoyRejected { message });
             }
             Readiness::Pending(what) => what,
@@ -109,6 +119,88 @@ pub async fn wait_until_loaded(
             });
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Where an update is measured from: Envoy's counters and the end of its
+/// log just before the change.
+#[derive(Debug)]
+pub struct Baseline {
+    stats: Stats,
+    log_len: u64,
+    at: Instant,
+}
+
+impl Baseline {
+    pub async fn take(admin: &Admin, process: &Process) -> Result<Self, ComponentError> {
+        let log_len = std::fs::metadata(process.log_path()).map_or(0, |m| m.len());
+        Ok(Baseline { stats: admin.stats(STATS_FILTER).await?, log_len, at: Instant::now() })
+    }
+}
+
+/// Waits until Envoy has taken or refused every update in `resources`
+/// since `baseline`; fails when Envoy exits, or with what is still pending
+/// when `within` passes.
+pub async fn await_update(
+    admin: &Admin,
+    process: &mut Process,
+    resources: Vec<Resource>,
+    baseline: Baseline,
+    within: Duration,
+) -> Result<Update, ComponentError> {
+    if resources.is_empty() {
+        return Ok(Update::unchanged());
+    }
+    loop {
+        still_running(process)?;
+        let pending = match admin.stats(STATS_FILTER).await {
+            Ok(now) => match progress(&resources, &baseline.stats, &now) {
+                Progress::Applied => {
+                    let took = baseline.at.elapsed();
+                    return Ok(Update { kind: UpdateKind::Applied, took, resources, rejection: None });
+                }
+                Progress::Rejected(refused) => {
+                    let took = baseline.at.elapsed();
+                    let rejection = rejection(admin, &refused, process.log_path(), baseline.log_len).await;
+                    return Ok(Update { kind: UpdateKind::Rejected, took, resources, rejection: Some(rejection) });
+                }
+                Progress::Pending(pending) => pending.join("; "),
+            },
+            Err(e) => format!("cannot read stats: {e}"),
+        };
+        if baseline.at.elapsed() > within {
+            return Err(ComponentError::UpdateNotSeen {
+                waited: within,
+                pending,
+                log: process.log_path().display().to_string(),
+                tail: process.log_tail(15),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Envoy's words for the refused resources: the config dump's error state,
+/// else what its log said since the change.
+async fn rejection(admin: &Admin, refused: &[Resource], log: &Path, from: u64) -> String {
+    let names: Vec<String> = refused.iter().map(ToString::to_string).collect();
+    let refused_here = |(name, _): &(String, String)| {
+        refused.iter().any(|r| match r {
+            Resource::Filter(filter) => name == &format!("ECDS {filter}"),
+            Resource::Listeners => name.starts_with("listener "),
+            Resource::Clusters | Resource::Routes { .. } => false,
+        })
+    };
+    let details: Vec<String> = match admin.config_dump().await {
+        Ok(dump) => {
+            dump::error_details(&dump).into_iter().filter(refused_here).map(|(n, d)| format!("{n}: {d}")).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    let words = if details.is_empty() { rejection_in_log(log, from) } else { Some(details.join("\n")) };
+    match words {
+        Some(words) => format!("{}: {words}", names.join(", ")),
+        None => format!("{}: Envoy counted the update as rejected", names.join(", ")),
     }
 }
 
@@ -129,9 +221,11 @@ async fn loaded(admin: &Admin, expected: &Expected) -> Readiness {
 /// Envoy logs a rejected xDS update as a warning with the reason, after the
 /// errors that led to it (a Wasm plugin's own log line, a failed VM): those
 /// lines are the clearest message a user can get. Both Envoy's own log
-/// format and istio's (tab-separated, through pilot-agent) are read.
-fn rejection_in_log(log: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(log).ok()?;
+/// format and istio's (tab-separated, through pilot-agent) are read, from
+/// byte `from` on.
+fn rejection_in_log(log: &Path, from: u64) -> Option<String> {
+    let bytes = std::fs::read(log).ok()?;
+    let text = String::from_utf8_lossy(bytes.get(from as usize..)?);
     let lines: Vec<&str> = text.lines().collect();
     let rejected = lines.iter().position(|l| {
         matches!(level(l), "warning" | "warn") && (l.contains("rejected") || l.contains("update failure"))

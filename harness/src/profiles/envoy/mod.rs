@@ -10,8 +10,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{istio_plugins, Clock, DeployError, Stage};
-use crate::components::envoy::{Admin, Envoy};
+use super::{istio_plugins, reaching_gateway, Clock, DeployError, Stage};
+use crate::components::envoy::updates::Update;
+use crate::components::envoy::{await_update, Admin, Baseline, Envoy};
 use crate::translate::IstioWasmPlugin;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,10 +41,16 @@ impl EnvoyDeployment {
         self.boot.clone()
     }
 
-    /// Rewrites the files that changed; Envoy picks them up by itself.
-    pub async fn sync(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+    /// Rewrites the files that changed, which Envoy picks up by itself, and
+    /// waits (up to `within`) until Envoy has taken or refused each update.
+    pub async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
         let (files, _) = render(stage, &self.xds_dir, self.gateway, self.admin).await?;
-        files.write(&self.xds_dir).map_err(DeployError::io("cannot write the xDS files"))
+        let changes = files.changes(&self.xds_dir);
+        let (admin, process) = self.envoy.parts();
+        let baseline = Baseline::take(admin, process).await?;
+        xds::write(&self.xds_dir, &changes).map_err(DeployError::io("cannot write the xDS files"))?;
+        let resources = changes.into_iter().filter_map(|c| c.resource).collect();
+        Ok(await_update(admin, process, resources, baseline, within).await?)
     }
 
     pub async fn stop(self) {
@@ -58,7 +65,7 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     let xds_dir = stage.dir.join("xds");
     let mut clock = Clock::default();
     let (files, plugins) = render(stage, &xds_dir, gateway, admin).await?;
-    files.write(&xds_dir).map_err(io("cannot write the xDS files"))?;
+    xds::write(&xds_dir, &files.changes(&xds_dir)).map_err(io("cannot write the xDS files"))?;
     clock.lap("pull + render");
     let mut envoy = Envoy::start(
         &stage.tools.envoy,
@@ -81,7 +88,7 @@ async fn render(
     gateway: SocketAddr,
     admin: SocketAddr,
 ) -> Result<(xds::Files, Vec<IstioWasmPlugin>), DeployError> {
-    let plugins = istio_plugins(stage)?;
+    let plugins = reaching_gateway(&istio_plugins(stage)?);
     let modules_dir = stage.dir.join("modules");
     std::fs::create_dir_all(&modules_dir).map_err(DeployError::io("cannot create the modules directory"))?;
     let registry = stage.registry.client();

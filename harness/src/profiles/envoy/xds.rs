@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::components::envoy::updates::Resource;
 use crate::scenario::{Feature, Scenario};
 use crate::translate::ecds::{extension_config, FailField, WASM_HTTP_FILTER_TYPE};
 use crate::translate::placement::filter_order;
@@ -39,31 +40,55 @@ pub struct Files {
     pub lds: Value,
     pub rds: Value,
     pub cds: Value,
-    /// File name (below `ecds/`) -> DiscoveryResponse.
-    pub ecds: Vec<(String, Value)>,
+    /// Per Wasm filter: its file name (below `ecds/`), its name, its DiscoveryResponse.
+    pub ecds: Vec<(String, String, Value)>,
+}
+
+/// A file whose content differs from what is on disk, and the xDS resource
+/// Envoy will update when it reads it (none for the bootstrap).
+pub struct FileChange {
+    path: PathBuf,
+    content: Vec<u8>,
+    pub resource: Option<Resource>,
 }
 
 impl Files {
-    /// Writes every file that changed; each is written beside and renamed
-    /// into place, as Envoy's file watcher expects.
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir.join(ECDS_DIR))?;
-        let mut all =
-            vec![(dir.join(BOOTSTRAP), &self.bootstrap), (dir.join(CDS), &self.cds), (dir.join(RDS), &self.rds)];
-        all.extend(self.ecds.iter().map(|(name, v)| (dir.join(ECDS_DIR).join(name), v)));
-        // LDS last: once Envoy sees the listener, everything it refers to exists.
-        all.push((dir.join(LDS), &self.lds));
-        for (path, value) in all {
-            let content = serde_json::to_vec_pretty(value).expect("JSON values serialise");
-            if std::fs::read(&path).is_ok_and(|old| old == content) {
-                continue;
-            }
-            let partial = path.with_extension("json.partial");
-            std::fs::write(&partial, content)?;
-            std::fs::rename(&partial, &path)?;
-        }
-        Ok(())
+    /// The files that differ from those in `dir`, in the order they must be
+    /// written: LDS last, so that once Envoy sees the listener, everything
+    /// it refers to exists.
+    pub fn changes(&self, dir: &Path) -> Vec<FileChange> {
+        let routes = Resource::Routes { stat_prefix: LISTENER.to_owned(), name: ROUTE_CONFIG.to_owned() };
+        let mut all = vec![
+            (dir.join(BOOTSTRAP), &self.bootstrap, None),
+            (dir.join(CDS), &self.cds, Some(Resource::Clusters)),
+            (dir.join(RDS), &self.rds, Some(routes)),
+        ];
+        all.extend(
+            self.ecds
+                .iter()
+                .map(|(file, name, v)| (dir.join(ECDS_DIR).join(file), v, Some(Resource::Filter(name.clone())))),
+        );
+        all.push((dir.join(LDS), &self.lds, Some(Resource::Listeners)));
+        all.into_iter()
+            .filter_map(|(path, value, resource)| {
+                let content = serde_json::to_vec_pretty(value).expect("JSON values serialise");
+                let same = std::fs::read(&path).is_ok_and(|old| old == content);
+                (!same).then_some(FileChange { path, content, resource })
+            })
+            .collect()
     }
+}
+
+/// Writes `changes` in order; each file is written beside and renamed into
+/// place, as Envoy's file watcher expects.
+pub fn write(dir: &Path, changes: &[FileChange]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join(ECDS_DIR))?;
+    for change in changes {
+        let partial = change.path.with_extension("json.partial");
+        std::fs::write(&partial, &change.content)?;
+        std::fs::rename(&partial, &change.path)?;
+    }
+    Ok(())
 }
 
 fn file_source(path: &Path) -> Value {
@@ -137,7 +162,7 @@ pub fn render(input: &Input<'_>) -> Files {
         .iter()
         .map(|p| {
             let config = extension_config(p, by_name[&p.filter_name()], fail_field);
-            (ecds_file(p), discovery_response(vec![config]))
+            (ecds_file(p), p.filter_name(), discovery_response(vec![config]))
         })
         .collect();
 

@@ -7,20 +7,23 @@ mod kube;
 mod resources;
 mod template;
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::{istio_plugins, Clock, DeployError, Stage};
+use super::{istio_plugins, reaching_gateway, Clock, DeployError, Stage};
 use crate::components::apiserver::{ApiServer, TOKEN, URL};
-use crate::components::envoy::Admin;
+use crate::components::envoy::updates::{Resource, Update};
+use crate::components::envoy::{await_update, Admin, Baseline};
 use crate::components::etcd::Etcd;
 use crate::components::gateway::{Gateway, GatewaySpec};
 use crate::components::istiod::Istiod;
 use crate::files::copy_tree;
 use crate::runtime::isolation::{is_isolated, BindMount};
+use crate::translate::placement::filter_order;
 use crate::translate::IstioWasmPlugin;
 
 pub use self::kube::KubeError;
@@ -41,6 +44,10 @@ pub struct IstioDeployment {
     client: ::kube::Client,
     /// The WasmPlugins applied so far, to delete those a step removes.
     applied: Vec<(String, String)>,
+    /// What istiod should be giving the gateway now, in the model.
+    expected: GatewayWasm,
+    /// The wall-clock second WasmPlugins were last created in.
+    last_created: u64,
     dir: PathBuf,
     boot: Vec<(&'static str, Duration)>,
 }
@@ -67,18 +74,33 @@ impl IstioDeployment {
         self.boot.clone()
     }
 
-    /// Applies the stage's current resources and deletes the WasmPlugins
-    /// no longer among them.
-    pub async fn sync(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+    /// Applies the stage's current resources, deletes the WasmPlugins no
+    /// longer among them, and waits (up to `within`) until the gateway has
+    /// taken or refused the updates the model expects istiod to send it.
+    pub async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
         let plugins = istio_plugins(stage)?;
         let objects = render(stage, &plugins, self.ip, self.port, &self.dir)?;
-        apply_all(&self.client, &objects).await?;
+        let expected = GatewayWasm::of(&plugins, &objects);
+        let resources = self.expected.updates_to(&expected);
         let now = wasm_plugin_keys(&objects);
+        let creates = now.iter().any(|key| !self.applied.contains(key));
+        if creates {
+            // creationTimestamp has whole seconds: a new resource must be
+            // newer than every earlier one, as the model orders it.
+            second_after(self.last_created).await;
+        }
+        let (admin, process) = self.gateway.parts();
+        let baseline = Baseline::take(admin, process).await?;
+        apply_all(&self.client, &objects).await?;
+        if creates {
+            self.last_created = unix_second();
+        }
         for (namespace, name) in self.applied.iter().filter(|k| !now.contains(k)) {
             kube::delete_wasm_plugin(&self.client, namespace, name).await?;
         }
         self.applied = now;
-        Ok(())
+        self.expected = expected;
+        Ok(await_update(admin, process, resources, baseline, within).await?)
     }
 
     pub async fn stop(self) {
@@ -115,6 +137,7 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
         tokio::join!(Istiod::start(&kit.discovery, &kubeconfig, &dir), apply_all(&client, &objects));
     let istiod = istiod?;
     applied?;
+    let last_created = unix_second();
     clock.lap("istiod + resources");
 
     let agent_state = dir.join("varlib");
@@ -136,7 +159,7 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
         registry: stage.registry.host(),
         env: &stage.scenario.gateway_env,
     })?;
-    gateway.wait_ready(&stage.expected(format!("{ip}_{port}"), &plugins), READY_TIMEOUT).await?;
+    gateway.wait_ready(&stage.expected(format!("{ip}_{port}"), &reaching_gateway(&plugins)), READY_TIMEOUT).await?;
     clock.lap("gateway ready");
     Ok(IstioDeployment {
         gateway,
@@ -148,6 +171,8 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<IstioDeployment, DeployError> {
         port,
         client,
         applied: wasm_plugin_keys(&objects),
+        expected: GatewayWasm::of(&plugins, &objects),
+        last_created,
         dir,
         boot: clock.laps,
     })
@@ -181,6 +206,63 @@ fn render(
     let rendered = serde_json::to_vec_pretty(&objects).expect("JSON values serialise");
     std::fs::write(dir.join("resources.json"), rendered).map_err(DeployError::io("cannot write resources.json"))?;
     Ok(objects)
+}
+
+/// The model's view of what istiod gives the gateway: its Wasm filters in
+/// chain order, and the WasmPlugin each comes from (url and digest bound).
+#[derive(Debug, Default, PartialEq)]
+struct GatewayWasm {
+    chain: Vec<String>,
+    sources: BTreeMap<String, Value>,
+}
+
+impl GatewayWasm {
+    fn of(plugins: &[IstioWasmPlugin], objects: &[Value]) -> Self {
+        let reaching = reaching_gateway(plugins);
+        let ordered = filter_order(&reaching);
+        let source = |p: &IstioWasmPlugin| {
+            objects
+                .iter()
+                .find(|o| {
+                    o["kind"] == "WasmPlugin"
+                        && o["metadata"]["name"] == *p.name
+                        && o["metadata"]["namespace"] == *p.namespace
+                })
+                .map_or(Value::Null, |o| o["spec"].clone())
+        };
+        GatewayWasm {
+            chain: ordered.iter().map(|p| p.filter_name()).collect(),
+            sources: ordered.iter().map(|p| (p.filter_name(), source(p))).collect(),
+        }
+    }
+
+    /// The updates going from `self` to `next` makes: the listener when the
+    /// chain changes, and each filter that is new or comes from a changed
+    /// WasmPlugin.
+    fn updates_to(&self, next: &GatewayWasm) -> Vec<Resource> {
+        let listeners = (self.chain != next.chain).then_some(Resource::Listeners);
+        let filters = next
+            .sources
+            .iter()
+            .filter(|(name, spec)| self.sources.get(*name) != Some(spec))
+            .map(|(name, _)| Resource::Filter(name.clone()));
+        listeners.into_iter().chain(filters).collect()
+    }
+}
+
+fn unix_second() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Waits until the wall clock is past the second `last`.
+async fn second_after(last: u64) {
+    loop {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        if now.as_secs() > last {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1) - Duration::from_nanos(u64::from(now.subsec_nanos()))).await;
+    }
 }
 
 async fn apply_all(client: &::kube::Client, objects: &[Value]) -> Result<(), KubeError> {

@@ -4,12 +4,13 @@
 //! host whose HTTP routes carry the scenario's route names, and the
 //! WasmPlugins with their url bound to the pushed digest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::{json, Value};
 
 use crate::scenario::{Scenario, SHA256_AUTO};
+use crate::translate::placement::ROOT_NAMESPACE;
 use crate::translate::IstioWasmPlugin;
 
 /// The gateway stands in Higress's namespace, so Higress WasmPlugins (kept
@@ -50,10 +51,19 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
         })
     }));
     objects.extend(virtual_services(input.scenario));
-    // Ties in a phase fall to creation time, then name: applied in name
-    // order, the two agree, as in the standalone model.
+    // Ties in a phase fall to creation time, then istiod's name: created
+    // in that order, the two agree, as in the model (`placement`).
     let mut plugins: Vec<&(&IstioWasmPlugin, String, &str)> = input.plugins.iter().collect();
-    plugins.sort_by(|(a, ..), (b, ..)| (&a.name, &a.namespace).cmp(&(&b.name, &b.namespace)));
+    plugins.sort_by_key(|(p, ..)| (p.created, p.sort_name(), p.namespace.clone()));
+    // Every WasmPlugin is applied, wherever it is: istiod decides which reach the gateway.
+    let namespaces: BTreeSet<&str> = plugins
+        .iter()
+        .map(|(p, ..)| p.namespace.as_str())
+        .filter(|ns| ![GATEWAY_NAMESPACE, ROOT_NAMESPACE].contains(ns))
+        .collect();
+    objects.extend(
+        namespaces.into_iter().map(|ns| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
+    );
     objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, url, sha256)));
     objects
 }

@@ -1,0 +1,403 @@
+//! Mutants of a scenario: each changes one expectation of one step (an
+//! expected header value, a status, a body, an order, a reload's versions
+//! or closes, what a change must do to the gateway). A scenario that still
+//! passes with a mutant does not check what that expectation claims.
+//!
+//! A value becomes a made-up one (`VALUE-mutant`), and also each value the
+//! scenario expects of the same header or status elsewhere: those are what
+//! the system plausibly answers instead (the global config instead of a
+//! rule's, 403 instead of 200). A header expected present is also expected
+//! absent, and the reverse.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::scenario::{
+    Action, BackendExpect, BodyExpect, Closes, Expect, FilterOrder, HeaderExpect, Reload, Scenario, Step, UpdateExpect,
+};
+
+/// Appended to a value to make it a different one.
+const MUTANT: &str = "-mutant";
+
+/// One changed expectation.
+#[derive(Debug, Clone)]
+pub struct Mutant {
+    /// Index of the step in the scenario.
+    pub step: usize,
+    pub line: u64,
+    /// What changed, as `what: before -> after`.
+    pub change: String,
+    /// The step with the changed expectation.
+    pub mutated: Step,
+}
+
+/// Every mutant of every step of `scenario`, in step order. Steps marked
+/// `expected_failure` have none: their expectation is known not to hold,
+/// and what they pin is the failure their mark names.
+pub fn mutants(scenario: &Scenario) -> Vec<Mutant> {
+    let siblings = Siblings::of(scenario);
+    let mut all = Vec::new();
+    for (index, step) in scenario.steps.iter().enumerate() {
+        if step.expected_failure.is_some() {
+            continue;
+        }
+        for (change, action) in actions(&step.action, &siblings) {
+            let mutated = Step { action, ..step.clone() };
+            all.push(Mutant { step: index, line: step.line, change, mutated });
+        }
+    }
+    all
+}
+
+/// The values a scenario expects anywhere: per header name, and statuses.
+#[derive(Default)]
+struct Siblings {
+    headers: BTreeMap<String, Vec<String>>,
+    statuses: Vec<u16>,
+}
+
+impl Siblings {
+    fn of(scenario: &Scenario) -> Self {
+        let mut siblings = Siblings::default();
+        for step in &scenario.steps {
+            let Action::Request { expect, .. } = &step.action else { continue };
+            siblings.statuses.extend(expect.status);
+            let backend = expect.backend.iter().flat_map(|b| &b.headers);
+            for (name, want) in expect.headers.iter().chain(backend) {
+                if let HeaderExpect::Equals(value) = want {
+                    siblings.headers.entry(name.to_ascii_lowercase()).or_default().push(value.clone());
+                }
+            }
+        }
+        siblings.statuses.sort_unstable();
+        siblings.statuses.dedup();
+        for values in siblings.headers.values_mut() {
+            values.sort();
+            values.dedup();
+        }
+        siblings
+    }
+
+    fn header<'a>(&'a self, name: &str, except: &'a str) -> impl Iterator<Item = &'a String> + 'a {
+        self.headers.get(&name.to_ascii_lowercase()).into_iter().flatten().filter(move |v| *v != except)
+    }
+}
+
+fn actions(action: &Action, siblings: &Siblings) -> Vec<(String, Action)> {
+    match action {
+        Action::Request { request, expect } => expect_mutants(expect, siblings)
+            .into_iter()
+            .map(|(change, expect)| (change, Action::Request { request: request.clone(), expect: Box::new(expect) }))
+            .collect(),
+        Action::Filters(order) => order_mutants(order).into_iter().map(|(c, o)| (c, Action::Filters(o))).collect(),
+        Action::Change { change, expect, within } => {
+            let flipped = match expect {
+                None | Some(UpdateExpect::Applied) => UpdateExpect::Rejected,
+                Some(UpdateExpect::Rejected) => UpdateExpect::Applied,
+            };
+            let was = expect.map_or("(applied or unchanged)", update_name);
+            vec![(
+                format!("expect_update: {was} -> {}", update_name(flipped)),
+                Action::Change { change: change.clone(), expect: Some(flipped), within: *within },
+            )]
+        }
+        Action::Reload(reload) => {
+            reload_mutants(reload).into_iter().map(|(c, r)| (c, Action::Reload(Box::new(r)))).collect()
+        }
+        Action::StopRegistry => Vec::new(),
+    }
+}
+
+fn update_name(expect: UpdateExpect) -> &'static str {
+    match expect {
+        UpdateExpect::Applied => "applied",
+        UpdateExpect::Rejected => "rejected",
+    }
+}
+
+fn other(value: &str) -> String {
+    format!("{value}{MUTANT}")
+}
+
+fn expect_mutants(expect: &Expect, siblings: &Siblings) -> Vec<(String, Expect)> {
+    let mut out = Vec::new();
+    if let Some(status) = expect.status {
+        let made_up = if status >= 599 { status - 1 } else { status + 1 };
+        let others = siblings.statuses.iter().copied().filter(|s| *s != status && *s != made_up);
+        for mutated in std::iter::once(made_up).chain(others) {
+            out.push((format!("status: {status} -> {mutated}"), Expect { status: Some(mutated), ..expect.clone() }));
+        }
+    }
+    for (change, headers) in header_mutants(&expect.headers, siblings) {
+        out.push((format!("header {change}"), Expect { headers, ..expect.clone() }));
+    }
+    if let Some(body) = &expect.body {
+        for (change, body) in body_mutants(body) {
+            out.push((format!("body {change}"), Expect { body: Some(body), ..expect.clone() }));
+        }
+    }
+    if let Some(backend) = &expect.backend {
+        for (change, backend) in backend_mutants(backend, siblings) {
+            out.push((format!("backend {change}"), Expect { backend: Some(backend), ..expect.clone() }));
+        }
+    }
+    out
+}
+
+type Headers = BTreeMap<String, HeaderExpect>;
+
+/// For each header: its value changed (made up, and to every other value
+/// the scenario expects of it); a list (`a,b`) also reversed; present made
+/// absent, absent made present. Each as (`NAME: change`, the headers).
+fn header_mutants(headers: &Headers, siblings: &Siblings) -> Vec<(String, Headers)> {
+    let present = regex::Regex::new("").expect("the empty regex is valid");
+    let mut out = Vec::new();
+    for (name, want) in headers {
+        let mut replace = |change: String, with: HeaderExpect| {
+            let mut mutated = headers.clone();
+            mutated.insert(name.clone(), with);
+            out.push((format!("{name}: {change}"), mutated));
+        };
+        match want {
+            HeaderExpect::Equals(value) => {
+                replace(format!("{value:?} -> {:?}", other(value)), HeaderExpect::Equals(other(value)));
+                let reversed = reversed_list(value);
+                if let Some(reversed) = &reversed {
+                    replace(format!("{value:?} -> {reversed:?} (order)"), HeaderExpect::Equals(reversed.clone()));
+                }
+                for sibling in siblings.header(name, value).filter(|s| Some(*s) != reversed.as_ref()) {
+                    replace(format!("{value:?} -> {sibling:?}"), HeaderExpect::Equals(sibling.clone()));
+                }
+                replace(format!("{value:?} -> absent"), HeaderExpect::Absent);
+            }
+            HeaderExpect::Absent => replace("absent -> present".to_owned(), HeaderExpect::Matches(present.clone())),
+            HeaderExpect::Matches(re) => replace(format!("~/{}/ -> absent", re.as_str()), HeaderExpect::Absent),
+        }
+    }
+    out
+}
+
+/// `a,b` -> `b,a` (and `a, b` -> `b, a`); None when there is no list or
+/// reversing changes nothing.
+fn reversed_list(value: &str) -> Option<String> {
+    let separator = if value.contains(", ") { ", " } else { "," };
+    let items: Vec<&str> = value.split(separator).collect();
+    let reversed: Vec<&str> = items.iter().rev().copied().collect();
+    (items.len() > 1 && reversed != items).then(|| reversed.join(separator))
+}
+
+fn body_mutants(body: &BodyExpect) -> Vec<(String, BodyExpect)> {
+    let mut out = Vec::new();
+    if let Some(text) = &body.contains {
+        out.push((
+            format!("contains {text:?} -> {:?}", other(text)),
+            BodyExpect { contains: Some(other(text)), ..body.clone() },
+        ));
+    }
+    if let Some(text) = &body.equals {
+        out.push((
+            format!("equals {text:?} -> {:?}", other(text)),
+            BodyExpect { equals: Some(other(text)), ..body.clone() },
+        ));
+    }
+    for (pointer, value) in &body.json {
+        let mutated = other_json(value);
+        let mut json = body.json.clone();
+        json.insert(pointer.clone(), mutated.clone());
+        out.push((format!("{pointer}: {value} -> {mutated}"), BodyExpect { json, ..body.clone() }));
+    }
+    out
+}
+
+fn other_json(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(other(s)),
+        Value::Bool(b) => Value::Bool(!b),
+        Value::Number(n) => n.as_i64().map_or_else(|| Value::String(other(&n.to_string())), |i| Value::from(i + 1)),
+        other_value => Value::String(other(&other_value.to_string())),
+    }
+}
+
+fn backend_mutants(backend: &BackendExpect, siblings: &Siblings) -> Vec<(String, BackendExpect)> {
+    type Field = fn(&mut BackendExpect) -> &mut Option<String>;
+    let mut out = Vec::new();
+    let fields: [(&str, &Option<String>, Field); 3] = [
+        ("service", &backend.service, |b| &mut b.service),
+        ("method", &backend.method, |b| &mut b.method),
+        ("path", &backend.path, |b| &mut b.path),
+    ];
+    for (key, value, field) in fields {
+        if let Some(value) = value {
+            let mut mutated = backend.clone();
+            *field(&mut mutated) = Some(other(value));
+            out.push((format!("{key}: {value:?} -> {:?}", other(value)), mutated));
+        }
+    }
+    for (change, headers) in header_mutants(&backend.headers, siblings) {
+        out.push((format!("header {change}"), BackendExpect { headers, ..backend.clone() }));
+    }
+    out
+}
+
+/// Each pair of neighbours swapped.
+fn order_mutants(order: &FilterOrder) -> Vec<(String, FilterOrder)> {
+    (1..order.order.len())
+        .filter(|i| order.order[i - 1] != order.order[*i])
+        .map(|i| {
+            let mut swapped = order.clone();
+            swapped.order.swap(i - 1, i);
+            (format!("filters: {} <-> {}", order.order[i - 1], order.order[i]), swapped)
+        })
+        .collect()
+}
+
+fn reload_mutants(reload: &Reload) -> Vec<(String, Reload)> {
+    let version = &reload.version;
+    let mut out = Vec::new();
+    let mut to = reload.clone();
+    to.version.to = other(&version.to);
+    out.push((format!("reload to: {:?} -> {:?}", version.to, to.version.to), to));
+    let mut from = reload.clone();
+    from.version.from = other(&version.from);
+    out.push((format!("reload from: {:?} -> {:?}", version.from, from.version.from), from));
+    // `graceful` allows closes without requiring any: only `none` is stricter.
+    let closes = match reload.closes {
+        Closes::None => Closes::Drain,
+        Closes::Graceful | Closes::Drain => Closes::None,
+    };
+    out.push((
+        format!("reload closes: {} -> {}", closes_name(reload.closes), closes_name(closes)),
+        Reload { closes, ..reload.clone() },
+    ));
+    out
+}
+
+fn closes_name(closes: Closes) -> &'static str {
+    match closes {
+        Closes::None => "none",
+        Closes::Graceful => "graceful",
+        Closes::Drain => "drain",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    use super::*;
+    use crate::scenario::load_file;
+
+    fn scenario(yaml: &str) -> Scenario {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("s.yaml");
+        std::fs::write(&path, yaml).expect("write");
+        let modules: BTreeSet<String> = ["stamp".to_owned()].into();
+        load_file(&path, Path::new(dir.path()), &modules).expect("the scenario loads")
+    }
+
+    const BASE: &str = "
+plugins: {stamp: {module: stamp}}
+services: [{name: echo}]
+routes: [{name: default/web, hosts: ['*'], service: echo}]
+resources:
+  - {apiVersion: extensions.istio.io/v1alpha1, kind: WasmPlugin, metadata: {name: stamp}, spec: {url: plugin://stamp}}
+steps:
+";
+
+    fn changes(steps: &str) -> Vec<String> {
+        mutants(&scenario(&format!("{BASE}{steps}"))).into_iter().map(|m| format!("{}: {}", m.line, m.change)).collect()
+    }
+
+    #[test]
+    fn a_request_mutates_each_expectation_once() {
+        let found = changes(
+            "  - request: {host: a}
+    expect:
+      status: 200
+      headers: {x-a: 'p,q', x-b: {absent: true}, x-c: {regex: '^v'}}
+      body: {contains: hi, json: {/n: 1, /ok: true}}
+      backend: {service: echo, headers: {x-d: d}}
+",
+        );
+        assert_eq!(
+            found,
+            [
+                "8: status: 200 -> 201",
+                "8: header x-a: \"p,q\" -> \"p,q-mutant\"",
+                "8: header x-a: \"p,q\" -> \"q,p\" (order)",
+                "8: header x-a: \"p,q\" -> absent",
+                "8: header x-b: absent -> present",
+                "8: header x-c: ~/^v/ -> absent",
+                "8: body contains \"hi\" -> \"hi-mutant\"",
+                "8: body /n: 1 -> 2",
+                "8: body /ok: true -> false",
+                "8: backend service: \"echo\" -> \"echo-mutant\"",
+                "8: backend header x-d: \"d\" -> \"d-mutant\"",
+                "8: backend header x-d: \"d\" -> absent",
+            ]
+        );
+    }
+
+    #[test]
+    fn values_the_scenario_expects_elsewhere_are_mutants_too() {
+        let found = changes(
+            "  - request: {host: a}
+    expect: {status: 200, headers: {x-stamp: rule}}
+  - request: {host: b}
+    expect: {status: 403, headers: {x-stamp: global}}
+",
+        );
+        assert_eq!(
+            &found[..4],
+            [
+                "8: status: 200 -> 201",
+                "8: status: 200 -> 403",
+                "8: header x-stamp: \"rule\" -> \"rule-mutant\"",
+                "8: header x-stamp: \"rule\" -> \"global\"",
+            ]
+        );
+        assert!(found.contains(&"10: header x-stamp: \"global\" -> \"rule\"".to_owned()), "{found:?}");
+    }
+
+    #[test]
+    fn orders_changes_and_marked_steps() {
+        let found = changes(
+            "  - filters: {order: [a, b, c]}
+  - apply: {apiVersion: extensions.istio.io/v1alpha1, kind: WasmPlugin, metadata: {name: stamp}, spec: {url: plugin://stamp}}
+    expect_update: rejected
+  - delete: stamp
+  - request: {host: a}
+    expect: {status: 200}
+    expected_failure: {reason: known, kind: expectation}
+",
+        );
+        assert_eq!(
+            found,
+            [
+                "8: filters: a <-> b",
+                "8: filters: b <-> c",
+                "9: expect_update: rejected -> applied",
+                "11: expect_update: (applied or unchanged) -> rejected",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mutant_holds_a_different_expectation() {
+        let s = scenario(&format!("{BASE}  - request: {{host: a}}\n    expect: {{status: 200}}\n"));
+        let [mutant] = mutants(&s).try_into().expect("one mutant");
+        let Action::Request { expect, .. } = &mutant.mutated.action else { panic!("a request") };
+        assert_eq!(expect.status, Some(201));
+        assert_eq!(mutant.step, 0);
+    }
+
+    #[test]
+    fn reversed_lists() {
+        assert_eq!(reversed_list("a,b,c").as_deref(), Some("c,b,a"));
+        assert_eq!(reversed_list("x, y").as_deref(), Some("y, x"));
+        assert_eq!(reversed_list("single"), None);
+        assert_eq!(reversed_list("a,a"), None);
+    }
+}

@@ -1,0 +1,121 @@
+//! What running a scenario produces, as data: the runner fills it in, the
+//! reporters (console, JUnit, HTML, evidence bundle) format it.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::steps::StepResult;
+
+/// Why something failed, as a category a reporter or an `expected_failure`
+/// mark can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// An expectation did not hold: what came back is not what the step says.
+    Expectation,
+    /// The gateway refused a configuration (Envoy rejected an xDS update).
+    Rejected,
+    /// A component (Envoy, pilot-agent, istiod, ...) exited.
+    Exited,
+    /// The gateway did not answer or act before the step's deadline.
+    Deadline,
+    /// A request could not be sent or its answer not read.
+    Transport,
+    /// A tool or module could not be fetched or built.
+    Provisioning,
+    /// The run could not be set up (registry, push, files, translation).
+    Setup,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 7] = [
+        FailureKind::Expectation,
+        FailureKind::Rejected,
+        FailureKind::Exited,
+        FailureKind::Deadline,
+        FailureKind::Transport,
+        FailureKind::Provisioning,
+        FailureKind::Setup,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Expectation => "expectation",
+            FailureKind::Rejected => "rejected",
+            FailureKind::Exited => "exited",
+            FailureKind::Deadline => "deadline",
+            FailureKind::Transport => "transport",
+            FailureKind::Provisioning => "provisioning",
+            FailureKind::Setup => "setup",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A failure: its kind and the words (a diff, Envoy's message) that explain it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Failure { kind, message: message.into() }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}", self.kind, self.message)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Passed,
+    Failed(Failure),
+    Skipped(String),
+}
+
+/// Where the time of a scenario went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Registry start, module pushes, echo backends.
+    pub stage: Duration,
+    /// Profile deployment until the gateway is ready.
+    pub deploy: Duration,
+    pub steps: Duration,
+    pub total: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub id: String,
+    pub name: String,
+    pub file: PathBuf,
+    pub status: Status,
+    pub timings: Timings,
+    pub steps: Vec<StepResult>,
+    /// The evidence kept for a failure.
+    pub bundle: Option<PathBuf>,
+    /// How the deployment's time split between its parts.
+    pub boot: Vec<(&'static str, Duration)>,
+}
+
+impl Outcome {
+    pub fn failure(&self) -> Option<&Failure> {
+        match &self.status {
+            Status::Failed(failure) => Some(failure),
+            _ => None,
+        }
+    }
+}
