@@ -99,6 +99,8 @@ pub struct Timings {
 
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// The target it ran on.
+    pub target: String,
     pub id: String,
     pub name: String,
     pub file: PathBuf,

@@ -9,35 +9,46 @@ use std::time::Instant;
 
 use crate::components::echo::EchoServer;
 use crate::components::registry::Registry;
+use crate::options::Options;
 use crate::outcome::{Failure, FailureKind, Outcome, Status, Timings};
-use crate::profiles::{self, Deployment, InForce, ProfileKind, Published, Stage};
+use crate::profiles::{Deployment, InForce, Names, Published, Stage};
 use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
 use crate::runtime::Loopback;
 use crate::scenario::Scenario;
 use crate::steps::{self, Alternative, StepContext};
+use crate::target::{filters, Target, TargetSpec};
 
-/// Runs scenarios on one profile with provisioned tools.
+/// Runs scenarios on one target.
 pub struct Runner {
-    profile: ProfileKind,
+    target: Target,
     tools: Tools,
-    report_dir: PathBuf,
+    /// Where the evidence of this target's failures goes.
+    evidence: PathBuf,
     http: reqwest::Client,
 }
 
 impl Runner {
-    /// Provisions Envoy, the registry and the test modules (cached).
+    /// Provisions the shared tools and the target (cached, with progress).
     pub async fn prepare(
-        profile: ProfileKind,
+        spec: &TargetSpec,
+        options: &Options,
         catalog: &ModuleCatalog,
-        report_dir: PathBuf,
     ) -> Result<Self, ProvisionError> {
-        let tools = provision::tools(catalog, profile.runs_istio()).await?;
-        Ok(Runner { profile, tools, report_dir, http: crate::http::client() })
+        let tools = provision::tools(options, catalog).await?;
+        let target = Target::resolve(spec, options, &tools).await?;
+        Ok(Runner::new(target, tools, &options.report_dir))
     }
 
-    pub fn profile(&self) -> ProfileKind {
-        self.profile
+    /// A runner for a target already resolved; its evidence goes to
+    /// `report_dir/TARGET/SCENARIO`.
+    pub fn new(target: Target, tools: Tools, report_dir: &Path) -> Self {
+        let evidence = report_dir.join(crate::report::matrix::folder(target.name()));
+        Runner { target, tools, evidence, http: crate::http::client() }
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
     }
 
     pub async fn run(&self, scenario: &Scenario) -> Outcome {
@@ -53,6 +64,7 @@ impl Runner {
     ) -> Outcome {
         let started = Instant::now();
         let mut outcome = Outcome {
+            target: self.target.name().to_owned(),
             id: scenario.id.clone(),
             name: scenario.name.clone(),
             file: scenario.file.clone(),
@@ -62,8 +74,14 @@ impl Runner {
             bundle: None,
             boot: Vec::new(),
         };
-        if let Some(reason) = self.profile.skip_reason(scenario) {
+        if let Some(reason) = self.target.skip_reason(scenario) {
             outcome.status = Status::Skipped(reason);
+            return outcome;
+        }
+        let names = self.target.profile.names();
+        let misnamed = filters::misnamed(scenario, self.target.istiod, &names, self.target.name());
+        if !misnamed.is_empty() {
+            outcome.status = Status::Failed(Failure::new(FailureKind::Setup, misnamed.join("\n")));
             return outcome;
         }
         let dir = match tempfile::Builder::new().prefix("plugproof-").tempdir() {
@@ -74,7 +92,7 @@ impl Runner {
                 return outcome;
             }
         };
-        self.execute(scenario, dir.path(), &mut outcome, alternatives).await;
+        self.execute(scenario, names, dir.path(), &mut outcome, alternatives).await;
         outcome.timings.total = started.elapsed();
         outcome
     }
@@ -82,6 +100,7 @@ impl Runner {
     async fn execute(
         &self,
         scenario: &Scenario,
+        names: Names,
         dir: &Path,
         outcome: &mut Outcome,
         alternatives: &mut BTreeMap<usize, Vec<Alternative>>,
@@ -91,7 +110,7 @@ impl Runner {
         let registry_dir = dir.join("registry");
         let (registry, backends) = tokio::join!(
             Registry::start(&self.tools.registry, &loopback, &registry_dir),
-            start_backends(scenario, loopback),
+            start_backends(scenario, &loopback),
         );
         let staged = match (registry, backends) {
             (Ok(registry), Ok(backends)) => match self.publish(scenario, &registry).await {
@@ -109,6 +128,8 @@ impl Runner {
 
         let mut stage = Stage {
             scenario,
+            target: &self.target,
+            names,
             dir,
             loopback,
             tools: &self.tools,
@@ -121,7 +142,7 @@ impl Runner {
             resources: InForce::initial(&scenario.resources),
         };
         let deploy_started = Instant::now();
-        let mut deployment = match profiles::deploy(self.profile, &stage).await {
+        let mut deployment = match self.target.profile.deploy(&stage).await {
             Ok(d) => d,
             Err(error) => return self.fail(outcome, scenario, dir, None, error.failure()).await,
         };
@@ -131,7 +152,7 @@ impl Runner {
         let steps_started = Instant::now();
         let mut failure = None;
         for (index, step) in scenario.steps.iter().enumerate() {
-            let mut ctx = StepContext { deployment: &mut deployment, stage: &mut stage, http: &self.http };
+            let mut ctx = StepContext { deployment: deployment.as_mut(), stage: &mut stage, http: &self.http };
             let judged = alternatives.get_mut(&index).map(Vec::as_mut_slice).unwrap_or_default();
             let result = steps::run(step, &mut ctx, judged).await;
             if let (false, Some(step_failure)) = (result.passed, &result.failure) {
@@ -146,11 +167,20 @@ impl Runner {
         }
         outcome.timings.steps = steps_started.elapsed();
         if let Some(error) = failure {
-            self.fail(outcome, scenario, dir, Some(&deployment), error).await;
+            self.fail(outcome, scenario, dir, Some(deployment.as_ref()), error).await;
         }
         drop(stage);
-        deployment.stop().await;
+        let teardown = deployment.stop().await;
         registry.stop().await;
+        if let (Err(error), Status::Passed) = (teardown, &outcome.status) {
+            let failure = Failure::new(error.kind(), format!("teardown: {error}"));
+            self.fail(outcome, scenario, dir, None, failure).await;
+        }
+    }
+
+    /// Stops what the target kept between scenarios (a control plane).
+    pub async fn shutdown(&self) {
+        self.target.profile.shutdown().await;
     }
 
     async fn publish(&self, scenario: &Scenario, registry: &Registry) -> Result<BTreeMap<String, Published>, String> {
@@ -167,14 +197,14 @@ impl Runner {
         outcome: &mut Outcome,
         scenario: &Scenario,
         dir: &Path,
-        deployment: Option<&Deployment>,
+        deployment: Option<&dyn Deployment>,
         failure: Failure,
     ) {
         let (config_dump, extra) = match deployment {
-            Some(d) => (d.config_dump().await.ok(), d.extra_evidence().await),
+            Some(d) => (d.admin().config_dump().await.ok(), d.extra_evidence().await),
             None => (None, Vec::new()),
         };
-        let target = self.report_dir.join(&scenario.id);
+        let target = self.evidence.join(&scenario.id);
         outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &extra, &failure, &outcome.steps) {
             Ok(()) => Some(target),
             Err(e) => {
@@ -186,10 +216,53 @@ impl Runner {
     }
 }
 
-async fn start_backends(scenario: &Scenario, loopback: Loopback) -> std::io::Result<Vec<EchoServer>> {
+async fn start_backends(scenario: &Scenario, loopback: &Loopback) -> std::io::Result<Vec<EchoServer>> {
     let mut servers = Vec::new();
     for service in &scenario.services {
-        servers.push(EchoServer::start(&service.name, loopback.ip()).await?);
+        servers.push(EchoServer::start(&service.name, loopback).await?);
     }
     Ok(servers)
+}
+
+/// Runs every scenario on every runner's target, up to `jobs` at once, and
+/// calls `done` as each finishes; returns the outcomes per runner, in
+/// scenario order. Targets that run in the process's own namespaces keep a
+/// control plane there on fixed ports, so they go one target at a time
+/// (their scenarios still `jobs` at once), each shut down before the next.
+pub async fn run_all(
+    runners: &[Runner],
+    scenarios: &[Scenario],
+    jobs: usize,
+    done: impl FnMut(&Outcome),
+) -> Vec<Vec<Outcome>> {
+    use futures::stream::{self, StreamExt};
+
+    let jobs = jobs.max(1);
+    let done = std::cell::RefCell::new(done);
+    let (isolated, free): (Vec<usize>, Vec<usize>) =
+        (0..runners.len()).partition(|r| runners[*r].target.profile.needs_isolation());
+    let run = |(r, s): (usize, usize)| {
+        let done = &done;
+        async move {
+            let outcome = runners[r].run(&scenarios[s]).await;
+            (done.borrow_mut())(&outcome);
+            (r, s, outcome)
+        }
+    };
+    let pairs = move |r: usize| (0..scenarios.len()).map(move |s| (r, s));
+    let free = stream::iter(free.into_iter().flat_map(pairs)).map(run).buffer_unordered(jobs).collect::<Vec<_>>();
+    let isolated = async {
+        let mut outcomes = Vec::new();
+        for r in isolated {
+            outcomes.extend(stream::iter(pairs(r)).map(run).buffer_unordered(jobs).collect::<Vec<_>>().await);
+            runners[r].shutdown().await;
+        }
+        outcomes
+    };
+    let (free, isolated) = futures::join!(free, isolated);
+    let mut by_runner: Vec<Vec<Option<Outcome>>> = vec![vec![None; scenarios.len()]; runners.len()];
+    for (r, s, outcome) in free.into_iter().chain(isolated) {
+        by_runner[r][s] = Some(outcome);
+    }
+    by_runner.into_iter().map(|outcomes| outcomes.into_iter().map(|o| o.expect("every pair ran")).collect()).collect()
 }

@@ -2,22 +2,38 @@
 //! wrong expectation must fail with a readable diff, and a configuration
 //! Envoy rejects must surface Envoy's own message.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use plugproof::audit::{audit, stale, Fate, Justification};
+use plugproof::options::Options;
 use plugproof::outcome::{FailureKind, Status};
 use plugproof::profiles::ProfileKind;
 use plugproof::provision::ModuleCatalog;
 use plugproof::run::Runner;
 use plugproof::scenario::{load_file, Diagnostic, LoadError};
+use plugproof::target::TargetSpec;
 use rstest::rstest;
 
+fn harness() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo or nextest sets CARGO_MANIFEST_DIR"))
+}
+
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    harness().join("tests/fixtures")
+}
+
+/// The checkout's options, reports in a fresh folder.
+fn options() -> Options {
+    Options::from_env(&harness().join(".."), tempfile::tempdir().expect("a temp dir").keep())
 }
 
 fn catalog() -> ModuleCatalog {
-    ModuleCatalog::load(&ModuleCatalog::default_workspace()).expect("the module catalog loads")
+    ModuleCatalog::load(&options().plugins).expect("the module catalog loads")
+}
+
+/// A runner on the default standalone target.
+async fn runner() -> Runner {
+    Runner::prepare(&TargetSpec::of(ProfileKind::Envoy), &options(), &catalog()).await.expect("provisioning works")
 }
 
 fn load(name: &str) -> Result<plugproof::scenario::Scenario, LoadError> {
@@ -61,9 +77,7 @@ fn broken_scenarios_fail_to_load_with_file_and_line(#[case] fixture: &str, #[cas
 
 async fn run_fixture(name: &str) -> plugproof::outcome::Outcome {
     let scenario = load(name).expect("the fixture loads");
-    let report = tempfile::tempdir().expect("a temp dir");
-    let runner = Runner::prepare(ProfileKind::Envoy, &catalog(), report.keep()).await.expect("provisioning works");
-    runner.run(&scenario).await
+    runner().await.run(&scenario).await
 }
 
 #[tokio::test]
@@ -131,7 +145,7 @@ async fn a_step_failing_otherwise_than_marked_fails() {
 fn justification(change: &str) -> Justification {
     Justification {
         scenario: "loose-check".into(),
-        profile: None,
+        target: None,
         line: 21,
         change: change.into(),
         reason: "the fixture is loose on purpose".into(),
@@ -141,8 +155,7 @@ fn justification(change: &str) -> Justification {
 #[tokio::test]
 async fn the_audit_reports_a_check_too_loose_to_fail() {
     let scenario = load("loose-check.yaml").expect("the fixture loads");
-    let report = tempfile::tempdir().expect("a temp dir");
-    let runner = Runner::prepare(ProfileKind::Envoy, &catalog(), report.keep()).await.expect("provisioning works");
+    let runner = runner().await;
     let audit = audit(&runner, &scenario, &[]).await;
     assert_eq!(audit.status, Status::Passed, "the scenario itself passes");
     let survivors: Vec<&str> =

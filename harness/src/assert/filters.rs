@@ -1,17 +1,16 @@
 //! The filter-chain order expectation.
 
 use super::{Check, Verdict};
-use crate::scenario::FilterOrder;
 
-/// `expect.order` must appear in `actual` in that order (with others between
-/// allowed), or be exactly `actual` when `expect.exact`.
-pub fn verify(expect: &FilterOrder, actual: &[String]) -> Verdict {
-    let holds = if expect.exact { expect.order == actual } else { is_subsequence(&expect.order, actual) };
+/// `expected` must appear in `actual` in that order (with others between
+/// allowed), or be exactly `actual` when `exact`.
+pub fn verify(expected: &[String], exact: bool, actual: &[String]) -> Verdict {
+    let holds = if exact { expected == actual } else { is_subsequence(expected, actual) };
     let checks = if holds {
-        expect.order.iter().map(|f| Check::held(format!("filter {f}"))).collect()
+        expected.iter().map(|f| Check::held(format!("filter {f}"))).collect()
     } else {
         // Show the whole chain so the reader sees where each filter really sits.
-        let expected: Vec<String> = expect.order.iter().map(|f| format!("filter {f}")).collect();
+        let expected: Vec<String> = expected.iter().map(|f| format!("filter {f}")).collect();
         let seen: Vec<String> = actual.iter().map(|f| format!("filter {f}")).collect();
         vec![Check::new(expected.join("\n"), seen.join("\n"))]
     };
@@ -40,7 +39,6 @@ mod tests {
     #[case::exact(&["a", "b", "c"], true, true)]
     #[case::exact_needs_all(&["a", "c"], true, false)]
     fn verifies(#[case] order: &[&str], #[case] exact: bool, #[case] holds: bool) {
-        let expect = FilterOrder { order: names(order), exact };
-        assert_eq!(verify(&expect, &names(&["a", "b", "c"])).holds(), holds);
+        assert_eq!(verify(&names(order), exact, &names(&["a", "b", "c"])).holds(), holds);
     }
 }

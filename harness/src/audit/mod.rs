@@ -37,11 +37,11 @@ pub struct Judged {
     pub justified: Option<String>,
 }
 
-/// The audit of one scenario on one profile.
+/// The audit of one scenario on one target.
 #[derive(Debug, Clone)]
 pub struct ScenarioAudit {
     pub id: String,
-    pub profile: &'static str,
+    pub target: String,
     /// How the scenario itself went.
     pub status: Status,
     pub mutants: Vec<Judged>,
@@ -69,7 +69,7 @@ pub async fn audit(runner: &Runner, scenario: &Scenario, justified: &[Justificat
     let passed = outcome.status == Status::Passed;
     let mut fates: BTreeMap<usize, std::vec::IntoIter<Alternative>> =
         alternatives.into_iter().map(|(step, alternatives)| (step, alternatives.into_iter())).collect();
-    let profile = runner.profile().name();
+    let target = runner.target().name();
     let mutants = all
         .into_iter()
         .map(|mutant| {
@@ -81,7 +81,7 @@ pub async fn audit(runner: &Runner, scenario: &Scenario, justified: &[Justificat
             };
             let reason = justified
                 .iter()
-                .find(|j| j.matches(&scenario.id, profile, mutant.line, &mutant.change))
+                .find(|j| j.matches(&scenario.id, target, mutant.line, &mutant.change))
                 .map(|j| j.reason.clone());
             Judged {
                 line: mutant.line,
@@ -91,7 +91,7 @@ pub async fn audit(runner: &Runner, scenario: &Scenario, justified: &[Justificat
             }
         })
         .collect();
-    ScenarioAudit { id: scenario.id.clone(), profile, status: outcome.status, mutants }
+    ScenarioAudit { id: scenario.id.clone(), target: target.to_owned(), status: outcome.status, mutants }
 }
 
 /// A survivor someone looked at, and why it may stay: one entry of the
@@ -100,8 +100,8 @@ pub async fn audit(runner: &Runner, scenario: &Scenario, justified: &[Justificat
 #[serde(deny_unknown_fields)]
 pub struct Justification {
     pub scenario: String,
-    /// The profile it survives on; every profile when absent.
-    pub profile: Option<String>,
+    /// The target it survives on; every target when absent.
+    pub target: Option<String>,
     pub line: u64,
     /// The mutant, as the audit prints it.
     pub change: String,
@@ -109,9 +109,9 @@ pub struct Justification {
 }
 
 impl Justification {
-    fn matches(&self, scenario: &str, profile: &str, line: u64, change: &str) -> bool {
+    fn matches(&self, scenario: &str, target: &str, line: u64, change: &str) -> bool {
         self.scenario == scenario
-            && self.profile.as_deref().is_none_or(|p| p == profile)
+            && self.target.as_deref().is_none_or(|t| t == target)
             && self.line == line
             && self.change == change
     }
@@ -125,7 +125,7 @@ pub enum JustifiedError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {message}; each entry needs scenario, line, change and reason (profile optional)", path.display())]
+    #[error("{}: {message}; each entry needs scenario, line, change and reason (target optional)", path.display())]
     Invalid { path: PathBuf, message: String },
 }
 
@@ -144,12 +144,9 @@ pub fn stale<'a>(justified: &'a [Justification], audits: &[ScenarioAudit]) -> Ve
         .iter()
         .filter(|j| {
             let audited =
-                audits.iter().any(|a| a.id == j.scenario && j.profile.as_deref().is_none_or(|p| p == a.profile));
+                audits.iter().any(|a| a.id == j.scenario && j.target.as_deref().is_none_or(|t| t == a.target));
             let survived = audits.iter().any(|a| {
-                a.id == j.scenario
-                    && a.mutants
-                        .iter()
-                        .any(|m| m.fate == Fate::Survived && j.matches(&a.id, a.profile, m.line, &m.change))
+                a.mutants.iter().any(|m| m.fate == Fate::Survived && j.matches(&a.id, &a.target, m.line, &m.change))
             });
             audited && !survived
         })

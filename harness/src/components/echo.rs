@@ -2,7 +2,7 @@
 //! of what it received (method, path, query, host, headers, body) and its name.
 
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,6 +15,8 @@ use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::runtime::Loopback;
+
 /// The JSON field naming the service that answered.
 pub const SERVICE_FIELD: &str = "service";
 
@@ -26,8 +28,10 @@ pub struct EchoServer {
 }
 
 impl EchoServer {
-    pub async fn start(name: &str, ip: Ipv4Addr) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((ip, 0)).await?;
+    /// Listens on a port of `loopback`'s (so that no component of the run
+    /// is offered the same port meanwhile).
+    pub async fn start(name: &str, loopback: &Loopback) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(loopback.free_addr()?).await?;
         let addr = listener.local_addr()?;
         let service_name: Arc<str> = Arc::from(name);
         let task = tokio::spawn(async move {

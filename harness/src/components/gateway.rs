@@ -1,6 +1,13 @@
 //! An istio ingress gateway: the real pilot-agent in router mode, running
 //! the upstream Envoy, configured by istiod over plaintext XDS. The agent
 //! fetches `oci://` modules itself and hands them to Envoy as files.
+//!
+//! Several gateways share a network namespace (one per scenario, on one
+//! control plane), so each gets its own block of ports for what the agent
+//! and Envoy bind on every interface, and runs in mount and PID namespaces
+//! of its own (util-linux `unshare`): its `/var/lib` (the agent's fixed
+//! Wasm cache, /var/lib/istio/data) is a folder of its own, and when the
+//! agent dies the kernel takes its Envoy along.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -9,10 +16,11 @@ use std::time::Duration;
 
 use super::envoy::{wait_until_loaded, Admin, Expected};
 use super::ComponentError;
+use crate::runtime::ports::PortBlock;
 use crate::runtime::{Process, ProcessSpec};
 
-/// Envoy's admin port as pilot-agent configures it (the run's namespace is its own).
-const ADMIN_PORT: u16 = 15000;
+/// The fixed path of the agent's state, which each gateway gets its own of.
+const AGENT_STATE: &str = "/var/lib";
 
 pub struct GatewaySpec<'a> {
     pub agent: &'a Path,
@@ -24,6 +32,10 @@ pub struct GatewaySpec<'a> {
     /// The label the Gateway and WasmPlugin selectors match: `istio: <value>`.
     pub label: &'a str,
     pub ip: Ipv4Addr,
+    /// istiod's XDS address.
+    pub discovery: &'a str,
+    /// Ports for the agent and Envoy: admin, status, Envoy status, Envoy metrics.
+    pub ports: &'a PortBlock,
     /// `host:port` of the registry, allowed over plain HTTP.
     pub registry: &'a str,
     /// Added to the environment of the agent, and so of its Envoy.
@@ -37,25 +49,33 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(spec: &GatewaySpec<'_>) -> Result<Self, ComponentError> {
+        let io = |what: String| move |source| ComponentError::Io { what, source };
         let config_path = spec.dir.join("etc/istio/proxy");
-        std::fs::create_dir_all(&config_path).map_err(|source| ComponentError::Io {
-            what: format!("cannot create {}", config_path.display()),
-            source,
-        })?;
+        std::fs::create_dir_all(&config_path).map_err(io(format!("cannot create {}", config_path.display())))?;
+        // The agent makes its cache's entries, not the cache folder itself.
+        let state = spec.dir.join("varlib");
+        std::fs::create_dir_all(state.join("istio/data")).map_err(io(format!("cannot create {}", state.display())))?;
+        let (admin, status, envoy_status, prometheus) =
+            (spec.ports.port(0), spec.ports.port(1), spec.ports.port(2), spec.ports.port(3));
         let proxy_config = format!(
             "discoveryAddress: {}\ncontrolPlaneAuthPolicy: NONE\nbinaryPath: {}\nconfigPath: {}\n\
-             proxyBootstrapTemplatePath: {}\nproxyAdminPort: {ADMIN_PORT}\nstatusPort: 15020\nconcurrency: 1\n\
+             proxyBootstrapTemplatePath: {}\nproxyAdminPort: {admin}\nstatusPort: {status}\nconcurrency: 1\n\
              drainDuration: 5s\nterminationDrainDuration: 1s\n\
              proxyStatsMatcher: {{inclusionPrefixes: [extension_config_discovery, listener_manager]}}\n",
-            super::istiod::XDS_ADDRESS,
+            spec.discovery,
             spec.envoy.display(),
             config_path.display(),
             spec.bootstrap_template.display(),
         );
-        let process_spec = ProcessSpec::new("pilot-agent", spec.agent, spec.dir.join("pilot-agent.log"))
+        let process_spec = ProcessSpec::new("pilot-agent", Path::new("unshare"), spec.dir.join("pilot-agent.log"))
             .cwd(spec.dir)
-            .arg("proxy")
-            .arg("router")
+            .args(["--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--", "/bin/sh", "-c"])
+            // The agent's state folder over /var/lib, then the agent in its place.
+            .arg(r#"mount --bind "$0" "$1" && shift && exec "$@""#)
+            .arg(&state)
+            .arg(AGENT_STATE)
+            .arg(spec.agent)
+            .args(["proxy", "router"])
             .arg(format!("--domain={}.svc.cluster.local", spec.namespace))
             .arg("--proxyLogLevel=warning")
             .arg("--proxyComponentLogLevel=misc:error,wasm:info")
@@ -70,11 +90,12 @@ impl Gateway {
             // No CA: the gateway serves plain HTTP and needs no certificates.
             .env("FILE_MOUNTED_CERTS", "true")
             .env("WASM_INSECURE_REGISTRIES", spec.registry)
+            .env("ENVOY_STATUS_PORT", envoy_status.to_string())
+            .env("ENVOY_PROMETHEUS_PORT", prometheus.to_string())
             .env("PROXY_CONFIG", proxy_config)
             .envs(spec.env);
         let process = Process::spawn(&process_spec)?;
-        let admin = Admin::new((Ipv4Addr::LOCALHOST, ADMIN_PORT).into());
-        Ok(Gateway { process, admin })
+        Ok(Gateway { process, admin: Admin::new((Ipv4Addr::LOCALHOST, admin).into()) })
     }
 
     pub fn admin(&self) -> &Admin {
@@ -92,7 +113,9 @@ impl Gateway {
         wait_until_loaded(&self.admin, expected, timeout, &mut self.process).await
     }
 
+    /// Ends the agent and its Envoy at once: a scenario's gateway has
+    /// nothing left to drain when the scenario is over.
     pub async fn stop(self) {
-        self.process.stop(Duration::from_secs(5)).await;
+        self.process.kill().await;
     }
 }

@@ -28,7 +28,6 @@ defaultConfig:
 
 pub struct Istiod {
     process: Process,
-    http: reqwest::Client,
 }
 
 impl Istiod {
@@ -65,15 +64,38 @@ impl Istiod {
         let http = crate::http::client();
         let url = format!("http://{HTTP_ADDRESS}/ready");
         wait_healthy(&mut process, Duration::from_secs(60), &url, || answers(&http, &url)).await?;
-        Ok(Istiod { process, http })
+        Ok(Istiod { process })
     }
 
+    pub async fn stop(self) {
+        self.process.stop(Duration::from_secs(5)).await;
+    }
+}
+
+/// istiod's debug API, for whoever shares its network namespace.
+pub struct Debug {
+    http: reqwest::Client,
+}
+
+impl Default for Debug {
+    fn default() -> Self {
+        Debug { http: crate::http::client() }
+    }
+}
+
+impl Debug {
     /// istiod's view of one proxy's configuration (`/debug/config_dump`).
     pub async fn config_dump(&self, proxy_id: &str) -> Result<Value, ComponentError> {
         get_json(&self.http, &format!("http://{HTTP_ADDRESS}/debug/config_dump?proxyID={proxy_id}")).await
     }
 
-    pub async fn stop(self) {
-        self.process.stop(Duration::from_secs(5)).await;
+    /// Whether a proxy whose id contains `proxy_id` is connected (`/debug/connections`).
+    pub async fn connected(&self, proxy_id: &str) -> Result<bool, ComponentError> {
+        let connections = get_json(&self.http, &format!("http://{HTTP_ADDRESS}/debug/connections")).await?;
+        Ok(connections["clients"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["connectionId"].as_str().is_some_and(|id| id.contains(proxy_id))))
     }
 }

@@ -1,29 +1,38 @@
 //! Systems under test. A profile deploys a scenario's resources onto real
-//! components and hands back the gateway the steps talk to.
+//! components and hands back the running deployment the steps talk to.
+//! Each profile is an implementation of `Profile`; `profile` is the one
+//! place that maps a profile's name to it.
 
 pub mod envoy;
 pub mod istio;
+mod names;
+
+pub use names::Names;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::components::envoy::updates::Update;
-use crate::components::envoy::Expected;
+use crate::components::envoy::{Admin, Expected};
 use crate::components::registry::Registry;
 use crate::components::ComponentError;
 use crate::oci::OciError;
+use crate::options::Options;
 use crate::outcome::{Failure, FailureKind};
 use crate::provision::Tools;
 use crate::runtime::isolation::IsolationError;
 use crate::runtime::Loopback;
-use crate::scenario::{Feature, Reference, Scenario, WasmPlugin};
+use crate::scenario::{Feature, Phase, Reference, Scenario, WasmPlugin};
+use crate::target::Target;
 use crate::translate::{self, placement, IstioWasmPlugin, TranslateError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// The profiles, by name (what the CLI and target names say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum ProfileKind {
     /// Standalone Envoy; plugproof writes its bootstrap and xDS files.
     Envoy,
@@ -32,49 +41,76 @@ pub enum ProfileKind {
 }
 
 impl ProfileKind {
-    /// The profiles the test binaries run: `PLUGPROOF_PROFILES`,
-    /// comma-separated (default `envoy`).
-    pub fn from_env() -> Result<Vec<ProfileKind>, String> {
-        let names = std::env::var("PLUGPROOF_PROFILES").unwrap_or_else(|_| "envoy".into());
-        names
-            .split(',')
-            .map(|p| {
-                <ProfileKind as clap::ValueEnum>::from_str(p.trim(), true)
-                    .map_err(|e| format!("PLUGPROOF_PROFILES: `{p}`: {e}; the profiles are envoy and istio"))
-            })
-            .collect()
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             ProfileKind::Envoy => "envoy",
             ProfileKind::Istio => "istio",
         }
     }
+}
 
-    /// Whether provisioning must build the istio kit.
-    pub fn runs_istio(self) -> bool {
-        self == ProfileKind::Istio
+/// The profile a name stands for.
+pub fn profile(kind: ProfileKind, options: &Options) -> Box<dyn Profile> {
+    match kind {
+        ProfileKind::Envoy => Box::new(envoy::Standalone),
+        ProfileKind::Istio => {
+            Box::new(istio::Istio::new(options.cache.join("ports"), options.shared_control_plane.clone()))
+        }
+    }
+}
+
+/// A way to run the system under test.
+#[async_trait(?Send)]
+pub trait Profile: Send + Sync {
+    fn kind(&self) -> ProfileKind;
+
+    /// What the profile itself can do (a target adds what its versions do).
+    fn features(&self) -> &'static [Feature];
+
+    /// Whether its runs must execute in their own network and mount namespaces.
+    fn needs_isolation(&self) -> bool {
+        false
     }
 
-    /// Whether runs must execute in their own network and mount namespaces.
-    pub fn needs_isolation(self) -> bool {
-        self == ProfileKind::Istio
+    /// Where the namespaces and names of a scenario about to run land.
+    fn names(&self) -> Names {
+        Names::as_written()
     }
 
-    fn supports(self, feature: Feature) -> bool {
-        !matches!(
-            (self, feature),
-            (ProfileKind::Envoy, Feature::AgentFetch | Feature::NativeFilters)
-                | (ProfileKind::Istio, Feature::DirectDelivery | Feature::LegacyFailOpen)
-        )
+    /// Starts the system for `stage`, ready for the steps.
+    async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError>;
+
+    /// Stops what the profile keeps between scenarios (a control plane).
+    async fn shutdown(&self) {}
+}
+
+/// A running system under test.
+#[async_trait(?Send)]
+pub trait Deployment {
+    /// Where the steps send their requests.
+    fn gateway(&self) -> SocketAddr;
+
+    /// The gateway Envoy's admin API.
+    fn admin(&self) -> &Admin;
+
+    /// Brings the running system in line with the stage's current
+    /// WasmPlugins and pushed modules (after an `apply`, `delete` or
+    /// `push`), and waits up to `within` until the gateway has taken or
+    /// refused what that changes for it.
+    async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError>;
+
+    /// Evidence beyond the run directory and Envoy's config dump, for a
+    /// failure bundle: (file name, JSON).
+    async fn extra_evidence(&self) -> Vec<(String, Value)> {
+        Vec::new()
     }
 
-    /// Why this profile cannot run `scenario`, if it cannot.
-    pub fn skip_reason(self, scenario: &Scenario) -> Option<String> {
-        let missing: Vec<&str> = scenario.features.iter().filter(|f| !self.supports(**f)).map(|f| f.name()).collect();
-        (!missing.is_empty()).then(|| format!("profile {} lacks {}", self.name(), missing.join(", ")))
-    }
+    /// How long each part took to start.
+    fn boot_phases(&self) -> Vec<(&'static str, Duration)>;
+
+    /// Stops it and removes what it put in place; fails if something of it
+    /// is left.
+    async fn stop(self: Box<Self>) -> Result<(), DeployError>;
 }
 
 /// A plugin as pushed (last) to the run's registry.
@@ -91,6 +127,9 @@ pub struct Published {
 /// state that steps change (WasmPlugins, pushed modules).
 pub struct Stage<'a> {
     pub scenario: &'a Scenario,
+    pub target: &'a Target,
+    /// Where the scenario's namespaces and names land.
+    pub names: Names,
     pub dir: &'a Path,
     pub loopback: Loopback,
     pub tools: &'a Tools,
@@ -126,6 +165,44 @@ impl Stage<'_> {
             Reference::Tag(tag) => Some(tag.as_str()),
         };
         Module { published: &self.published[&plugin.plugin], tag }
+    }
+
+    /// Each Wasm filter the model expects the gateway to get: its name,
+    /// its WasmPlugin (`NAMESPACE/NAME` as the scenario writes it) and phase.
+    pub fn wasm_filters(&self) -> Vec<(String, String, Phase)> {
+        let plugins = self.plugins().unwrap_or_default();
+        self.reaching(&plugins).iter().map(|p| (p.filter_name(), p.written.clone(), p.phase())).collect()
+    }
+
+    /// The Istio WasmPlugins the stage's resources become (Higress ones
+    /// through the translator), wherever they are, with the names they
+    /// are deployed under.
+    pub fn plugins(&self) -> Result<Vec<IstioWasmPlugin>, DeployError> {
+        let mut plugins = Vec::new();
+        for InForce { resource, created } in &self.resources {
+            let converted =
+                translate::to_istio(resource, self.target.istiod).map_err(|source| DeployError::Translate {
+                    at: self.scenario.at(resource.line),
+                    name: format!("{}/{}", resource.namespace, resource.name),
+                    source,
+                })?;
+            plugins.extend(converted.map(|p| IstioWasmPlugin {
+                created: *created,
+                name: self.names.name(&p.namespace, &p.name),
+                namespace: self.names.namespace(&p.namespace),
+                ..p
+            }));
+        }
+        Ok(plugins)
+    }
+
+    /// Those of `plugins` that istiod gives the gateway, in the model, in
+    /// filter-chain order.
+    pub fn reaching(&self, plugins: &[IstioWasmPlugin]) -> Vec<IstioWasmPlugin> {
+        let gateway = self.names.gateway_namespace();
+        let reaching: Vec<&IstioWasmPlugin> =
+            plugins.iter().filter(|p| placement::reaches_gateway(p, &gateway)).collect();
+        placement::filter_order(reaching, &gateway).into_iter().cloned().collect()
     }
 
     /// What must be loaded before the steps start: `listener`, every
@@ -186,6 +263,8 @@ impl DeployError {
             | DeployError::Isolation(_)
             | DeployError::NotIsolated
             | DeployError::Oci(_)
+            | DeployError::PinMismatch { .. }
+            | DeployError::Left(_)
             | DeployError::Io { .. } => FailureKind::Setup,
         }
     }
@@ -222,6 +301,10 @@ pub enum DeployError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the shared control plane runs istio pin {running}, the target wants {wanted}; run the targets of one pin at a time")]
+    PinMismatch { running: String, wanted: String },
+    #[error("the scenario's {0} is left after it ended")]
+    Left(String),
 }
 
 impl DeployError {
@@ -229,91 +312,4 @@ impl DeployError {
         let what = what.into();
         move |source| DeployError::Io { what, source }
     }
-}
-
-/// A running system under test.
-// One exists per scenario run: the size of its variants does not matter.
-#[allow(clippy::large_enum_variant)]
-pub enum Deployment {
-    Envoy(envoy::EnvoyDeployment),
-    Istio(istio::IstioDeployment),
-}
-
-impl Deployment {
-    pub fn gateway(&self) -> SocketAddr {
-        match self {
-            Deployment::Envoy(d) => d.gateway(),
-            Deployment::Istio(d) => d.gateway(),
-        }
-    }
-
-    /// The gateway Envoy's `/config_dump`.
-    pub async fn config_dump(&self) -> Result<Value, ComponentError> {
-        match self {
-            Deployment::Envoy(d) => d.admin().config_dump().await,
-            Deployment::Istio(d) => d.admin().config_dump().await,
-        }
-    }
-
-    /// Evidence beyond the run directory and Envoy's config dump, for a
-    /// failure bundle: (file name, JSON).
-    pub async fn extra_evidence(&self) -> Vec<(String, Value)> {
-        match self {
-            Deployment::Envoy(_) => Vec::new(),
-            Deployment::Istio(d) => d.extra_evidence().await,
-        }
-    }
-
-    /// How long each part took to start.
-    pub fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
-        match self {
-            Deployment::Envoy(d) => d.boot_phases(),
-            Deployment::Istio(d) => d.boot_phases(),
-        }
-    }
-
-    /// Brings the running system in line with the stage's current
-    /// WasmPlugins and pushed modules (after an `apply`, `delete` or
-    /// `push`), and waits up to `within` until the gateway has taken or
-    /// refused what that changes for it.
-    pub async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
-        match self {
-            Deployment::Envoy(d) => d.sync(stage, within).await,
-            Deployment::Istio(d) => d.sync(stage, within).await,
-        }
-    }
-
-    pub async fn stop(self) {
-        match self {
-            Deployment::Envoy(d) => d.stop().await,
-            Deployment::Istio(d) => d.stop().await,
-        }
-    }
-}
-
-pub async fn deploy(kind: ProfileKind, stage: &Stage<'_>) -> Result<Deployment, DeployError> {
-    match kind {
-        ProfileKind::Envoy => envoy::deploy(stage).await.map(Deployment::Envoy),
-        ProfileKind::Istio => istio::deploy(stage).await.map(Deployment::Istio),
-    }
-}
-
-/// The Istio WasmPlugins the scenario's resources become (Higress ones
-/// through the translator), wherever they are.
-fn istio_plugins(stage: &Stage<'_>) -> Result<Vec<IstioWasmPlugin>, DeployError> {
-    let mut plugins = Vec::new();
-    for InForce { resource, created } in &stage.resources {
-        let converted = translate::to_istio(resource).map_err(|source| DeployError::Translate {
-            at: stage.scenario.at(resource.line),
-            name: format!("{}/{}", resource.namespace, resource.name),
-            source,
-        })?;
-        plugins.extend(converted.map(|p| IstioWasmPlugin { created: *created, ..p }));
-    }
-    Ok(plugins)
-}
-
-/// Those of `plugins` that istiod gives the gateway, in the model.
-fn reaching_gateway(plugins: &[IstioWasmPlugin]) -> Vec<IstioWasmPlugin> {
-    plugins.iter().filter(|p| placement::reaches_gateway(p)).cloned().collect()
 }

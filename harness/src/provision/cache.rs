@@ -1,4 +1,4 @@
-//! The cache directory (`PLUGPROOF_CACHE`, default the user's cache dir) and
+//! The cache directory (`Options::cache`) and
 //! the file locks that let parallel test processes share it.
 
 use std::fs::File;
@@ -13,14 +13,6 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn from_env() -> Result<Self, ProvisionError> {
-        let root = std::env::var_os("PLUGPROOF_CACHE")
-            .map(PathBuf::from)
-            .or_else(|| dirs::cache_dir().map(|d| d.join("plugproof")))
-            .unwrap_or_else(|| std::env::temp_dir().join("plugproof-cache"));
-        Cache::at(root)
-    }
-
     pub fn at(root: PathBuf) -> Result<Self, ProvisionError> {
         std::fs::create_dir_all(&root).map_err(ProvisionError::io("cannot create the cache directory", &root))?;
         Ok(Cache { root })

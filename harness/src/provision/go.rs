@@ -16,8 +16,6 @@ use super::{Cache, ProvisionError};
 pub struct GoProgram {
     /// The binary's name.
     pub name: &'static str,
-    /// The pin module, below `images/`.
-    pub pin: &'static str,
     pub package: &'static str,
     pub tags: &'static str,
     pub ldflags: &'static str,
@@ -28,13 +26,6 @@ pub struct GoProgram {
     pub nosumdb: &'static str,
     /// How long a cold build takes on 2 cores, for the progress line.
     pub cold_build: &'static str,
-}
-
-/// The pin folders: `PLUGPROOF_IMAGES`, else `images/` beside the harness.
-pub fn images_dir() -> PathBuf {
-    std::env::var_os("PLUGPROOF_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../images"))
 }
 
 /// `go` with the settings every build here uses.
@@ -56,9 +47,9 @@ pub fn go_version() -> Result<String, ProvisionError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Blocking: builds `program` with Go `version` unless this pin was built before.
-pub fn build(cache: &Cache, program: &GoProgram, version: &str) -> Result<PathBuf, ProvisionError> {
-    let pin_dir = images_dir().join(program.pin);
+/// Blocking: builds `program` from the pin module in `pin_dir` with Go
+/// `version`, unless this pin was built before.
+pub fn build(cache: &Cache, program: &GoProgram, pin_dir: &Path, version: &str) -> Result<PathBuf, ProvisionError> {
     let mut ldflags = program.ldflags.to_owned();
     if let Some(var) = program.build_version_var {
         let path = pin_dir.join("build-version");
@@ -78,9 +69,10 @@ pub fn build(cache: &Cache, program: &GoProgram, version: &str) -> Result<PathBu
     let key = hex::encode(hasher.finalize());
     let dir = cache.path(&format!("go/{}-{}", program.name, &key[..16]));
     let binary = dir.join(program.name);
+    let pin = pin_dir.file_name().unwrap_or_default().to_string_lossy();
     let what = format!(
-        "building {} from the Go module proxy ({}; a cold build takes {})",
-        program.name, program.pin, program.cold_build
+        "building {} from the Go module proxy (pin {pin}; a cold build takes {})",
+        program.name, program.cold_build
     );
     cache.fill(
         &format!("go-{}", program.name),
@@ -90,7 +82,7 @@ pub fn build(cache: &Cache, program: &GoProgram, version: &str) -> Result<PathBu
             std::fs::create_dir_all(&dir).map_err(ProvisionError::io("cannot create", &dir))?;
             let started = Instant::now();
             let partial = dir.join(format!("{}.partial", program.name));
-            let mut cmd = go(&pin_dir, program.nosumdb);
+            let mut cmd = go(pin_dir, program.nosumdb);
             cmd.args(["build", "-trimpath", "-o"]).arg(&partial);
             if !program.tags.is_empty() {
                 cmd.args(["-tags", program.tags]);

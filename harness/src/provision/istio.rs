@@ -10,6 +10,7 @@ use std::process::Command;
 use super::go::{self, GoProgram};
 use super::{Cache, ProvisionError};
 use crate::components::apiserver::{Credentials, TOKEN};
+use crate::translate::IstiodVersion;
 
 /// The version istiod and pilot-agent report (pilot-agent sends it to
 /// istiod, which gates features on it) comes from `images/istio/build-version`:
@@ -20,7 +21,6 @@ const ISTIO_NOSUMDB: &str = "github.com/agentgateway/agentgateway";
 
 const PILOT_DISCOVERY: GoProgram = GoProgram {
     name: "pilot-discovery",
-    pin: "istio",
     package: "istio.io/istio/pilot/cmd/pilot-discovery",
     tags: "vtprotobuf,disable_pgv",
     ldflags: "",
@@ -31,7 +31,6 @@ const PILOT_DISCOVERY: GoProgram = GoProgram {
 
 const PILOT_AGENT: GoProgram = GoProgram {
     name: "pilot-agent",
-    pin: "istio",
     package: "istio.io/istio/pilot/cmd/pilot-agent",
     tags: "agent,disable_pgv",
     ldflags: "",
@@ -42,7 +41,6 @@ const PILOT_AGENT: GoProgram = GoProgram {
 
 const KUBE_APISERVER: GoProgram = GoProgram {
     name: "kube-apiserver",
-    pin: "kube-apiserver",
     package: "k8s.io/kubernetes/cmd/kube-apiserver",
     tags: "",
     ldflags: "-s -w -X k8s.io/component-base/version.gitVersion=v1.36.1 -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=36",
@@ -53,7 +51,6 @@ const KUBE_APISERVER: GoProgram = GoProgram {
 
 const ETCD: GoProgram = GoProgram {
     name: "etcd",
-    pin: "etcd",
     package: "go.etcd.io/etcd/server/v3",
     tags: "",
     ldflags: "",
@@ -62,8 +59,43 @@ const ETCD: GoProgram = GoProgram {
     cold_build: "about a minute",
 };
 
+/// The istio pin used unless a target names another: a folder of `images/istio`.
+pub const DEFAULT_PIN: &str = "1.30-9739e10eb9d7";
+
+/// The istio pins under `images`: the folders of `images/istio`, sorted.
+pub fn pins(images: &Path) -> Vec<String> {
+    let mut pins: Vec<String> = std::fs::read_dir(images.join("istio"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("go.mod").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    pins.sort();
+    pins
+}
+
+/// The pin named `name`, or the only one starting with it.
+pub fn pin(images: &Path, name: &str) -> Result<String, ProvisionError> {
+    let all = pins(images);
+    if all.iter().any(|p| p == name) {
+        return Ok(name.to_owned());
+    }
+    match all.iter().filter(|p| p.starts_with(name)).collect::<Vec<_>>().as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(ProvisionError::UnknownPin {
+            pin: name.to_owned(),
+            images: images.join("istio"),
+            known: all.join(", "),
+        }),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct IstioKit {
+    /// The pin it was built from, and the version its istiod reports.
+    pub pin: String,
+    pub version: IstiodVersion,
     pub discovery: PathBuf,
     pub agent: PathBuf,
     pub apiserver: PathBuf,
@@ -78,14 +110,20 @@ pub struct IstioKit {
     pub state: PathBuf,
 }
 
-/// Blocking: builds what is missing (the first time, about half an hour on
-/// 2 cores), with progress.
-pub fn istio_kit(cache: &Cache) -> Result<IstioKit, ProvisionError> {
+/// Blocking: builds what is missing for `pin` (the first time, about half
+/// an hour on 2 cores), with progress.
+pub fn istio_kit(cache: &Cache, images: &Path, pin: &str) -> Result<IstioKit, ProvisionError> {
+    let pin_dir = images.join("istio").join(pin);
+    let build_version = pin_dir.join("build-version");
+    let text =
+        std::fs::read_to_string(&build_version).map_err(ProvisionError::io("cannot read the pin", &build_version))?;
+    let istiod =
+        IstiodVersion::parse(&text).map_err(|message| ProvisionError::Catalog { path: build_version, message })?;
     let version = go::go_version()?;
-    let discovery = go::build(cache, &PILOT_DISCOVERY, &version)?;
-    let agent = go::build(cache, &PILOT_AGENT, &version)?;
-    let apiserver = go::build(cache, &KUBE_APISERVER, &version)?;
-    let etcd = go::build(cache, &ETCD, &version)?;
+    let discovery = go::build(cache, &PILOT_DISCOVERY, &pin_dir, &version)?;
+    let agent = go::build(cache, &PILOT_AGENT, &pin_dir, &version)?;
+    let apiserver = go::build(cache, &KUBE_APISERVER, &images.join("kube-apiserver"), &version)?;
+    let etcd = go::build(cache, &ETCD, &images.join("etcd"), &version)?;
     let state = discovery.parent().expect("a built binary lives in a folder").join("kit");
     std::fs::create_dir_all(&state).map_err(ProvisionError::io("cannot create", &state))?;
     // Asking Go where the module is costs a command; only a missing copy needs it.
@@ -95,7 +133,7 @@ pub fn istio_kit(cache: &Cache) -> Result<IstioKit, ProvisionError> {
         if !dst.exists() {
             let module = match &module {
                 Some(dir) => dir,
-                None => module.insert(istio_module_dir()?),
+                None => module.insert(istio_module_dir(&pin_dir)?),
             };
             let src = module.join(from);
             std::fs::copy(&src, &dst).map_err(ProvisionError::io("cannot copy from the istio module", &src))?;
@@ -103,6 +141,8 @@ pub fn istio_kit(cache: &Cache) -> Result<IstioKit, ProvisionError> {
         Ok(dst)
     };
     Ok(IstioKit {
+        pin: pin.to_owned(),
+        version: istiod,
         bootstrap_template: copy("tools/packaging/common/envoy_bootstrap.json", "envoy_bootstrap.json")?,
         crds: copy("manifests/charts/base/files/crd-all.gen.yaml", "crd-all.gen.yaml")?,
         credentials: credentials(&state)?,
@@ -146,9 +186,8 @@ fn credentials(state: &Path) -> Result<Credentials, ProvisionError> {
 }
 
 /// The istio module's folder in the Go module cache.
-fn istio_module_dir() -> Result<PathBuf, ProvisionError> {
-    let pin = go::images_dir().join("istio");
-    let out = go::go(&pin, ISTIO_NOSUMDB)
+fn istio_module_dir(pin: &Path) -> Result<PathBuf, ProvisionError> {
+    let out = go::go(pin, ISTIO_NOSUMDB)
         .args(["list", "-m", "-f", "{{.Dir}}", "istio.io/istio"])
         .output()
         .map_err(|e| ProvisionError::GoMissing(e.to_string()))?;
@@ -156,7 +195,7 @@ fn istio_module_dir() -> Result<PathBuf, ProvisionError> {
     if !out.status.success() || !Path::new(&dir).is_dir() {
         return Err(ProvisionError::Build {
             command: "go list -m istio.io/istio".into(),
-            log: pin,
+            log: pin.to_owned(),
             tail: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }

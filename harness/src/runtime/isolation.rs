@@ -11,10 +11,8 @@ use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::{signal, SigHandler, Signal};
 
 /// Set in the environment of a run inside its own namespaces.
@@ -26,8 +24,6 @@ pub enum IsolationError {
     NeedsRoot,
     #[error("cannot run in new namespaces: {0}")]
     Io(#[from] io::Error),
-    #[error("refusing to mount over {0} outside a private mount namespace")]
-    NotIsolated(PathBuf),
 }
 
 pub fn is_isolated() -> bool {
@@ -39,22 +35,39 @@ pub fn is_isolated() -> bool {
 /// ignores SIGINT and SIGTERM meanwhile so that the inner run, not its
 /// parent, decides how to stop.
 pub fn rerun_isolated(args: impl IntoIterator<Item = OsString>) -> Result<ExitStatus, IsolationError> {
+    let namespaces = ["unshare", "--net", "--mount", "--propagation", "private", "--pid", "--kill-child", "--"];
+    rerun(&namespaces, args, &[])
+}
+
+/// Runs this executable again with `args` inside the network namespace of
+/// process `pid` (a shared control plane's), with `env` added, and waits
+/// for it, as `rerun_isolated` does.
+pub fn rerun_joining(
+    pid: u32,
+    args: impl IntoIterator<Item = OsString>,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<ExitStatus, IsolationError> {
+    let target = pid.to_string();
+    rerun(&["nsenter", "--target", &target, "--net", "--"], args, env)
+}
+
+fn rerun(
+    prefix: &[&str],
+    args: impl IntoIterator<Item = OsString>,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<ExitStatus, IsolationError> {
     if !nix::unistd::geteuid().is_root() {
         return Err(IsolationError::NeedsRoot);
     }
     let exe = std::env::current_exe()?;
-    let mut cmd = std::process::Command::new("unshare");
-    cmd.args(["--net", "--mount", "--propagation", "private", "--pid", "--kill-child"])
-        .arg("--")
-        .arg(exe)
-        .args(args)
-        .env(ISOLATED, "1");
+    let mut cmd = std::process::Command::new(prefix[0]);
+    cmd.args(&prefix[1..]).arg(exe).args(args).env(ISOLATED, "1").envs(env.iter().copied());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
             signal(Signal::SIGINT, SigHandler::SigDfl)?;
             signal(Signal::SIGTERM, SigHandler::SigDfl)?;
-            // `unshare` dies with this process, and takes the inner run along.
+            // `unshare` (or `nsenter`) dies with this process, and takes the inner run along.
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
             Ok(())
         });
@@ -99,26 +112,4 @@ pub fn bring_loopback_up() -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A bind mount in this run's private mount namespace, undone on drop.
-pub struct BindMount {
-    target: PathBuf,
-}
-
-impl BindMount {
-    /// Mounts `source` over `target`; only inside an isolated run.
-    pub fn new(source: &Path, target: &Path) -> Result<Self, IsolationError> {
-        if !is_isolated() {
-            return Err(IsolationError::NotIsolated(target.to_path_buf()));
-        }
-        mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(io::Error::from)?;
-        Ok(BindMount { target: target.to_path_buf() })
-    }
-}
-
-impl Drop for BindMount {
-    fn drop(&mut self) {
-        let _ = umount2(&self.target, MntFlags::MNT_DETACH);
-    }
 }

@@ -2,12 +2,17 @@
 //! in parallel (nextest runs each scenario in its own process) cannot collide
 //! on ports, even on ports that a component insists on.
 
+use std::collections::BTreeSet;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Loopback {
     ip: Ipv4Addr,
+    /// Ports handed out: a port found free is released until its
+    /// component binds it, and the kernel may offer it again meanwhile.
+    given: Arc<Mutex<BTreeSet<u16>>>,
 }
 
 impl Loopback {
@@ -16,17 +21,24 @@ impl Loopback {
     pub fn for_run() -> Self {
         let [a, b, c]: [u8; 3] = rand::random();
         let ip = Ipv4Addr::new(127, a.clamp(2, 254), b, c.clamp(1, 254));
-        Loopback { ip }
+        Loopback { ip, given: Arc::default() }
     }
 
     pub fn ip(&self) -> Ipv4Addr {
         self.ip
     }
 
-    /// A port free on this address now. Nothing else uses this address, so
-    /// the port stays free until the component binds it.
+    /// A port free on this address now, never handed out before by this
+    /// run. Nothing else uses this address, so the port stays free until
+    /// the component binds it.
     pub fn free_port(&self) -> io::Result<u16> {
-        Ok(TcpListener::bind((self.ip, 0))?.local_addr()?.port())
+        let mut given = self.given.lock().expect("the port set is never poisoned");
+        loop {
+            let port = TcpListener::bind((self.ip, 0))?.local_addr()?.port();
+            if given.insert(port) {
+                return Ok(port);
+            }
+        }
     }
 
     pub fn free_addr(&self) -> io::Result<SocketAddr> {

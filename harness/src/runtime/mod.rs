@@ -3,6 +3,7 @@
 
 pub mod isolation;
 mod loopback;
+pub mod ports;
 mod process;
 mod signals;
 

@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 
 use super::feature::Feature;
 use crate::outcome::FailureKind;
+pub use crate::target::filters::FilterRef;
 
 /// A JSON object as written in YAML (plugin configurations).
 pub type JsonObject = Map<String, Value>;
@@ -262,6 +263,12 @@ pub struct ExpectedFailureMark {
     pub kind: Option<FailureKind>,
     /// A regular expression the failure's message must match.
     pub matches: Option<String>,
+    /// The mark holds only on targets with every one of these features...
+    #[serde(default)]
+    pub when: Vec<Feature>,
+    /// ... and none of these; elsewhere the step must pass.
+    #[serde(default)]
+    pub unless: Vec<Feature>,
 }
 
 /// `expected_failure` as written; a bare reason is refused with a hint.
@@ -512,11 +519,11 @@ impl<'de> Deserialize<'de> for HeaderExpect {
     }
 }
 
-/// `filters`: the gateway listener's HTTP filter names, in order.
+/// `filters`: the gateway listener's HTTP filters, in order.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterOrder {
-    pub order: Vec<String>,
+    pub order: Vec<FilterRef>,
     /// Exact list instead of an ordered subsequence.
     #[serde(default)]
     pub exact: bool,

@@ -1,32 +1,60 @@
-//! Capabilities a scenario can require; a profile that lacks one skips it.
+//! Capabilities a scenario can require; a target that lacks one skips it.
+//! A target has what its profile can do, what its istiod does, and what
+//! its Envoy serves (see `target`).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Feature {
     /// Modules fetched by istio's agent itself: pull policy, `sha256`, fail
-    /// strategy when a fetch fails.
+    /// strategy when a fetch fails (istio profile).
     AgentFetch,
     /// Native filters placed by istiod (jwt_authn, rbac) from
-    /// RequestAuthentication and AuthorizationPolicy.
+    /// RequestAuthentication and AuthorizationPolicy (istio profile).
     NativeFilters,
-    /// Modules handed to Envoy directly, with no agent in between (what
-    /// Envoy itself does with them).
+    /// Modules handed to Envoy directly, with no agent in between: what
+    /// Envoy itself does with them (standalone profile).
     DirectDelivery,
-    /// The fail strategy sent as the deprecated `fail_open` bool, as istiod
-    /// before 1.25 (and gateways built on it) send it; istiod 1.30 sends
-    /// `failure_policy` only.
+    /// istiod sends failStrategy as the deprecated `fail_open` bool, as
+    /// istiod before 1.25 does, not as `failure_policy`.
     LegacyFailOpen,
+    /// istiod turns WasmPlugins into TrafficExtensions (1.30 on): their
+    /// filters are `extensions.istio.io/trafficextension/NS.NAME~istio-translated-wasmplugin`,
+    /// and ties sort by that name.
+    TrafficExtensions,
+    /// Envoy serves the Wasm properties `route_name` and `cluster_name`
+    /// that the Higress Go SDK reads (Higress's Envoy; upstream before 1.33).
+    RouteNameProperty,
+    /// Envoy serves `xds.route_name` and `xds.cluster_name` (upstream from 1.25).
+    XdsProperties,
 }
 
 impl Feature {
+    pub const ALL: [Feature; 7] = [
+        Feature::AgentFetch,
+        Feature::NativeFilters,
+        Feature::DirectDelivery,
+        Feature::LegacyFailOpen,
+        Feature::TrafficExtensions,
+        Feature::RouteNameProperty,
+        Feature::XdsProperties,
+    ];
+
+    /// Known only once the target's Envoy has been asked (see `target::probe`).
+    pub fn is_probed(self) -> bool {
+        matches!(self, Feature::RouteNameProperty | Feature::XdsProperties)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Feature::AgentFetch => "agent-fetch",
             Feature::NativeFilters => "native-filters",
             Feature::DirectDelivery => "direct-delivery",
             Feature::LegacyFailOpen => "legacy-fail-open",
+            Feature::TrafficExtensions => "traffic-extensions",
+            Feature::RouteNameProperty => "route-name-property",
+            Feature::XdsProperties => "xds-properties",
         }
     }
 }

@@ -11,7 +11,8 @@ use serde_saphyr::{Location, Spanned};
 use serde_json::Value;
 
 use super::document::{
-    Eventually, Expect, ExpectedFailureDoc, PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, ScenarioDoc, StepDoc,
+    Eventually, Expect, ExpectedFailureDoc, FilterRef, PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, ScenarioDoc,
+    StepDoc,
 };
 use super::{
     Action, Change, Closes, ExpectedFailure, Feature, Flavor, LoadPlan, Plugin, Policy, Reference, Reload, Retry,
@@ -420,6 +421,13 @@ impl Checker {
                 self.problem(at, "`filters.order` is empty: list the filter names expected, in order");
                 return None;
             }
+            for filter in &filters.order {
+                if let FilterRef::Wasm { namespace, name } = filter {
+                    if !scope.known.iter().any(|(ns, n)| ns == namespace && n == name) {
+                        self.problem(at, format!("filters: no WasmPlugin {namespace}/{name} exists at this step"));
+                    }
+                }
+            }
             Action::Filters(filters.clone())
         } else if s.registry.is_some() {
             Action::StopRegistry
@@ -507,7 +515,13 @@ impl Checker {
                 return None;
             }
         };
-        Some(ExpectedFailure { reason: doc.reason.clone(), kind: doc.kind, matches })
+        Some(ExpectedFailure {
+            reason: doc.reason.clone(),
+            kind: doc.kind,
+            matches,
+            when: doc.when.clone(),
+            unless: doc.unless.clone(),
+        })
     }
 
     /// One of `push`, `apply`, `delete` (a step's, or a reload's `change`).

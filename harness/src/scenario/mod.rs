@@ -5,7 +5,7 @@ pub mod document;
 mod feature;
 mod load;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -179,15 +179,23 @@ impl Default for Retry {
     }
 }
 
-/// `expected_failure`: the reason, and what the failure must be.
+/// `expected_failure`: the reason, what the failure must be, and on which
+/// targets.
 #[derive(Debug, Clone)]
 pub struct ExpectedFailure {
     pub reason: String,
     pub kind: Option<FailureKind>,
     pub matches: Option<regex::Regex>,
+    pub when: Vec<Feature>,
+    pub unless: Vec<Feature>,
 }
 
 impl ExpectedFailure {
+    /// Whether the mark holds on a target with `features`.
+    pub fn applies(&self, features: &BTreeSet<Feature>) -> bool {
+        self.when.iter().all(|f| features.contains(f)) && !self.unless.iter().any(|f| features.contains(f))
+    }
+
     /// Whether `failure` is the one this mark names.
     pub fn accepts(&self, failure: &Failure) -> bool {
         self.kind.is_none_or(|k| k == failure.kind)

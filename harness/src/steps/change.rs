@@ -32,7 +32,7 @@ pub async fn publish(
 /// Makes the change and waits up to `within` for the gateway to act on it.
 pub async fn run(
     stage: &mut Stage<'_>,
-    deployment: &mut Deployment,
+    deployment: &mut dyn Deployment,
     change: &Change,
     within: Duration,
 ) -> Result<Update, Failure> {

@@ -6,7 +6,7 @@ use crate::outcome::{Failure, FailureKind};
 use crate::profiles::Deployment;
 
 /// The HTTP filter names of the gateway's listener, in order.
-pub async fn chain(deployment: &Deployment) -> Result<Vec<String>, Failure> {
-    let dump = deployment.config_dump().await.map_err(|e| Failure::new(e.kind(), e.to_string()))?;
+pub async fn chain(deployment: &dyn Deployment) -> Result<Vec<String>, Failure> {
+    let dump = deployment.admin().config_dump().await.map_err(|e| Failure::new(e.kind(), e.to_string()))?;
     http_filters(&dump, None).map_err(|e| Failure::new(FailureKind::Expectation, e))
 }

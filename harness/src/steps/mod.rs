@@ -21,13 +21,14 @@ use crate::assert::reload::{analyze, verify as verify_reload, Analysis};
 use crate::assert::{filters::verify as verify_chain, Check, Verdict};
 use crate::components::envoy::updates::Update;
 use crate::outcome::{Failure, FailureKind};
-use crate::profiles::{Deployment, Stage};
-use crate::scenario::{Action, Expect, FilterOrder, Reload, Retry, Step};
+use crate::profiles::{Deployment, Names, Stage};
+use crate::scenario::{Action, Expect, FilterOrder, Phase, Reload, Retry, Step};
+use crate::translate::IstiodVersion;
 
 /// What a step needs from the run; changes (`push`, `apply`, `delete`) go
 /// through the stage and the deployment.
 pub struct StepContext<'a, 'b> {
-    pub deployment: &'a mut Deployment,
+    pub deployment: &'a mut dyn Deployment,
     pub stage: &'a mut Stage<'b>,
     pub http: &'a reqwest::Client,
 }
@@ -51,6 +52,45 @@ pub struct StepResult {
     pub update: Option<Update>,
     /// What a reload step measured.
     pub reload: Option<Analysis>,
+    /// A `filters` step's expected order and the chain last seen.
+    pub chain: Option<ChainSeen>,
+}
+
+/// The filter chain a `filters` step expected and saw, each filter with
+/// what it is, for the report's picture.
+#[derive(Debug, Clone)]
+pub struct ChainSeen {
+    pub expected: Vec<ChainFilter>,
+    pub actual: Vec<ChainFilter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainFilter {
+    pub name: String,
+    pub kind: FilterKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterKind {
+    /// A WasmPlugin's filter: the plugin (`NAMESPACE/NAME`) and its phase.
+    Wasm {
+        plugin: String,
+        phase: Phase,
+    },
+    /// Envoy's own (`envoy.filters.http.*`).
+    Native,
+    Other,
+}
+
+impl ChainFilter {
+    fn of(name: &str, wasm: &[(String, String, Phase)]) -> Self {
+        let kind = match wasm.iter().find(|(filter, ..)| filter == name) {
+            Some((_, plugin, phase)) => FilterKind::Wasm { plugin: plugin.clone(), phase: *phase },
+            None if name.starts_with("envoy.filters.http.") => FilterKind::Native,
+            None => FilterKind::Other,
+        };
+        ChainFilter { name: name.to_owned(), kind }
+    }
 }
 
 impl StepResult {
@@ -100,6 +140,7 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
         expected_failure: None,
         update: None,
         reload: None,
+        chain: None,
     };
     let alternatives = RefCell::new(alternatives);
     let judged = |alternative_holds: &dyn Fn(&Action) -> Option<bool>| {
@@ -124,16 +165,24 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
             retried(step, &mut result, outcome)
         }
         Action::Filters(order) => {
-            let deployment = &*ctx.deployment;
+            let (deployment, istiod, names) = (&*ctx.deployment, ctx.stage.target.istiod, &ctx.stage.names);
+            let last_seen = RefCell::new(Vec::new());
             let outcome = eventually(step.retry, || async {
                 let observed = filters::chain(deployment).await;
                 judged(&|action| match action {
-                    Action::Filters(order) => Some(judge_chain(order, &observed).is_ok()),
+                    Action::Filters(order) => Some(judge_chain(order, istiod, names, &observed).is_ok()),
                     _ => None,
                 });
-                judge_chain(order, &observed)
+                if let Ok(chain) = &observed {
+                    last_seen.replace(chain.clone());
+                }
+                judge_chain(order, istiod, names, &observed)
             })
             .await;
+            let wasm = ctx.stage.wasm_filters();
+            let picture = |names: &[String]| names.iter().map(|n| ChainFilter::of(n, &wasm)).collect();
+            let expected: Vec<String> = order.order.iter().map(|f| f.resolve(istiod, &ctx.stage.names)).collect();
+            result.chain = Some(ChainSeen { expected: picture(&expected), actual: picture(&last_seen.into_inner()) });
             retried(step, &mut result, outcome)
         }
         Action::Change { change, expect, within } => {
@@ -171,7 +220,8 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
     };
     result.elapsed = started.elapsed();
     // A known failure still runs in full; it passes only by failing as marked.
-    match (&step.expected_failure, failure) {
+    let features = ctx.stage.target.features();
+    match (step.expected_failure.as_ref().filter(|mark| mark.applies(&features)), failure) {
         (None, failure) => {
             result.passed = failure.is_none();
             result.failure = failure;
@@ -221,8 +271,14 @@ fn judge_exchange(expect: &Expect, observed: &Result<Exchange, Failure>) -> Resu
     holds(verify_exchange(expect, observed.as_ref().map_err(Clone::clone)?))
 }
 
-fn judge_chain(order: &FilterOrder, observed: &Result<Vec<String>, Failure>) -> Result<(), Failure> {
-    holds(verify_chain(order, observed.as_ref().map_err(Clone::clone)?))
+fn judge_chain(
+    order: &FilterOrder,
+    istiod: IstiodVersion,
+    names: &Names,
+    observed: &Result<Vec<String>, Failure>,
+) -> Result<(), Failure> {
+    let expected: Vec<String> = order.order.iter().map(|f| f.resolve(istiod, names)).collect();
+    holds(verify_chain(&expected, order.exact, observed.as_ref().map_err(Clone::clone)?))
 }
 
 fn judge_reload(plan: &Reload, observed: &reload::Observed) -> (Analysis, Result<(), Failure>) {

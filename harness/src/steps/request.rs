@@ -8,7 +8,11 @@ use crate::profiles::Deployment;
 use crate::scenario::RequestSpec;
 
 /// Sends `request` to the gateway and reads the whole answer.
-pub async fn send(deployment: &Deployment, http: &reqwest::Client, request: &RequestSpec) -> Result<Exchange, Failure> {
+pub async fn send(
+    deployment: &dyn Deployment,
+    http: &reqwest::Client,
+    request: &RequestSpec,
+) -> Result<Exchange, Failure> {
     let transport = |message: String| Failure::new(FailureKind::Transport, message);
     let url = format!("http://{}{}", deployment.gateway(), request.path);
     let method = Method::from_bytes(request.method.as_bytes())

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use super::istio::IstioWasmPlugin;
+use super::istiod::FailField;
 use crate::scenario::{EnvValueSource, FailStrategy};
 
 pub const WASM_HTTP_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
@@ -14,26 +15,17 @@ const TYPED_EXTENSION_CONFIG_TYPE: &str = "type.googleapis.com/envoy.config.core
 const STRING_VALUE_TYPE: &str = "type.googleapis.com/google.protobuf.StringValue";
 const V8: &str = "envoy.wasm.runtime.v8";
 
-/// How the fail strategy reaches Envoy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailField {
-    /// `failure_policy`, as istiod sends it since 1.25.
-    FailurePolicy,
-    /// The deprecated `fail_open` bool, as istiod before 1.25 sent it.
-    FailOpen,
-}
-
-/// The ECDS resource for `plugin` with its module at `module`.
-pub fn extension_config(plugin: &IstioWasmPlugin, module: &Path, fail_field: FailField) -> Value {
+/// The ECDS resource for `plugin` with its module at `module`, as its istiod sends it.
+pub fn extension_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
     json!({
         "@type": TYPED_EXTENSION_CONFIG_TYPE,
         "name": plugin.filter_name(),
-        "typed_config": {"@type": WASM_HTTP_FILTER_TYPE, "config": plugin_config(plugin, module, fail_field)},
+        "typed_config": {"@type": WASM_HTTP_FILTER_TYPE, "config": plugin_config(plugin, module)},
     })
 }
 
 /// Mirrors istiod's `buildPluginConfig` (pilot/pkg/model/extensions.go).
-fn plugin_config(plugin: &IstioWasmPlugin, module: &Path, fail_field: FailField) -> Value {
+fn plugin_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
     let spec = &plugin.spec;
     let mut key_values = Map::new();
     let mut host_env_keys = Vec::new();
@@ -61,15 +53,18 @@ fn plugin_config(plugin: &IstioWasmPlugin, module: &Path, fail_field: FailField)
             "value": Value::Object(plugin_config.clone()).to_string(),
         });
     }
-    match (fail_field, spec.fail_strategy) {
-        (_, None) => {}
-        (FailField::FailurePolicy, Some(strategy)) => {
+    // FAIL_CLOSE is the API's zero value: unset reads as FAIL_CLOSE.
+    let strategy = spec.fail_strategy.unwrap_or(FailStrategy::FailClose);
+    match plugin.istiod.fail_field() {
+        FailField::FailurePolicy => {
             config["failure_policy"] = json!(match strategy {
                 FailStrategy::FailOpen => "FAIL_OPEN",
                 FailStrategy::FailClose => "FAIL_CLOSED",
             });
         }
-        (FailField::FailOpen, Some(strategy)) => config["fail_open"] = json!(strategy == FailStrategy::FailOpen),
+        // A false bool is proto3's default and is not sent.
+        FailField::FailOpen if strategy == FailStrategy::FailOpen => config["fail_open"] = json!(true),
+        FailField::FailOpen => {}
     }
     config
 }
@@ -82,8 +77,9 @@ mod tests {
     use super::*;
     use crate::scenario::Reference;
     use crate::translate::istio::IstioSpec;
+    use crate::translate::istiod::IstiodVersion;
 
-    fn config(fail_strategy: Option<FailStrategy>, fail_field: FailField) -> Value {
+    fn config(fail_strategy: Option<FailStrategy>, istiod: &str) -> Value {
         let plugin = IstioWasmPlugin {
             name: "p".into(),
             namespace: "istio-system".into(),
@@ -91,25 +87,49 @@ mod tests {
             reference: Reference::Digest,
             spec: IstioSpec { fail_strategy, ..IstioSpec::default() },
             created: 0,
+            istiod: IstiodVersion::parse(istiod).expect("a known version"),
+            written: "istio-system/p".into(),
         };
-        extension_config(&plugin, Path::new("/m.wasm"), fail_field)["typed_config"]["config"].clone()
+        extension_config(&plugin, Path::new("/m.wasm"))["typed_config"]["config"].clone()
     }
 
     #[rstest]
-    #[case::unset_sends_neither(None, FailField::FailurePolicy, None, None)]
-    #[case::policy_open(Some(FailStrategy::FailOpen), FailField::FailurePolicy, Some(json!("FAIL_OPEN")), None)]
-    #[case::policy_closed(Some(FailStrategy::FailClose), FailField::FailurePolicy, Some(json!("FAIL_CLOSED")), None)]
-    #[case::legacy_open(Some(FailStrategy::FailOpen), FailField::FailOpen, None, Some(json!(true)))]
-    #[case::legacy_closed(Some(FailStrategy::FailClose), FailField::FailOpen, None, Some(json!(false)))]
-    #[case::legacy_unset_sends_neither(None, FailField::FailOpen, None, None)]
+    #[case::unset_is_fail_close(None, "1.30", Some(json!("FAIL_CLOSED")), None)]
+    #[case::policy_open(Some(FailStrategy::FailOpen), "1.30", Some(json!("FAIL_OPEN")), None)]
+    #[case::policy_closed(Some(FailStrategy::FailClose), "1.25", Some(json!("FAIL_CLOSED")), None)]
+    #[case::legacy_open(Some(FailStrategy::FailOpen), "1.24", None, Some(json!(true)))]
+    #[case::legacy_closed_sends_nothing(Some(FailStrategy::FailClose), "1.24", None, None)]
+    #[case::legacy_unset_sends_nothing(None, "1.24", None, None)]
     fn fail_strategy_fields(
         #[case] strategy: Option<FailStrategy>,
-        #[case] field: FailField,
+        #[case] istiod: &str,
         #[case] failure_policy: Option<Value>,
         #[case] fail_open: Option<Value>,
     ) {
-        let config = config(strategy, field);
+        let config = config(strategy, istiod);
         assert_eq!(config.get("failure_policy").cloned(), failure_policy);
         assert_eq!(config.get("fail_open").cloned(), fail_open);
+    }
+
+    #[test]
+    fn names_follow_the_istiod() {
+        let config = |istiod| {
+            extension_config(
+                &IstioWasmPlugin {
+                    name: "p".into(),
+                    namespace: "ns".into(),
+                    plugin: "p".into(),
+                    reference: Reference::Digest,
+                    spec: IstioSpec::default(),
+                    created: 0,
+                    istiod: IstiodVersion::parse(istiod).expect("a known version"),
+                    written: "ns/p".into(),
+                },
+                Path::new("/m.wasm"),
+            )
+        };
+        assert_eq!(config("1.29")["name"], "extensions.istio.io/wasmplugin/ns.p");
+        assert_eq!(config("1.29")["typed_config"]["config"]["name"], "ns.p");
+        assert_eq!(config("1.30")["typed_config"]["config"]["name"], "ns.p~istio-translated-wasmplugin");
     }
 }

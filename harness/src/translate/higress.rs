@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use crate::scenario::{Flavor, JsonObject, MatchRule, WasmPlugin, WasmPluginSpec};
 
 use super::istio::{IstioSpec, IstioWasmPlugin};
+use super::istiod::IstiodVersion;
 
 pub const RULES_KEY: &str = "_rules_";
 pub const MATCH_ROUTE_KEY: &str = "_match_route_";
@@ -21,10 +22,11 @@ pub enum TranslateError {
     RuleWithoutMatch { index: usize },
 }
 
-/// The Istio resource a scenario resource stands for: itself for an Istio
-/// `WasmPlugin`, the converted one for Higress. `None` when Higress produces
-/// no Istio resource at all (every rule disabled and `defaultConfigDisable`).
-pub fn to_istio(resource: &WasmPlugin) -> Result<Option<IstioWasmPlugin>, TranslateError> {
+/// The Istio resource a scenario resource stands for, for `istiod`: itself
+/// for an Istio `WasmPlugin`, the converted one for Higress. `None` when
+/// Higress produces no Istio resource at all (every rule disabled and
+/// `defaultConfigDisable`).
+pub fn to_istio(resource: &WasmPlugin, istiod: IstiodVersion) -> Result<Option<IstioWasmPlugin>, TranslateError> {
     let spec = match resource.flavor {
         Flavor::Istio => Some(istio_fields(&resource.spec)),
         Flavor::Higress => convert(&resource.spec)?,
@@ -36,6 +38,8 @@ pub fn to_istio(resource: &WasmPlugin) -> Result<Option<IstioWasmPlugin>, Transl
         reference: resource.reference.clone(),
         spec,
         created: 0,
+        istiod,
+        written: format!("{}/{}", resource.namespace, resource.name),
     }))
 }
 

@@ -1,15 +1,10 @@
 //! The Istio `WasmPlugin` every scenario resource becomes, and the names
-//! istiod derives from it.
+//! the istiod it goes to derives from it.
 
 use serde::Serialize;
 
+use super::istiod::IstiodVersion;
 use crate::scenario::{FailStrategy, JsonObject, Phase, PullPolicy, Reference, VmConfig};
-
-/// istiod 1.30 turns a WasmPlugin into a TrafficExtension: its filter and
-/// ECDS resource are `extensions.istio.io/trafficextension/NS.NAME` plus
-/// this suffix (1.29 named them `extensions.istio.io/wasmplugin/NS.NAME`).
-pub const RESOURCE_PREFIX: &str = "extensions.istio.io/trafficextension/";
-pub const TRANSLATED_SUFFIX: &str = "~istio-translated-wasmplugin";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IstioWasmPlugin {
@@ -22,23 +17,29 @@ pub struct IstioWasmPlugin {
     /// Creation order: 0 for the resources deployed together, then one
     /// more for each a step creates (see `profiles::InForce`).
     pub created: u32,
+    /// The istiod that turns it into a filter.
+    pub istiod: IstiodVersion,
+    /// `NAMESPACE/NAME` as the scenario writes it (`namespace` and `name`
+    /// are where it is deployed; see `profiles::Names`).
+    pub written: String,
 }
 
 impl IstioWasmPlugin {
     /// The HTTP filter name and ECDS resource name istiod uses.
     pub fn filter_name(&self) -> String {
-        format!("{RESOURCE_PREFIX}{}", self.plugin_config_name())
+        self.istiod.naming().filter_name(&self.namespace, &self.name)
     }
 
     /// The name in the Wasm filter's plugin configuration.
     pub fn plugin_config_name(&self) -> String {
-        format!("{}.{}{TRANSLATED_SUFFIX}", self.namespace, self.name)
+        self.istiod.naming().config_name(&self.namespace, &self.name)
     }
 
-    /// The name istiod 1.30 sorts ties by: its TrafficExtension's,
-    /// `NAME~istio-translated-wasmplugin` (so `a-b` sorts before `a`).
+    /// The name istiod sorts plugins created in the same second by (from
+    /// 1.30 its TrafficExtension's, `NAME~istio-translated-wasmplugin`, so
+    /// `a-b` sorts before `a`).
     pub fn sort_name(&self) -> String {
-        format!("{}{TRANSLATED_SUFFIX}", self.name)
+        self.istiod.naming().sort_name(&self.name)
     }
 
     /// The phase istiod files the plugin under (unset is `UNSPECIFIED_PHASE`).

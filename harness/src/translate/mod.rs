@@ -4,7 +4,9 @@
 pub mod ecds;
 pub mod higress;
 pub mod istio;
+pub mod istiod;
 pub mod placement;
 
 pub use higress::{to_istio, TranslateError};
 pub use istio::IstioWasmPlugin;
+pub use istiod::IstiodVersion;

@@ -3,9 +3,9 @@
 //! checks the real thing; `scenarios/order` and `scope/namespace-visibility`
 //! pin it).
 //!
-//! istiod 1.30 (pilot/pkg/model/push_context.go) sorts every WasmPlugin's
-//! TrafficExtension by creation time (to the second), then by its name
-//! (`NAME~istio-translated-wasmplugin`), then namespace; takes those of the
+//! istiod (pilot/pkg/model/push_context.go) sorts every WasmPlugin by
+//! creation time (to the second), then by name (from 1.30 its
+//! TrafficExtension's, `NAME~istio-translated-wasmplugin`), then namespace; takes those of the
 //! proxy's own namespace, then those of the root namespace; groups them by
 //! phase in the order AUTHN, AUTHZ, STATS, UNSPECIFIED_PHASE (native
 //! filters such as jwt_authn and rbac sit between the groups); and sorts
@@ -27,16 +27,20 @@ pub const GATEWAY_NAMESPACE: &str = "higress-system";
 /// The mesh's root namespace: its WasmPlugins apply to every proxy.
 pub const ROOT_NAMESPACE: &str = "istio-system";
 
-/// Whether istiod gives the gateway this plugin at all.
-pub fn reaches_gateway(plugin: &IstioWasmPlugin) -> bool {
-    plugin.namespace == GATEWAY_NAMESPACE || plugin.namespace == ROOT_NAMESPACE
+/// Whether istiod gives the gateway in `gateway_namespace` this plugin at all.
+pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str) -> bool {
+    plugin.namespace == gateway_namespace || plugin.namespace == ROOT_NAMESPACE
 }
 
-/// The plugins in filter-chain order (request path).
-pub fn filter_order<'a>(plugins: impl IntoIterator<Item = &'a IstioWasmPlugin>) -> Vec<&'a IstioWasmPlugin> {
+/// The plugins in the filter-chain order (request path) of the gateway in
+/// `gateway_namespace`.
+pub fn filter_order<'a>(
+    plugins: impl IntoIterator<Item = &'a IstioWasmPlugin>,
+    gateway_namespace: &str,
+) -> Vec<&'a IstioWasmPlugin> {
     let mut ordered: Vec<&IstioWasmPlugin> = plugins.into_iter().collect();
     ordered.sort_by_key(|p| {
-        let lookup = p.namespace != GATEWAY_NAMESPACE;
+        let lookup = p.namespace != gateway_namespace;
         (
             phase_rank(p.phase()),
             Reverse(p.spec.priority.unwrap_or(i32::MIN)),
@@ -65,6 +69,7 @@ mod tests {
     use super::*;
     use crate::scenario::Reference;
     use crate::translate::istio::IstioSpec;
+    use crate::translate::istiod::IstiodVersion;
 
     fn plugin(name: &str, namespace: &str, phase: Option<Phase>, priority: Option<i32>) -> IstioWasmPlugin {
         IstioWasmPlugin {
@@ -74,11 +79,17 @@ mod tests {
             reference: Reference::Digest,
             spec: IstioSpec { phase, priority, ..IstioSpec::default() },
             created: 0,
+            istiod: IstiodVersion::DEFAULT,
+            written: format!("{namespace}/{name}"),
         }
     }
 
     fn created(plugin: IstioWasmPlugin, created: u32) -> IstioWasmPlugin {
         IstioWasmPlugin { created, ..plugin }
+    }
+
+    fn older(plugin: IstioWasmPlugin) -> IstioWasmPlugin {
+        IstioWasmPlugin { istiod: IstiodVersion { minor: 29 }, ..plugin }
     }
 
     #[rstest]
@@ -101,6 +112,9 @@ mod tests {
     #[case::ties_by_the_name_istiod_sorts(
         vec![plugin("a", ROOT_NAMESPACE, None, None), plugin("a-b", ROOT_NAMESPACE, None, None)],
         &["a-b.istio-system", "a.istio-system"])]
+    #[case::before_1_30_ties_by_the_bare_name(
+        vec![older(plugin("a-b", ROOT_NAMESPACE, None, None)), older(plugin("a", ROOT_NAMESPACE, None, None))],
+        &["a.istio-system", "a-b.istio-system"])]
     #[case::older_before_newer_whatever_the_names(
         vec![created(plugin("a", ROOT_NAMESPACE, None, None), 1), plugin("z", ROOT_NAMESPACE, None, None)],
         &["z.istio-system", "a.istio-system"])]
@@ -108,7 +122,8 @@ mod tests {
         vec![plugin("old", ROOT_NAMESPACE, None, None), created(plugin("new", GATEWAY_NAMESPACE, None, None), 1)],
         &["new.higress-system", "old.istio-system"])]
     fn orders(#[case] plugins: Vec<IstioWasmPlugin>, #[case] expected: &[&str]) {
-        let names: Vec<String> = filter_order(&plugins).iter().map(|p| format!("{}.{}", p.name, p.namespace)).collect();
+        let names: Vec<String> =
+            filter_order(&plugins, GATEWAY_NAMESPACE).iter().map(|p| format!("{}.{}", p.name, p.namespace)).collect();
         assert_eq!(names, expected);
     }
 }

@@ -10,14 +10,35 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{istio_plugins, reaching_gateway, Clock, DeployError, Stage};
+use async_trait::async_trait;
+
+use super::{Clock, DeployError, Deployment, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::Update;
 use crate::components::envoy::{await_update, Admin, Baseline, Envoy};
+use crate::scenario::Feature;
 use crate::translate::IstioWasmPlugin;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// One worker keeps boot fast on small CI machines; each worker holds its own Wasm VMs.
 const CONCURRENCY: u32 = 1;
+
+/// The standalone profile.
+pub struct Standalone;
+
+#[async_trait(?Send)]
+impl Profile for Standalone {
+    fn kind(&self) -> ProfileKind {
+        ProfileKind::Envoy
+    }
+
+    fn features(&self) -> &'static [Feature] {
+        &[Feature::DirectDelivery]
+    }
+
+    async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError> {
+        Ok(Box::new(deploy(stage).await?))
+    }
+}
 
 pub struct EnvoyDeployment {
     envoy: Envoy,
@@ -28,22 +49,23 @@ pub struct EnvoyDeployment {
     xds_dir: PathBuf,
 }
 
-impl EnvoyDeployment {
-    pub fn gateway(&self) -> SocketAddr {
+#[async_trait(?Send)]
+impl Deployment for EnvoyDeployment {
+    fn gateway(&self) -> SocketAddr {
         self.gateway
     }
 
-    pub fn admin(&self) -> &Admin {
+    fn admin(&self) -> &Admin {
         self.envoy.admin()
     }
 
-    pub fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
+    fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
         self.boot.clone()
     }
 
     /// Rewrites the files that changed, which Envoy picks up by itself, and
     /// waits (up to `within`) until Envoy has taken or refused each update.
-    pub async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
+    async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
         let (files, _) = render(stage, &self.xds_dir, self.gateway, self.admin).await?;
         let changes = files.changes(&self.xds_dir);
         let (admin, process) = self.envoy.parts();
@@ -53,12 +75,13 @@ impl EnvoyDeployment {
         Ok(await_update(admin, process, resources, baseline, within).await?)
     }
 
-    pub async fn stop(self) {
+    async fn stop(self: Box<Self>) -> Result<(), DeployError> {
         self.envoy.stop().await;
+        Ok(())
     }
 }
 
-pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
+async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     let io = |what: &'static str| DeployError::io(what);
     let gateway = stage.loopback.free_addr().map_err(io("no free port for the gateway listener"))?;
     let admin = stage.loopback.free_addr().map_err(io("no free port for Envoy's admin API"))?;
@@ -68,7 +91,7 @@ pub async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     xds::write(&xds_dir, &files.changes(&xds_dir)).map_err(io("cannot write the xDS files"))?;
     clock.lap("pull + render");
     let mut envoy = Envoy::start(
-        &stage.tools.envoy,
+        &stage.target.envoy.path,
         &xds_dir.join(xds::BOOTSTRAP),
         admin,
         &stage.dir.join("envoy.log"),
@@ -88,7 +111,7 @@ async fn render(
     gateway: SocketAddr,
     admin: SocketAddr,
 ) -> Result<(xds::Files, Vec<IstioWasmPlugin>), DeployError> {
-    let plugins = reaching_gateway(&istio_plugins(stage)?);
+    let plugins = stage.reaching(&stage.plugins()?);
     let modules_dir = stage.dir.join("modules");
     std::fs::create_dir_all(&modules_dir).map_err(DeployError::io("cannot create the modules directory"))?;
     let registry = stage.registry.client();

@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::components::envoy::updates::Resource;
-use crate::scenario::{Feature, Scenario};
-use crate::translate::ecds::{extension_config, FailField, WASM_HTTP_FILTER_TYPE};
-use crate::translate::placement::filter_order;
+use crate::scenario::Scenario;
+use crate::translate::ecds::{extension_config, WASM_HTTP_FILTER_TYPE};
 use crate::translate::IstioWasmPlugin;
 
 pub const BOOTSTRAP: &str = "bootstrap.json";
@@ -31,7 +30,7 @@ pub struct Input<'a> {
     pub admin: SocketAddr,
     pub scenario: &'a Scenario,
     pub backends: &'a BTreeMap<String, SocketAddr>,
-    /// Each plugin with its module file.
+    /// Each plugin with its module file, in filter-chain order.
     pub plugins: Vec<(&'a IstioWasmPlugin, &'a PathBuf)>,
 }
 
@@ -121,7 +120,7 @@ pub fn render(input: &Input<'_>) -> Files {
     });
 
     let by_name: BTreeMap<String, &PathBuf> = input.plugins.iter().map(|(p, m)| (p.filter_name(), *m)).collect();
-    let ordered = filter_order(input.plugins.iter().map(|(p, _)| *p));
+    let ordered: Vec<&IstioWasmPlugin> = input.plugins.iter().map(|(p, _)| *p).collect();
     let mut http_filters: Vec<Value> = ordered
         .iter()
         .map(|p| {
@@ -153,15 +152,10 @@ pub fn render(input: &Input<'_>) -> Files {
             },
         }]}],
     });
-    let fail_field = if input.scenario.features.contains(&Feature::LegacyFailOpen) {
-        FailField::FailOpen
-    } else {
-        FailField::FailurePolicy
-    };
     let ecds = ordered
         .iter()
         .map(|p| {
-            let config = extension_config(p, by_name[&p.filter_name()], fail_field);
+            let config = extension_config(p, by_name[&p.filter_name()]);
             (ecds_file(p), p.filter_name(), discovery_response(vec![config]))
         })
         .collect();

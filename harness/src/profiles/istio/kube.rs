@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::Client;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::components::apiserver::{TOKEN, URL};
 
@@ -66,15 +67,44 @@ pub async fn apply(client: &Client, object: &Value) -> Result<(), KubeError> {
     Ok(())
 }
 
-/// Deletes a WasmPlugin (gone already counts as done).
-pub async fn delete_wasm_plugin(client: &Client, namespace: &str, name: &str) -> Result<(), KubeError> {
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("extensions.istio.io", "v1alpha1", "WasmPlugin"));
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    match api.delete(name, &Default::default()).await {
+/// Deletes `object` (gone already counts as done).
+pub async fn delete(client: &Client, object: &Value) -> Result<(), KubeError> {
+    let (api, name) = api_for(client, object)?;
+    match api.delete(&name, &Default::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(source) => Err(KubeError::Apply { kind: "WasmPlugin (delete)".into(), name: name.to_owned(), source }),
+        Err(source) => Err(KubeError::Apply {
+            kind: format!("{} (delete)", object["kind"].as_str().unwrap_or_default()),
+            name,
+            source,
+        }),
     }
+}
+
+/// Removes an emptied namespace. With no controller manager to finalize
+/// it, the harness does what its namespace controller would: delete, then
+/// clear the finalizers.
+pub async fn remove_namespace(client: &Client, name: &str) -> Result<(), KubeError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let failed = |source| KubeError::Apply { kind: "Namespace (delete)".into(), name: name.to_owned(), source };
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(source) => return Err(failed(source)),
+    }
+    let finalized =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, "spec": {"finalizers": []}});
+    match api.replace_subresource("finalize", name, &PostParams::default(), &finalized).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(failed(source)),
+    }
+}
+
+/// Whether a namespace still exists.
+pub async fn namespace_exists(client: &Client, name: &str) -> Result<bool, KubeError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    api.get_opt(name).await.map(|n| n.is_some()).map_err(KubeError::Client)
 }
 
 /// Waits until every CRD in `names` is Established.

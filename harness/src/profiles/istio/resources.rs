@@ -1,28 +1,26 @@
-//! A scenario as the Kubernetes resources istiod reads: a Gateway selecting
-//! the gateway's label, a ServiceEntry per service (static endpoint on its
-//! echo backend, so clusters are `outbound|PORT||FQDN`), a VirtualService per
-//! host whose HTTP routes carry the scenario's route names, and the
-//! WasmPlugins with their url bound to the pushed digest.
+//! A scenario as the Kubernetes resources istiod reads, in the namespaces
+//! the scenario landed in (`Names`): its namespaces; a Gateway selecting its
+//! own gateway's label; a ServiceEntry per service (static endpoint on its
+//! echo backend, so clusters are `outbound|PORT||FQDN`) and a VirtualService
+//! per host whose HTTP routes carry the scenario's route names, both seen by
+//! the scenario's namespace only; its policies; and the WasmPlugins, their
+//! url bound to the pushed digest, selecting its gateway.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::{json, Value};
 
+use crate::profiles::Names;
 use crate::scenario::{Scenario, SHA256_AUTO};
-use crate::translate::placement::ROOT_NAMESPACE;
+use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 use crate::translate::IstioWasmPlugin;
 
-/// The gateway stands in Higress's namespace, so Higress WasmPlugins (kept
-/// in their namespace by the translation) select it, as do Istio WasmPlugins
-/// in the root namespace.
-pub use crate::translate::placement::GATEWAY_NAMESPACE;
 pub const GATEWAY_NAME: &str = "plugproof-gateway";
-/// The value of the `istio` label the selectors match.
-pub const GATEWAY_LABEL: &str = "plugproof-gateway";
 
 pub struct Input<'a> {
     pub scenario: &'a Scenario,
+    pub names: &'a Names,
     /// Each WasmPlugin with the `oci://` url of its module and the pushed
     /// image's digest (hex), which is what istio checks `sha256` against for
     /// an `oci://` url (`sha256: auto`).
@@ -32,17 +30,43 @@ pub struct Input<'a> {
     pub gateway_port: u16,
 }
 
+/// The value of the `istio` label of the scenario's gateway, which its
+/// selectors match.
+pub fn gateway_label(names: &Names) -> String {
+    names.unique_name("gateway")
+}
+
 pub fn render(input: &Input<'_>) -> Vec<Value> {
-    let mut objects = vec![gateway(input)];
-    objects.extend(input.scenario.policies.iter().map(|p| policy(&p.document)));
+    let names = input.names;
+    let gateway_namespace = names.gateway_namespace();
+    let label = gateway_label(names);
+    let policies: Vec<Value> = input.scenario.policies.iter().map(|p| policy(&p.document, names, &label)).collect();
+    // Ties in a phase fall to creation time, then istiod's name: created
+    // in that order, the two agree, as in the model (`placement`).
+    let mut plugins: Vec<&(&IstioWasmPlugin, String, &str)> = input.plugins.iter().collect();
+    plugins.sort_by_key(|(p, ..)| (p.created, p.sort_name(), p.namespace.clone()));
+    // Every WasmPlugin is applied, wherever it is: istiod decides which reach the gateway.
+    let namespaces: BTreeSet<String> = std::iter::once(gateway_namespace.clone())
+        .chain(plugins.iter().map(|(p, ..)| p.namespace.clone()))
+        .chain(policies.iter().filter_map(|p| p["metadata"]["namespace"].as_str().map(str::to_owned)))
+        .filter(|ns| ns != ROOT_NAMESPACE)
+        .collect();
+    let mut objects: Vec<Value> = namespaces
+        .iter()
+        .map(|ns| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+        .collect();
+    objects.push(gateway(input, &gateway_namespace, &label));
+    objects.extend(policies);
     objects.extend(input.scenario.services.iter().map(|service| {
         let backend = input.backends[&service.name];
         json!({
             "apiVersion": "networking.istio.io/v1",
             "kind": "ServiceEntry",
-            "metadata": {"name": service.name, "namespace": GATEWAY_NAMESPACE},
+            "metadata": {"name": service.name, "namespace": gateway_namespace},
             "spec": {
                 "hosts": [service.host],
+                // Other scenarios name their services alike.
+                "exportTo": ["."],
                 "location": "MESH_INTERNAL",
                 "ports": [{"number": service.port, "name": "http", "protocol": "HTTP"}],
                 "resolution": "STATIC",
@@ -50,45 +74,34 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
             },
         })
     }));
-    objects.extend(virtual_services(input.scenario));
-    // Ties in a phase fall to creation time, then istiod's name: created
-    // in that order, the two agree, as in the model (`placement`).
-    let mut plugins: Vec<&(&IstioWasmPlugin, String, &str)> = input.plugins.iter().collect();
-    plugins.sort_by_key(|(p, ..)| (p.created, p.sort_name(), p.namespace.clone()));
-    // Every WasmPlugin is applied, wherever it is: istiod decides which reach the gateway.
-    let namespaces: BTreeSet<&str> = plugins
-        .iter()
-        .map(|(p, ..)| p.namespace.as_str())
-        .filter(|ns| ![GATEWAY_NAMESPACE, ROOT_NAMESPACE].contains(ns))
-        .collect();
-    objects.extend(
-        namespaces.into_iter().map(|ns| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})),
-    );
-    objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, url, sha256)));
+    objects.extend(virtual_services(input.scenario, &gateway_namespace));
+    objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, url, sha256, &label)));
     objects
 }
 
-/// A native policy as written, in the gateway's namespace and selecting the
-/// gateway unless it says otherwise.
-fn policy(document: &Value) -> Value {
+/// A native policy as written, in the scenario's namespace for it (the
+/// gateway's unless it says) and selecting its gateway unless it says
+/// otherwise.
+fn policy(document: &Value, names: &Names, label: &str) -> Value {
     let mut object = document.clone();
-    if object["metadata"]["namespace"].is_null() {
-        object["metadata"]["namespace"] = json!(GATEWAY_NAMESPACE);
-    }
+    let written = object["metadata"]["namespace"].as_str().unwrap_or(GATEWAY_NAMESPACE).to_owned();
+    let name = names.name(&written, object["metadata"]["name"].as_str().unwrap_or_default());
+    object["metadata"]["namespace"] = json!(names.namespace(&written));
+    object["metadata"]["name"] = json!(name);
     let spec = &object["spec"];
     if spec["selector"].is_null() && spec["targetRef"].is_null() && spec["targetRefs"].is_null() {
-        object["spec"]["selector"] = json!({"matchLabels": {"istio": GATEWAY_LABEL}});
+        object["spec"]["selector"] = json!({"matchLabels": {"istio": label}});
     }
     object
 }
 
-fn gateway(input: &Input<'_>) -> Value {
+fn gateway(input: &Input<'_>, namespace: &str, label: &str) -> Value {
     json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": "Gateway",
-        "metadata": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE},
+        "metadata": {"name": GATEWAY_NAME, "namespace": namespace},
         "spec": {
-            "selector": {"istio": GATEWAY_LABEL},
+            "selector": {"istio": label},
             "servers": [{
                 "port": {"number": input.gateway_port, "name": "http", "protocol": "HTTP"},
                 "bind": input.gateway_ip.to_string(),
@@ -100,7 +113,7 @@ fn gateway(input: &Input<'_>) -> Value {
 
 /// One VirtualService per distinct host, holding every route that lists
 /// it, in scenario order (as the standalone profile's virtual hosts).
-fn virtual_services(scenario: &Scenario) -> Vec<Value> {
+fn virtual_services(scenario: &Scenario, namespace: &str) -> Vec<Value> {
     scenario
         .routes_by_host()
         .into_iter()
@@ -119,10 +132,11 @@ fn virtual_services(scenario: &Scenario) -> Vec<Value> {
             json!({
                 "apiVersion": "networking.istio.io/v1",
                 "kind": "VirtualService",
-                "metadata": {"name": format!("host-{index}"), "namespace": GATEWAY_NAMESPACE},
+                "metadata": {"name": format!("host-{index}"), "namespace": namespace},
                 "spec": {
                     "hosts": [host],
-                    "gateways": [format!("{GATEWAY_NAMESPACE}/{GATEWAY_NAME}")],
+                    "exportTo": ["."],
+                    "gateways": [format!("{namespace}/{GATEWAY_NAME}")],
                     "http": http,
                 },
             })
@@ -130,13 +144,13 @@ fn virtual_services(scenario: &Scenario) -> Vec<Value> {
         .collect()
 }
 
-fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, image_digest: &str) -> Value {
+fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, image_digest: &str, label: &str) -> Value {
     let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
     spec["url"] = json!(url);
     if spec["sha256"] == SHA256_AUTO {
         spec["sha256"] = json!(image_digest);
     }
-    spec["selector"] = json!({"matchLabels": {"istio": GATEWAY_LABEL}});
+    spec["selector"] = json!({"matchLabels": {"istio": label}});
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",

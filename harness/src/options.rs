@@ -1,0 +1,56 @@
+//! Everything the library needs from outside, passed in as one value (as
+//! Gateway API's conformance suite takes its options). Only the edges (the
+//! CLI, the test binaries) read the environment, through `from_env`.
+
+use std::path::{Path, PathBuf};
+
+use crate::profiles::istio::Endpoints;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where fetched and built things are kept (Envoy, the istio kit, modules).
+    pub cache: PathBuf,
+    /// The Cargo workspace of the built-in test modules and its `modules.yaml`.
+    pub plugins: PathBuf,
+    /// The Go pins: `istio/<PIN>`, `kube-apiserver`, `etcd`.
+    pub images: PathBuf,
+    /// The `docker-registry` program; looked for on PATH when None.
+    pub registry: Option<PathBuf>,
+    /// Where reports and the evidence of failures go.
+    pub report_dir: PathBuf,
+    /// A control plane another process runs for this run (a nextest run's,
+    /// see `profiles::istio::shared`); the istio profile boots its own when None.
+    pub shared_control_plane: Option<Endpoints>,
+}
+
+impl Options {
+    /// The plugins and pins of the plugproof checkout at `root`, the user's
+    /// cache folder, and reports in `report_dir`.
+    pub fn for_checkout(root: &Path, report_dir: PathBuf) -> Self {
+        Options {
+            cache: dirs::cache_dir()
+                .map_or_else(|| std::env::temp_dir().join("plugproof-cache"), |d| d.join("plugproof")),
+            plugins: root.join("plugins"),
+            images: root.join("images"),
+            registry: None,
+            report_dir,
+            shared_control_plane: None,
+        }
+    }
+
+    /// `for_checkout`, overridden by `PLUGPROOF_CACHE`, `PLUGPROOF_PLUGINS`,
+    /// `PLUGPROOF_IMAGES`, `PLUGPROOF_REGISTRY` and `PLUGPROOF_REPORT_DIR`.
+    /// For the edges only.
+    pub fn from_env(root: &Path, report_dir: PathBuf) -> Self {
+        let var = |name| std::env::var_os(name).map(PathBuf::from);
+        let defaults = Options::for_checkout(root, report_dir);
+        Options {
+            cache: var("PLUGPROOF_CACHE").unwrap_or(defaults.cache),
+            plugins: var("PLUGPROOF_PLUGINS").unwrap_or(defaults.plugins),
+            images: var("PLUGPROOF_IMAGES").unwrap_or(defaults.images),
+            registry: var("PLUGPROOF_REGISTRY"),
+            report_dir: var("PLUGPROOF_REPORT_DIR").unwrap_or(defaults.report_dir),
+            shared_control_plane: None,
+        }
+    }
+}
