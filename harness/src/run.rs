@@ -14,7 +14,7 @@ use crate::outcome::{Failure, FailureKind, Outcome, Status, Timings};
 use crate::profiles::{Deployment, InForce, Names, Published, Stage};
 use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
-use crate::runtime::Loopback;
+use crate::runtime::{rundir, Loopback};
 use crate::scenario::Scenario;
 use crate::steps::{self, Alternative, StepContext};
 use crate::target::{filters, Target, TargetSpec};
@@ -84,7 +84,7 @@ impl Runner {
             outcome.status = Status::Failed(Failure::new(FailureKind::Setup, misnamed.join("\n")));
             return outcome;
         }
-        let dir = match tempfile::Builder::new().prefix("plugproof-").tempdir() {
+        let dir = match rundir::create("run") {
             Ok(dir) => dir,
             Err(e) => {
                 outcome.status =

@@ -1,6 +1,8 @@
 //! The command line as a release pipeline uses it: `plugproof compare`
 //! gates on a regression, and says what it cannot compare.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -40,7 +42,7 @@ fn compare(dir: &Path, old: Report, new: Report) -> Output {
     let (old_path, new_path) = (dir.join("old.yaml"), dir.join("new.yaml"));
     old.write(&old_path).expect("write OLD");
     new.write(&new_path).expect("write NEW");
-    Command::new(env!("CARGO_BIN_EXE_plugproof"))
+    Command::new(common::plugproof_binary())
         .arg("compare")
         .arg(&old_path)
         .arg(&new_path)
@@ -92,7 +94,7 @@ fn a_file_that_is_not_a_report_is_refused() {
     let bogus = dir.path().join("bogus.yaml");
     std::fs::write(&bogus, "apiVersion: v1\nkind: ConfigMap\nplugproof: x\nentries: []\n").expect("write");
     let output =
-        Command::new(env!("CARGO_BIN_EXE_plugproof")).arg("compare").arg(&bogus).arg(&bogus).output().expect("runs");
+        Command::new(common::plugproof_binary()).arg("compare").arg(&bogus).arg(&bogus).output().expect("runs");
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output).contains("not a plugproof conformance report"), "{}", text(&output));
 }

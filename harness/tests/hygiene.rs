@@ -3,6 +3,14 @@
 //! (default `envoy`), as the scenario tests. Every process a `plugproof`
 //! command starts inherits a marker in its environment, so the test finds
 //! them all in /proc.
+//!
+//! On targets that share a control plane between the tests of a test run
+//! (istio), the same holds for the run: a shell stands in for nextest and
+//! runs this binary as one test (`as_one_test`), which starts the shared
+//! control plane; when the shell ends (or is interrupted, or killed), the
+//! control plane and its state folder must go too.
+
+mod common;
 
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
@@ -16,6 +24,9 @@ use nix::unistd::{getuid, Pid};
 use plugproof::target::TargetSpec;
 
 const MARKER: &str = "PLUGPROOF_HYGIENE_MARKER";
+/// Set when this binary stands for one scenario test: the scenario, and its target.
+const ONE_TEST: &str = "PLUGPROOF_HYGIENE_ONE_TEST";
+const ONE_TEST_TARGET: &str = "PLUGPROOF_HYGIENE_TARGET";
 
 /// Live (not zombie) processes whose environment carries `MARKER=marker`.
 fn marked(marker: &str) -> Vec<String> {
@@ -24,9 +35,13 @@ fn marked(marker: &str) -> Vec<String> {
 }
 
 /// Whether Envoy runs under the run marked `marker` (on istio, under
-/// pilot-agent).
+/// pilot-agent), serving a configuration (not asked its `--version`).
 fn envoy_runs(marker: &str) -> bool {
-    marked(marker).iter().any(|p| p.ends_with(" envoy"))
+    marked(marker).iter().filter(|p| p.ends_with(" envoy")).any(|p| {
+        let pid = p.split(' ').next().unwrap_or_default();
+        let cmdline = of_process(pid, "cmdline", |dir| std::fs::read(dir.join("cmdline"))).unwrap_or_default();
+        cmdline.split(|b| *b == 0).any(|arg| arg == b"-c")
+    })
 }
 
 /// Live processes that could be this test's with an entry of
@@ -97,12 +112,12 @@ fn fresh_marker() -> String {
     format!("{}-{}", std::process::id(), rand::random::<u64>())
 }
 
-/// `plugproof run SCENARIO --profile PROFILE`, in a process group of its own
+/// `plugproof run SCENARIO --target TARGET`, in a process group of its own
 /// (as a shell runs a job), with the marker in its environment.
 fn plugproof(marker: &str, scenario: &str, target: &str) -> Command {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::workspace().join("harness");
     let report = tempfile::tempdir().expect("a temp dir").keep();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_plugproof"));
+    let mut cmd = Command::new(common::plugproof_binary());
     cmd.arg("run")
         .arg(root.join(scenario))
         .arg("--target")
@@ -210,8 +225,7 @@ fn a_panic_stops_the_components_it_owned() {
     // The registry's command line names its config in this directory.
     let config = dir.path().join("config.yml").to_string_lossy().into_owned();
     let started_here = || processes_where("cmdline", |arg| arg == config.as_bytes());
-    let root = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("..");
-    let options = plugproof::options::Options::from_env(&root, dir.path().to_owned());
+    let options = common::options();
     let registry_bin =
         plugproof::provision::registry_binary(options.registry.as_deref()).expect("docker-registry is installed");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
@@ -235,10 +249,144 @@ fn a_panic_stops_the_components_it_owned() {
     assert_none(started_here);
 }
 
+/// A shell standing in for nextest, in a process group of its own, running
+/// this binary as one test of `scenario` on `target`: a test run of its own
+/// (`NEXTEST_RUN_ID`), so it starts a control plane of its own.
+fn a_test_run(marker: &str, scenario: &str, target: &str) -> Command {
+    let exe = std::env::current_exe().expect("this test's binary");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#""$0"; exit $?"#)
+        .arg(exe)
+        .env(MARKER, marker)
+        .env(ONE_TEST, common::workspace().join("harness").join(scenario))
+        .env(ONE_TEST_TARGET, target)
+        .env("NEXTEST_RUN_ID", format!("hygiene-{marker}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    cmd
+}
+
+/// This binary as one scenario test: joins (or starts) the shared control
+/// plane, then runs the scenario inside its namespace.
+fn as_one_test(scenario: &Path, options: &plugproof::options::Options) -> ExitCode {
+    let target = TargetSpec::parse(&std::env::var(ONE_TEST_TARGET).expect("the test's target")).expect("a target");
+    let catalog = plugproof::provision::ModuleCatalog::load(&options.plugins).expect("the module catalog loads");
+    let result = if plugproof::runtime::isolation::is_isolated() {
+        let root = scenario.parent().expect("a scenario in a folder");
+        let loaded = plugproof::scenario::load_file(scenario, root, &catalog.names()).expect("the scenario loads");
+        common::run_scenario(&loaded, &target, options, &catalog).map(|_| ())
+    } else {
+        common::run_on_shared_plane(Vec::new(), &target, options, &catalog)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failed) => {
+            eprintln!("{failed:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether the test run marked `marker` has its control plane up.
+fn plane_runs(marker: &str) -> bool {
+    marked(marker).iter().any(|p| p.ends_with(" pilot-discovery"))
+}
+
+/// After the test run marked `marker` ended: nothing of it runs, and its
+/// control plane's state folder is gone.
+fn assert_the_run_left_nothing(marker: &str) {
+    let options = common::options();
+    let run = format!("hygiene-{marker}");
+    let state_left = || -> Vec<String> {
+        std::fs::read_dir(options.cache.join("planes"))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(&run))
+            .collect()
+    };
+    // The daemon sees the runner gone within a second, then stops istiod,
+    // the apiserver and etcd.
+    let clean = wait_for(Duration::from_secs(20), || marked(marker).is_empty() && state_left().is_empty());
+    assert!(clean, "left after the test run ended: processes {:?}, state {:?}", marked(marker), state_left());
+}
+
+/// Runs a test run of `scenario` to its end; the control plane and Envoy
+/// must have been seen running under it.
+fn a_whole_test_run(marker: &str, scenario: &str, target: &str) -> ExitStatus {
+    let mut runner = a_test_run(marker, scenario, target).spawn().expect("the stand-in runner starts");
+    let (mut plane_seen, mut envoy_seen) = (false, false);
+    let status = loop {
+        plane_seen |= plane_runs(marker);
+        envoy_seen |= envoy_runs(marker);
+        if let Some(status) = runner.try_wait().expect("the runner can be waited for") {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        plane_seen && envoy_seen,
+        "the control plane ({plane_seen}) and Envoy ({envoy_seen}) were not both seen ({status})"
+    );
+    status
+}
+
+/// Starts a long test run and waits until Envoy is up under it.
+fn a_long_test_run(marker: &str, target: &str) -> Child {
+    let mut runner = a_test_run(marker, "tests/fixtures/never-holds.yaml", target).spawn().expect("the runner starts");
+    if !wait_for(Duration::from_secs(300), || envoy_runs(marker) && plane_runs(marker)) {
+        let _ = runner.kill();
+        panic!("the control plane and Envoy never both ran under the test run: {:?}", marked(marker));
+    }
+    runner
+}
+
+fn a_passing_test_run_leaves_no_control_plane(target: &str) {
+    let marker = fresh_marker();
+    let status = a_whole_test_run(&marker, "../scenarios/scope/global-default.yaml", target);
+    assert!(status.success(), "{status}");
+    assert_the_run_left_nothing(&marker);
+}
+
+fn a_failing_test_run_leaves_no_control_plane(target: &str) {
+    let marker = fresh_marker();
+    let status = a_whole_test_run(&marker, "tests/fixtures/wrong-expectation.yaml", target);
+    assert_eq!(status.code(), Some(1), "{status}");
+    assert_the_run_left_nothing(&marker);
+}
+
+/// Ctrl-C reaches the runner's foreground job, the test included.
+fn ctrl_c_of_the_test_run_leaves_no_control_plane(target: &str) {
+    let marker = fresh_marker();
+    let mut runner = a_long_test_run(&marker, target);
+    killpg(Pid::from_raw(runner.id() as i32), Signal::SIGINT).expect("SIGINT is delivered");
+    wait(&mut runner);
+    assert_the_run_left_nothing(&marker);
+}
+
+/// `kill -9` of the runner alone: its test and the daemon see it gone.
+fn killing_the_test_runner_leaves_no_control_plane(target: &str) {
+    let marker = fresh_marker();
+    let mut runner = a_long_test_run(&marker, target);
+    runner.kill().expect("SIGKILL is delivered");
+    wait(&mut runner);
+    assert_the_run_left_nothing(&marker);
+}
+
 fn main() -> ExitCode {
+    let mut options = common::options();
+    let _client = match common::role(&mut options) {
+        common::Role::Daemon(code) => return code,
+        common::Role::Test(client) => client,
+    };
+    if let Some(scenario) = std::env::var_os(ONE_TEST) {
+        return as_one_test(Path::new(&scenario), &options);
+    }
     let args = Arguments::from_args();
-    let targets = std::env::var("PLUGPROOF_TARGETS").unwrap_or_else(|_| "envoy".into());
-    let targets = TargetSpec::parse_list(&targets).unwrap_or_else(|e| panic!("PLUGPROOF_TARGETS: {e}"));
+    let targets = common::targets();
     type Check = fn(&str);
     let checks: [(&str, Check); 4] = [
         ("a-passing-run-leaves-nothing-running", a_passing_run_leaves_nothing_running),
@@ -251,9 +399,16 @@ fn main() -> ExitCode {
         a_panic_stops_the_components_it_owned();
         Ok(())
     })];
+    let shared_plane: [(&str, Check); 4] = [
+        ("a-passing-test-run-leaves-no-control-plane", a_passing_test_run_leaves_no_control_plane),
+        ("a-failing-test-run-leaves-no-control-plane", a_failing_test_run_leaves_no_control_plane),
+        ("ctrl-c-of-the-test-run-leaves-no-control-plane", ctrl_c_of_the_test_run_leaves_no_control_plane),
+        ("killing-the-test-runner-leaves-no-control-plane", killing_the_test_runner_leaves_no_control_plane),
+    ];
     for target in targets {
-        for (name, check) in checks {
-            let target = target.name.clone();
+        let shares = plugproof::profiles::profile(target.profile, &options).needs_isolation();
+        for (name, check) in checks.iter().chain(if shares { &shared_plane[..] } else { &[] }) {
+            let (target, check) = (target.name.clone(), *check);
             trials.push(Trial::test(format!("{target}/{name}"), move || {
                 check(&target);
                 Ok(())

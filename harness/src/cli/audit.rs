@@ -9,7 +9,6 @@ use plugproof::audit::{audit, load_justified, stale};
 use plugproof::outcome::Status;
 use plugproof::report::console;
 use plugproof::run::Runner;
-use plugproof::runtime::until_interrupted;
 
 use super::TargetArgs;
 
@@ -27,30 +26,22 @@ pub fn main(
     if let Some(code) = super::isolate(std::slice::from_ref(&spec), &options, &catalog)? {
         return Ok(code);
     }
-    super::runtime()?.block_on(async {
-        let started = Instant::now();
-        let work = async {
-            let runner = Runner::prepare(&spec, &options, &catalog).await?;
-            println!("auditing {} scenarios on {}", scenarios.len(), runner.target().describe());
-            let mut audits = Vec::new();
-            for scenario in &scenarios {
-                let audit = audit(&runner, scenario, &justified).await;
-                print!("{}", console::audit_lines(&audit));
-                audits.push(audit);
-            }
-            runner.shutdown().await;
-            anyhow::Ok(audits)
-        };
-        let audits = match until_interrupted(work).await {
-            Ok(audits) => audits?,
-            Err(interrupted) => {
-                eprintln!("plugproof: {interrupted}");
-                return Ok(ExitCode::from(130));
-            }
-        };
-        let stale = stale(&justified, &audits);
-        println!("{}", console::audit_summary(&audits, &stale, started.elapsed()));
-        let failed = audits.iter().any(|a| matches!(a.status, Status::Failed(_)) || a.unjustified().next().is_some());
-        Ok(if failed || !stale.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-    })
+    let started = Instant::now();
+    let work = async {
+        let runner = Runner::prepare(&spec, &options, &catalog).await?;
+        println!("auditing {} scenarios on {}", scenarios.len(), runner.target().describe());
+        let mut audits = Vec::new();
+        for scenario in &scenarios {
+            let audit = audit(&runner, scenario, &justified).await;
+            print!("{}", console::audit_lines(&audit));
+            audits.push(audit);
+        }
+        runner.shutdown().await;
+        anyhow::Ok(audits)
+    };
+    let Some(audits) = super::block_on(work)? else { return Ok(ExitCode::from(super::INTERRUPTED)) };
+    let stale = stale(&justified, &audits);
+    println!("{}", console::audit_summary(&audits, &stale, started.elapsed()));
+    let failed = audits.iter().any(|a| matches!(a.status, Status::Failed(_)) || a.unjustified().next().is_some());
+    Ok(if failed || !stale.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

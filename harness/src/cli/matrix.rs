@@ -14,7 +14,6 @@ use plugproof::provision;
 use plugproof::report::conformance::{Entry, Report};
 use plugproof::report::{console, html, junit, matrix};
 use plugproof::run::{run_all, Runner};
-use plugproof::runtime::until_interrupted;
 use plugproof::target::{Target, TargetSpec};
 
 /// Which targets: the profile with each Envoy version (on istio, each pin
@@ -74,29 +73,18 @@ pub fn main(
         return Ok(code);
     }
     let jobs = jobs.unwrap_or_else(super::default_jobs);
-    super::runtime()?.block_on(async {
-        let started = Instant::now();
-        let work = async {
-            let tools = provision::tools(&options, &catalog).await?;
-            let mut runners = Vec::new();
-            for spec in &specs {
-                let target = Target::resolve(spec, &options, &tools).await?;
-                println!("{}", target.describe());
-                runners.push(Runner::new(target, tools.clone(), &report_dir));
-            }
-            println!("running {} scenarios on {} targets, {jobs} at a time", scenarios.len(), runners.len());
-            let outcomes =
-                run_all(&runners, &scenarios, jobs, |o| println!("{:<28} {}", o.target, console::outcome_line(o)))
-                    .await;
-            anyhow::Ok((runners, outcomes))
-        };
-        let (runners, outcomes) = match until_interrupted(work).await {
-            Ok(done) => done?,
-            Err(interrupted) => {
-                eprintln!("plugproof: {interrupted}");
-                return Ok(ExitCode::from(130));
-            }
-        };
+    let started = Instant::now();
+    let work = async {
+        let tools = provision::tools(&options, &catalog).await?;
+        let mut runners = Vec::new();
+        for spec in &specs {
+            let target = Target::resolve(spec, &options, &tools).await?;
+            println!("{}", target.describe());
+            runners.push(Runner::new(target, tools.clone(), &report_dir));
+        }
+        println!("running {} scenarios on {} targets, {jobs} at a time", scenarios.len(), runners.len());
+        let outcomes =
+            run_all(&runners, &scenarios, jobs, |o| println!("{:<28} {}", o.target, console::outcome_line(o))).await;
         let entries: Vec<Entry> = runners.iter().zip(&outcomes).map(|(r, o)| Entry::new(r.target(), o)).collect();
         for (runner, outcomes) in runners.iter().zip(&outcomes) {
             let dir = report_dir.join(matrix::folder(runner.target().name()));
@@ -113,6 +101,7 @@ pub fn main(
         report.write(&yaml_path).with_context(|| format!("cannot write {}", yaml_path.display()))?;
         println!("matrix: {} and {}", html_path.display(), yaml_path.display());
         let failed = outcomes.iter().flatten().any(|o| matches!(o.status, Status::Failed(_)));
-        Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-    })
+        anyhow::Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    };
+    Ok(super::block_on(work)?.unwrap_or(ExitCode::from(super::INTERRUPTED)))
 }

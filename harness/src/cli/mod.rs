@@ -15,6 +15,7 @@ use plugproof::options::Options;
 use plugproof::profiles::{profile, ProfileKind};
 use plugproof::provision::{self, ModuleCatalog, WHEELS};
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
+use plugproof::runtime::until_interrupted;
 use plugproof::scenario::{load_all, Scenario};
 use plugproof::target::{Target, TargetSpec};
 
@@ -78,9 +79,24 @@ pub fn catalog(options: &Options) -> anyhow::Result<ModuleCatalog> {
     Ok(ModuleCatalog::load(&options.plugins)?)
 }
 
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().context("cannot start the async runtime")
+/// Runs `work` to its end, or until SIGINT, SIGTERM or SIGHUP: then says
+/// so and returns None (the caller exits 130, as shells report Ctrl-C).
+/// Every process the work started is stopped; provisioning that runs
+/// meanwhile (a download, a build) is abandoned, not waited for.
+pub fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<Option<T>> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    match runtime.block_on(until_interrupted(work)) {
+        Ok(done) => done.map(Some),
+        Err(interrupted) => {
+            eprintln!("plugproof: {interrupted}");
+            runtime.shutdown_background();
+            Ok(None)
+        }
+    }
 }
+
+/// The exit code of a run that was interrupted.
+pub const INTERRUPTED: u8 = 130;
 
 /// Loads scenarios, printing every problem; `None` if any file is invalid.
 fn load(paths: &[PathBuf], catalog: &ModuleCatalog) -> Option<Vec<Scenario>> {
@@ -111,16 +127,19 @@ pub fn isolate(specs: &[TargetSpec], options: &Options, catalog: &ModuleCatalog)
     if !specs.iter().any(|s| profile(s.profile, options).needs_isolation()) {
         return Ok(None);
     }
-    runtime()?.block_on(async {
+    let provisioned = block_on(async {
         let tools = provision::tools(options, catalog).await?;
         for spec in specs {
             Target::resolve(spec, options, &tools).await?;
         }
         anyhow::Ok(())
     })?;
+    if provisioned.is_none() {
+        return Ok(Some(ExitCode::from(INTERRUPTED)));
+    }
     let status = rerun_isolated(std::env::args_os().skip(1))?;
-    // 130 if a signal ended it, as shells report Ctrl-C.
-    Ok(Some(status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(130), ExitCode::from)))
+    // A signal ended it: as an interrupted run.
+    Ok(Some(status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(INTERRUPTED), ExitCode::from)))
 }
 
 /// How many scenarios run at once unless told: one per core.
@@ -163,11 +182,11 @@ pub fn versions() -> anyhow::Result<ExitCode> {
 pub fn provision(target: &TargetArgs) -> anyhow::Result<ExitCode> {
     let (spec, options) = (target.spec()?, options(PathBuf::new()));
     let catalog = catalog(&options)?;
-    runtime()?.block_on(async {
+    let provisioned = block_on(async {
         let tools = provision::tools(&options, &catalog).await?;
         let target = Target::resolve(&spec, &options, &tools).await?;
         println!("{}", target.describe());
         anyhow::Ok(())
     })?;
-    Ok(ExitCode::SUCCESS)
+    Ok(provisioned.map_or(ExitCode::from(INTERRUPTED), |()| ExitCode::SUCCESS))
 }

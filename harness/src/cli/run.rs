@@ -11,7 +11,6 @@ use plugproof::outcome::{Outcome, Status};
 use plugproof::report::conformance::{Entry, Report};
 use plugproof::report::{console, html, junit};
 use plugproof::run::{run_all, Runner};
-use plugproof::runtime::until_interrupted;
 
 use super::TargetArgs;
 
@@ -29,22 +28,12 @@ pub fn main(
         return Ok(code);
     }
     let jobs = jobs.unwrap_or_else(super::default_jobs);
-    super::runtime()?.block_on(async {
-        let started = Instant::now();
-        let work = async {
-            let runner = Runner::prepare(&spec, &options, &catalog).await?;
-            println!("running {} scenarios on {}, {jobs} at a time", scenarios.len(), runner.target().describe());
-            let outcomes = run_all(std::slice::from_ref(&runner), &scenarios, jobs, print_outcome).await;
-            let outcomes = outcomes.into_iter().next().unwrap_or_default();
-            anyhow::Ok((runner, outcomes))
-        };
-        let (runner, outcomes) = match until_interrupted(work).await {
-            Ok(done) => done?,
-            Err(interrupted) => {
-                eprintln!("plugproof: {interrupted}");
-                return Ok(ExitCode::from(130));
-            }
-        };
+    let started = Instant::now();
+    let work = async {
+        let runner = Runner::prepare(&spec, &options, &catalog).await?;
+        println!("running {} scenarios on {}, {jobs} at a time", scenarios.len(), runner.target().describe());
+        let outcomes = run_all(std::slice::from_ref(&runner), &scenarios, jobs, print_outcome).await;
+        let outcomes = outcomes.into_iter().next().unwrap_or_default();
         println!("{}", console::summary(&outcomes, started.elapsed()));
         let target = runner.target();
         let junit_path = report_dir.join("junit.xml");
@@ -59,8 +48,9 @@ pub fn main(
             .with_context(|| format!("cannot write {}", conformance.display()))?;
         println!("report: {} (and junit.xml, conformance.yaml)", html_path.display());
         let failed = outcomes.iter().any(|o| matches!(o.status, Status::Failed(_)));
-        Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-    })
+        anyhow::Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    };
+    Ok(super::block_on(work)?.unwrap_or(ExitCode::from(super::INTERRUPTED)))
 }
 
 /// A line per scenario as it finishes, and what a reader needs of it.

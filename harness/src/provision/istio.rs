@@ -125,46 +125,51 @@ pub fn istio_kit(cache: &Cache, images: &Path, pin: &str) -> Result<IstioKit, Pr
     let apiserver = go::build(cache, &KUBE_APISERVER, &images.join("kube-apiserver"), &version)?;
     let etcd = go::build(cache, &ETCD, &images.join("etcd"), &version)?;
     let state = discovery.parent().expect("a built binary lives in a folder").join("kit");
-    std::fs::create_dir_all(&state).map_err(ProvisionError::io("cannot create", &state))?;
-    // Asking Go where the module is costs a command; only a missing copy needs it.
-    let mut module = None;
-    let mut copy = |from: &str, to: &str| -> Result<PathBuf, ProvisionError> {
-        let dst = state.join(to);
-        if !dst.exists() {
-            let module = match &module {
-                Some(dir) => dir,
-                None => module.insert(istio_module_dir(&pin_dir)?),
-            };
-            let src = module.join(from);
-            std::fs::copy(&src, &dst).map_err(ProvisionError::io("cannot copy from the istio module", &src))?;
-        }
-        Ok(dst)
-    };
-    Ok(IstioKit {
+    let kit = IstioKit {
         pin: pin.to_owned(),
         version: istiod,
-        bootstrap_template: copy("tools/packaging/common/envoy_bootstrap.json", "envoy_bootstrap.json")?,
-        crds: copy("manifests/charts/base/files/crd-all.gen.yaml", "crd-all.gen.yaml")?,
-        credentials: credentials(&state)?,
+        bootstrap_template: state.join("envoy_bootstrap.json"),
+        crds: state.join("crd-all.gen.yaml"),
+        credentials: Credentials {
+            service_account_key: state.join("sa.key"),
+            service_account_pub: state.join("sa.pub"),
+            token_file: state.join("tokens.csv"),
+        },
         discovery,
         agent,
         apiserver,
         etcd,
         state,
-    })
+    };
+    // Parallel test processes provision at once: one makes the files, under
+    // the lock, and the token file, made last, says they are complete.
+    cache.fill(
+        &format!("istio-kit-{pin}"),
+        format!("preparing the istio kit of pin {pin} (templates, keys)"),
+        || kit.credentials.token_file.exists(),
+        || make_state(&kit, &pin_dir),
+    )?;
+    Ok(kit)
+}
+
+/// The files of the kit taken from the istio module (Envoy's bootstrap
+/// template, the CRDs), and the apiserver's credentials.
+fn make_state(kit: &IstioKit, pin_dir: &Path) -> Result<(), ProvisionError> {
+    std::fs::create_dir_all(&kit.state).map_err(ProvisionError::io("cannot create", &kit.state))?;
+    let module = istio_module_dir(pin_dir)?;
+    for (from, to) in [
+        ("tools/packaging/common/envoy_bootstrap.json", &kit.bootstrap_template),
+        ("manifests/charts/base/files/crd-all.gen.yaml", &kit.crds),
+    ] {
+        let src = module.join(from);
+        std::fs::copy(&src, to).map_err(ProvisionError::io("cannot copy from the istio module", &src))?;
+    }
+    credentials(&kit.state, &kit.credentials)
 }
 
 /// A service-account signing key (ECDSA P-256, made with openssl) and a
-/// token file naming the admin token, made once.
-fn credentials(state: &Path) -> Result<Credentials, ProvisionError> {
-    let credentials = Credentials {
-        service_account_key: state.join("sa.key"),
-        service_account_pub: state.join("sa.pub"),
-        token_file: state.join("tokens.csv"),
-    };
-    if credentials.token_file.exists() {
-        return Ok(credentials);
-    }
+/// token file naming the admin token, the token file last.
+fn credentials(state: &Path, credentials: &Credentials) -> Result<(), ProvisionError> {
     let key = credentials.service_account_key.to_string_lossy().into_owned();
     let public = credentials.service_account_pub.to_string_lossy().into_owned();
     for args in [
@@ -181,8 +186,7 @@ fn credentials(state: &Path) -> Result<Credentials, ProvisionError> {
         })?;
     }
     std::fs::write(&credentials.token_file, format!("{TOKEN},admin,admin,\"system:masters\"\n"))
-        .map_err(ProvisionError::io("cannot write", &credentials.token_file))?;
-    Ok(credentials)
+        .map_err(ProvisionError::io("cannot write", &credentials.token_file))
 }
 
 /// The istio module's folder in the Go module cache.
@@ -207,16 +211,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_are_made_once_with_openssl() {
+    fn credentials_are_made_with_openssl() {
         let state = tempfile::tempdir().expect("a temp dir");
-        let made = credentials(state.path()).expect("openssl makes the keys");
+        let made = Credentials {
+            service_account_key: state.path().join("sa.key"),
+            service_account_pub: state.path().join("sa.pub"),
+            token_file: state.path().join("tokens.csv"),
+        };
+        credentials(state.path(), &made).expect("openssl makes the keys");
         let key = std::fs::read_to_string(&made.service_account_key).expect("the key");
         assert!(key.contains("BEGIN EC PRIVATE KEY"), "{key}");
         let public = std::fs::read_to_string(&made.service_account_pub).expect("the public key");
         assert!(public.contains("BEGIN PUBLIC KEY"), "{public}");
         let tokens = std::fs::read_to_string(&made.token_file).expect("the token file");
         assert!(tokens.ends_with(",admin,admin,\"system:masters\"\n"), "{tokens}");
-        credentials(state.path()).expect("made already");
-        assert_eq!(std::fs::read_to_string(&made.service_account_key).expect("the key"), key, "not made again");
     }
 }

@@ -36,25 +36,28 @@ pub fn is_isolated() -> bool {
 /// parent, decides how to stop.
 pub fn rerun_isolated(args: impl IntoIterator<Item = OsString>) -> Result<ExitStatus, IsolationError> {
     let namespaces = ["unshare", "--net", "--mount", "--propagation", "private", "--pid", "--kill-child", "--"];
-    rerun(&namespaces, args, &[])
+    rerun(&namespaces, args, &[], None)
 }
 
 /// Runs this executable again with `args` inside the network namespace of
 /// process `pid` (a shared control plane's), with `env` added, and waits
-/// for it, as `rerun_isolated` does.
+/// for it, as `rerun_isolated` does; gives up (and ends it) if process
+/// `watch` goes away first (a test runner killed outright).
 pub fn rerun_joining(
     pid: u32,
     args: impl IntoIterator<Item = OsString>,
     env: &[(&str, &std::ffi::OsStr)],
+    watch: u32,
 ) -> Result<ExitStatus, IsolationError> {
     let target = pid.to_string();
-    rerun(&["nsenter", "--target", &target, "--net", "--"], args, env)
+    rerun(&["nsenter", "--target", &target, "--net", "--"], args, env, Some(watch))
 }
 
 fn rerun(
     prefix: &[&str],
     args: impl IntoIterator<Item = OsString>,
     env: &[(&str, &std::ffi::OsStr)],
+    watch: Option<u32>,
 ) -> Result<ExitStatus, IsolationError> {
     if !nix::unistd::geteuid().is_root() {
         return Err(IsolationError::NeedsRoot);
@@ -74,7 +77,7 @@ fn rerun(
     }
     let ignore = |sig| unsafe { signal(sig, SigHandler::SigIgn) };
     let (old_int, old_term) = (ignore(Signal::SIGINT), ignore(Signal::SIGTERM));
-    let status = cmd.status();
+    let status = cmd.spawn().and_then(|child| wait(child, watch));
     // SAFETY: restoring the handlers that were in place before.
     unsafe {
         if let Ok(h) = old_int {
@@ -85,6 +88,24 @@ fn rerun(
         }
     }
     Ok(status?)
+}
+
+/// Waits for `child`; if process `watch` is gone first, kills it (its
+/// children die with it) and says so.
+fn wait(mut child: std::process::Child, watch: Option<u32>) -> io::Result<ExitStatus> {
+    let Some(watch) = watch else { return child.wait() };
+    let watched = format!("/proc/{watch}");
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if !std::path::Path::new(&watched).exists() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other(format!("process {watch}, which this run belongs to, is gone")));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// Inside new namespaces: brings `lo` up (a new network namespace starts with it down).

@@ -5,6 +5,7 @@ pub mod isolation;
 mod loopback;
 pub mod ports;
 mod process;
+pub mod rundir;
 mod signals;
 
 pub use loopback::Loopback;

@@ -101,7 +101,7 @@ fn answer_file(cache: &Cache, envoy: &EnvoySource) -> std::path::PathBuf {
 
 /// Boots Envoy with the probe filters and returns the properties that read right.
 async fn ask(envoy: &EnvoyBuild, module: &Path) -> Result<Vec<String>, String> {
-    let dir = tempfile::Builder::new().prefix("plugproof-probe-").tempdir().map_err(|e| e.to_string())?;
+    let dir = crate::runtime::rundir::create("probe").map_err(|e| e.to_string())?;
     let loopback = Loopback::for_run();
     let echo = EchoServer::start("probe", &loopback).await.map_err(|e| format!("an echo server: {e}"))?;
     let listener = loopback.free_addr().map_err(|e| e.to_string())?;

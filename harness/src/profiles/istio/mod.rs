@@ -29,6 +29,7 @@ use crate::components::istiod;
 use crate::profiles::Names;
 use crate::runtime::isolation::is_isolated;
 use crate::runtime::ports::PortBlock;
+use crate::runtime::rundir;
 use crate::scenario::Feature;
 use crate::translate::IstioWasmPlugin;
 
@@ -78,10 +79,8 @@ impl Istio {
             Plane::Shared(endpoints) => endpoints.clone(),
             Plane::Own(Some(own)) => own.plane.endpoints.clone(),
             Plane::Own(slot) => {
-                let dir = tempfile::Builder::new()
-                    .prefix("plugproof-plane-")
-                    .tempdir()
-                    .map_err(DeployError::io("cannot create the control plane's folder"))?;
+                let dir =
+                    rundir::create("plane").map_err(DeployError::io("cannot create the control plane's folder"))?;
                 let plane = ControlPlane::start(kit, dir.path()).await?;
                 let endpoints = plane.endpoints.clone();
                 *slot = Some(Arc::new(OwnPlane { plane, _dir: dir }));

@@ -1,0 +1,71 @@
+//! Run folders under the system's temp folder (`plugproof-*`): each holds a
+//! note of the process that owns it, removed when it is dropped. A process
+//! killed outright cannot remove its own; the next run sweeps those whose
+//! owner is gone.
+
+use std::io;
+use std::path::Path;
+
+use tempfile::TempDir;
+
+const PREFIX: &str = "plugproof-";
+const OWNER: &str = ".owner";
+
+/// A fresh run folder, `plugproof-<what>-XXXXXX`, owned by this process.
+pub fn create(what: &str) -> io::Result<TempDir> {
+    let dir = tempfile::Builder::new().prefix(&format!("{PREFIX}{what}-")).tempdir()?;
+    let me = std::fs::read_link("/proc/self")?.to_string_lossy().parse().map_err(io::Error::other)?;
+    std::fs::write(dir.path().join(OWNER), identity(me).unwrap_or_default())?;
+    Ok(dir)
+}
+
+/// Removes the run folders whose owner is gone; returns how many.
+pub fn sweep() -> usize {
+    let entries = std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().filter_map(Result::ok);
+    entries
+        .filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX))
+        .filter(|e| orphaned(&e.path()))
+        .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
+        .count()
+}
+
+/// A folder with an owner note whose process is gone (or another process
+/// now has its id). A folder without one is not a run folder, or one being
+/// made: left alone.
+fn orphaned(dir: &Path) -> bool {
+    let Ok(owner) = std::fs::read_to_string(dir.join(OWNER)) else { return false };
+    let Some(pid) = owner.split_whitespace().next().and_then(|p| p.parse().ok()) else { return true };
+    identity(pid).is_none_or(|now| now != owner)
+}
+
+/// `PID START_TIME`: a process id and when it started, which together name
+/// one process (ids are reused). Ids are the host's /proc's, which a run in
+/// its own PID namespace still sees (`/proc/self` included).
+fn identity(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces): start time is the 20th.
+    let start = stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?;
+    Some(format!("{pid} {start}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_owner_keeps_its_folder_and_a_dead_one_loses_it() {
+        let mine = create("sweep-test").expect("a run folder");
+        assert!(!orphaned(mine.path()), "this process owns it");
+        let dead = create("sweep-test").expect("a run folder");
+        // A process that has exited: its id and start time no longer match.
+        let mut child = std::process::Command::new("true").spawn().expect("true runs");
+        let pid = child.id();
+        child.wait().expect("true ends");
+        std::fs::write(dead.path().join(OWNER), format!("{pid} 1")).expect("write");
+        assert!(orphaned(dead.path()));
+        let path = dead.keep();
+        sweep();
+        assert!(!path.exists(), "swept");
+        assert!(mine.path().exists(), "kept");
+    }
+}
