@@ -98,3 +98,49 @@ fn a_file_that_is_not_a_report_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output).contains("not a plugproof conformance report"), "{}", text(&output));
 }
+
+/// nextest's archive is how a user spreads the suite over CI machines: it
+/// must run from another folder, with the workspace remapped, as long as
+/// the checkout's files are there (no path is built into the binaries).
+#[test]
+fn an_archive_runs_from_another_folder_with_the_workspace_remapped() {
+    let root = common::workspace();
+    let scratch = tempfile::tempdir().expect("a temp dir");
+    let archive = scratch.path().join("plugproof.tar.zst");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let archived = Command::new(&cargo)
+        .current_dir(&root)
+        .args(["nextest", "archive", "-p", "plugproof", "--archive-file"])
+        .arg(&archive)
+        .output()
+        .expect("cargo nextest runs");
+    assert!(archived.status.success(), "{}", text(&archived));
+    // The files the tests read at run time, and nothing built.
+    let checkout = scratch.path().join("checkout");
+    for part in ["Cargo.toml", "scenarios", "plugins", "images", "harness/tests/fixtures"] {
+        let (from, to) = (root.join(part), checkout.join(part));
+        std::fs::create_dir_all(to.parent().expect("a parent")).expect("create");
+        if from.is_dir() {
+            plugproof::files::copy_tree(&from, &to, &["target"]).expect("copy");
+        } else {
+            std::fs::copy(&from, &to).expect("copy");
+        }
+    }
+    let elsewhere = scratch.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("create");
+    let ran = Command::new(&cargo)
+        .current_dir(&elsewhere)
+        .args(["nextest", "run", "--archive-file"])
+        .arg(&archive)
+        .arg("--workspace-remap")
+        .arg(&checkout)
+        .args(["-E", "test(=envoy/scope/global-default)"])
+        .env("PLUGPROOF_TARGETS", "envoy")
+        .env_remove("NEXTEST_RUN_ID")
+        .output()
+        .expect("cargo nextest runs");
+    let printed = text(&ran);
+    assert!(ran.status.success(), "{printed}");
+    assert!(printed.contains("PASS") && printed.contains("envoy/scope/global-default"), "{printed}");
+    assert!(printed.contains("1 test run: 1 passed"), "{printed}");
+}
