@@ -82,7 +82,8 @@ async fn leftovers() -> Result<(), Failed> {
     config.accept_invalid_certs = true;
     config.auth_info.token = Some(TOKEN.to_owned().into());
     let namespaces: Api<Namespace> = Api::all(kube::Client::try_from(config)?);
-    let names: Vec<String> = namespaces.list(&Default::default()).await?.items.into_iter().filter_map(|n| n.metadata.name).collect();
+    let names: Vec<String> =
+        namespaces.list(&Default::default()).await?.items.into_iter().filter_map(|n| n.metadata.name).collect();
     let extra: Vec<&String> = names.iter().filter(|n| !BASE.contains(&n.as_str())).collect();
     if !extra.is_empty() {
         return Err(format!("namespaces left after the scenarios: {extra:?}").into());
