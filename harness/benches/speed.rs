@@ -162,7 +162,7 @@ async fn floor(catalog: &ModuleCatalog) -> Vec<Duration> {
         let echo = EchoServer::start("echo", &loopback).await.expect("an echo server");
         let listener = loopback.free_addr().expect("a port");
         let admin = loopback.free_addr().expect("a port");
-        let bootstrap = static_bootstrap(listener, admin, echo.addr(), &tools.modules.path("stamp"));
+        let bootstrap = static_bootstrap(listener, admin, echo.addr(), &tools.sources.builtin.path("stamp"));
         let config = dir.path().join("envoy.json");
         std::fs::write(&config, bootstrap.to_string()).expect("write the bootstrap");
         let started = Instant::now();

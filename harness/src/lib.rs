@@ -5,7 +5,8 @@
 //! `provision` are pushed to a real registry (`components`, `oci`), the
 //! profile (`profiles`) deploys the resources, translated by `translate`,
 //! and each step is executed in `steps` and checked by `assert`.
-//! `report` tells the user.
+//! `report` tells the user; `testing` makes a folder of scenarios a test
+//! binary, here and in the user's own repository.
 
 pub mod assert;
 pub mod audit;
@@ -24,4 +25,5 @@ pub mod runtime;
 pub mod scenario;
 pub mod steps;
 pub mod target;
+pub mod testing;
 pub mod translate;

@@ -5,6 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::profiles::istio::Endpoints;
+use crate::provision::OciAuth;
+
+/// The plugproof checkout this library was built from (a clone, or cargo's
+/// checkout of a git dependency): where its plugins and pins are unless the
+/// options say otherwise.
+pub fn checkout() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -21,6 +29,8 @@ pub struct Options {
     /// A control plane another process runs for this run (a nextest run's,
     /// see `profiles::istio::shared`); the istio profile boots its own when None.
     pub shared_control_plane: Option<Endpoints>,
+    /// Credentials for the registries `oci:` modules come from.
+    pub oci_auth: Option<OciAuth>,
 }
 
 impl Options {
@@ -35,12 +45,14 @@ impl Options {
             registry: None,
             report_dir,
             shared_control_plane: None,
+            oci_auth: None,
         }
     }
 
     /// `for_checkout`, overridden by `PLUGPROOF_CACHE`, `PLUGPROOF_PLUGINS`,
-    /// `PLUGPROOF_IMAGES`, `PLUGPROOF_REGISTRY` and `PLUGPROOF_REPORT_DIR`.
-    /// For the edges only.
+    /// `PLUGPROOF_IMAGES`, `PLUGPROOF_REGISTRY` and `PLUGPROOF_REPORT_DIR`;
+    /// `PLUGPROOF_OCI_USERNAME` and `PLUGPROOF_OCI_PASSWORD` log in to the
+    /// registries of `oci:` modules. For the edges only.
     pub fn from_env(root: &Path, report_dir: PathBuf) -> Self {
         let var = |name| std::env::var_os(name).map(PathBuf::from);
         let defaults = Options::for_checkout(root, report_dir);
@@ -51,6 +63,10 @@ impl Options {
             registry: var("PLUGPROOF_REGISTRY"),
             report_dir: var("PLUGPROOF_REPORT_DIR").unwrap_or(defaults.report_dir),
             shared_control_plane: None,
+            oci_auth: match (std::env::var("PLUGPROOF_OCI_USERNAME"), std::env::var("PLUGPROOF_OCI_PASSWORD")) {
+                (Ok(username), Ok(password)) => Some(OciAuth { username, password }),
+                _ => None,
+            },
         }
     }
 }

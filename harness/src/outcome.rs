@@ -111,6 +111,26 @@ pub struct Outcome {
     pub bundle: Option<PathBuf>,
     /// How the deployment's time split between its parts.
     pub boot: Vec<(&'static str, Duration)>,
+    /// The modules it pushed, in order (the scenario's, then its pushes).
+    pub modules: Vec<ModuleUse>,
+}
+
+/// A module a run pushed: for which plugin, from which source (as the
+/// scenario names it), the module's sha256 and the manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleUse {
+    pub plugin: String,
+    pub source: String,
+    /// One of plugproof's own test modules.
+    pub builtin: bool,
+    pub sha256: String,
+    pub digest: String,
+}
+
+impl std::fmt::Display for ModuleUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} sha256:{} pushed as {}", self.plugin, self.source, self.sha256, self.digest)
+    }
 }
 
 impl Outcome {

@@ -73,6 +73,7 @@ impl Runner {
             steps: Vec::new(),
             bundle: None,
             boot: Vec::new(),
+            modules: Vec::new(),
         };
         if let Some(reason) = self.target.skip_reason(scenario) {
             outcome.status = Status::Skipped(reason);
@@ -113,9 +114,9 @@ impl Runner {
             start_backends(scenario, &loopback),
         );
         let staged = match (registry, backends) {
-            (Ok(registry), Ok(backends)) => match self.publish(scenario, &registry).await {
+            (Ok(registry), Ok(backends)) => match self.publish(scenario, &registry, outcome).await {
                 Ok(published) => Ok((registry, backends, published)),
-                Err(e) => Err(Failure::new(FailureKind::Setup, e)),
+                Err(failure) => Err(failure),
             },
             (Err(e), _) => Err(Failure::new(e.kind(), e.to_string())),
             (_, Err(e)) => Err(Failure::new(FailureKind::Setup, format!("cannot start an echo backend: {e}"))),
@@ -139,6 +140,7 @@ impl Runner {
                 .map(|b| (b.name().to_owned(), b.addr()))
                 .collect::<BTreeMap<String, SocketAddr>>(),
             published,
+            modules: outcome.modules.clone(),
             resources: InForce::initial(&scenario.resources),
         };
         let deploy_started = Instant::now();
@@ -155,6 +157,7 @@ impl Runner {
             let mut ctx = StepContext { deployment: deployment.as_mut(), stage: &mut stage, http: &self.http };
             let judged = alternatives.get_mut(&index).map(Vec::as_mut_slice).unwrap_or_default();
             let result = steps::run(step, &mut ctx, judged).await;
+            outcome.modules.clone_from(&stage.modules);
             if let (false, Some(step_failure)) = (result.passed, &result.failure) {
                 let message =
                     format!("step at {} ({}): {}", scenario.at(step.line), result.label, step_failure.message);
@@ -183,11 +186,19 @@ impl Runner {
         self.target.profile.shutdown().await;
     }
 
-    async fn publish(&self, scenario: &Scenario, registry: &Registry) -> Result<BTreeMap<String, Published>, String> {
+    /// Pushes each plugin's module, recording them in `outcome`.
+    async fn publish(
+        &self,
+        scenario: &Scenario,
+        registry: &Registry,
+        outcome: &mut Outcome,
+    ) -> Result<BTreeMap<String, Published>, Failure> {
         let mut published = BTreeMap::new();
         for plugin in scenario.plugins.values() {
-            let pushed = steps::publish(&self.tools, registry.client(), plugin, &plugin.module).await?;
+            let at = scenario.at(plugin.line);
+            let (pushed, record) = steps::publish(&self.tools, registry.client(), plugin, &plugin.module, &at).await?;
             published.insert(plugin.name.clone(), pushed);
+            outcome.modules.push(record);
         }
         Ok(published)
     }
@@ -205,7 +216,7 @@ impl Runner {
             None => (None, Vec::new()),
         };
         let target = self.evidence.join(&scenario.id);
-        outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &extra, &failure, &outcome.steps) {
+        outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &extra, &failure, outcome) {
             Ok(()) => Some(target),
             Err(e) => {
                 tracing::warn!("could not keep the evidence of {} in {}: {e}", scenario.id, target.display());

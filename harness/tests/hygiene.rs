@@ -276,9 +276,9 @@ fn as_one_test(scenario: &Path, options: &plugproof::options::Options) -> ExitCo
     let result = if plugproof::runtime::isolation::is_isolated() {
         let root = scenario.parent().expect("a scenario in a folder");
         let loaded = plugproof::scenario::load_file(scenario, root, &catalog.names()).expect("the scenario loads");
-        common::run_scenario(&loaded, &target, options, &catalog).map(|_| ())
+        plugproof::testing::run_scenario(&loaded, &target, options, &catalog).map(|_| ())
     } else {
-        common::run_on_shared_plane(Vec::new(), &target, options, &catalog)
+        plugproof::testing::run_on_shared_plane(Vec::new(), &target, options, &catalog)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -378,15 +378,15 @@ fn killing_the_test_runner_leaves_no_control_plane(target: &str) {
 
 fn main() -> ExitCode {
     let mut options = common::options();
-    let _client = match common::role(&mut options) {
-        common::Role::Daemon(code) => return code,
-        common::Role::Test(client) => client,
+    let _client = match plugproof::testing::role(&mut options) {
+        plugproof::testing::Role::Daemon(code) => return code,
+        plugproof::testing::Role::Test(client) => client,
     };
     if let Some(scenario) = std::env::var_os(ONE_TEST) {
         return as_one_test(Path::new(&scenario), &options);
     }
     let args = Arguments::from_args();
-    let targets = common::targets();
+    let targets = plugproof::testing::targets_from_env();
     type Check = fn(&str);
     let checks: [(&str, Check); 4] = [
         ("a-passing-run-leaves-nothing-running", a_passing_run_leaves_nothing_running),

@@ -28,11 +28,11 @@ const BASE: &[&str] = &["default", "kube-node-lease", "kube-public", "kube-syste
 
 fn main() -> ExitCode {
     let mut options = common::options();
-    if let common::Role::Daemon(code) = common::role(&mut options) {
+    if let plugproof::testing::Role::Daemon(code) = plugproof::testing::role(&mut options) {
         return code;
     }
     let args = Arguments::from_args();
-    let trials = common::targets()
+    let trials = plugproof::testing::targets_from_env()
         .into_iter()
         .filter(|t| profile(t.profile, &options).needs_isolation())
         .map(|target| {

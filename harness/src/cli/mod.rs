@@ -6,7 +6,7 @@ pub mod compare;
 pub mod matrix;
 pub mod run;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -65,14 +65,8 @@ impl TargetArgs {
     }
 }
 
-/// The plugproof checkout this binary was built from: where its plugins
-/// and pins are unless the environment says otherwise.
-fn checkout() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
 pub fn options(report_dir: PathBuf) -> Options {
-    Options::from_env(checkout(), report_dir)
+    Options::from_env(plugproof::options::checkout(), report_dir)
 }
 
 pub fn catalog(options: &Options) -> anyhow::Result<ModuleCatalog> {

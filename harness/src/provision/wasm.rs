@@ -11,7 +11,7 @@ use sha2::Digest;
 
 use super::{is_executable, on_path, Cache, ProvisionError};
 
-const TARGET: &str = "wasm32-unknown-unknown";
+pub(super) const TARGET: &str = "wasm32-unknown-unknown";
 
 /// The modules `plugins/` can build: name -> crate and cargo features.
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ impl BuiltModules {
 
 /// How this machine builds for wasm32.
 #[derive(Debug)]
-enum Toolchain {
+pub(super) enum Toolchain {
     /// A toolchain that ships the target's standard library (rustup with the target).
     Native { version: String },
     /// Debian's rustc-web: std is built from source (`-Zbuild-std`).
@@ -72,7 +72,7 @@ enum Toolchain {
 }
 
 impl Toolchain {
-    fn detect() -> Result<Self, ProvisionError> {
+    pub(super) fn detect() -> Result<Self, ProvisionError> {
         if let Some(version) = native_target_version() {
             return Ok(Toolchain::Native { version });
         }
@@ -98,21 +98,22 @@ impl Toolchain {
         Ok(Toolchain::BuildStd { cargo, rustc, version })
     }
 
-    fn mode(&self) -> &'static str {
+    pub(super) fn mode(&self) -> &'static str {
         match self {
             Toolchain::Native { .. } => "native std",
             Toolchain::BuildStd { .. } => "rustc-web, -Zbuild-std",
         }
     }
 
-    fn id(&self) -> String {
+    pub(super) fn id(&self) -> String {
         match self {
             Toolchain::Native { version } => format!("native {version}"),
             Toolchain::BuildStd { version, .. } => format!("build-std {version}"),
         }
     }
 
-    fn cargo(&self, workspace: &Path, target_dir: &Path) -> Command {
+    /// `cargo build --release --target wasm32-unknown-unknown` in `workspace`.
+    pub(super) fn cargo(&self, workspace: &Path, target_dir: &Path) -> Command {
         let mut cmd = match self {
             Toolchain::Native { .. } => Command::new("cargo"),
             Toolchain::BuildStd { cargo, .. } => Command::new(cargo),
@@ -128,13 +129,7 @@ impl Toolchain {
         ] {
             cmd.env_remove(var);
         }
-        cmd.current_dir(workspace).env("CARGO_TARGET_DIR", target_dir).args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            TARGET,
-        ]);
+        cmd.current_dir(workspace).env("CARGO_TARGET_DIR", target_dir).args(["build", "--release", "--target", TARGET]);
         if let Toolchain::BuildStd { rustc, .. } = self {
             cmd.env("RUSTC", rustc)
                 .env("RUSTC_BOOTSTRAP", "1")
@@ -211,6 +206,7 @@ fn build_all(
     }
     for (features, modules) in by_features {
         let mut cmd = toolchain.cargo(&catalog.workspace, target_dir);
+        cmd.arg("--locked");
         for (_, krate) in &modules {
             cmd.args(["-p", krate]);
         }
@@ -231,7 +227,7 @@ fn build_all(
 
 /// sha256 over the toolchain id and every source file of the workspace
 /// (paths and contents, sorted), skipping build output and hidden files.
-fn source_hash(workspace: &Path, toolchain: &str) -> Result<String, ProvisionError> {
+pub(super) fn source_hash(workspace: &Path, toolchain: &str) -> Result<String, ProvisionError> {
     let mut files = Vec::new();
     let mut pending = vec![workspace.to_path_buf()];
     while let Some(dir) = pending.pop() {

@@ -1,5 +1,6 @@
 //! The evidence a failed scenario leaves: its run directory (component logs,
-//! rendered configuration), Envoy's config_dump, the error and the step trace.
+//! rendered configuration), Envoy's config_dump, the error, the step trace
+//! and the modules pushed (source, sha256, digest).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,7 +9,7 @@ use serde_json::Value;
 
 use crate::assert::reload::summary;
 use crate::files::copy_tree;
-use crate::outcome::Failure;
+use crate::outcome::{Failure, ModuleUse, Outcome};
 use crate::steps::StepResult;
 
 /// Run-directory entries not worth keeping: registry blobs, modules, etcd's
@@ -22,7 +23,7 @@ pub fn write(
     config_dump: Option<&Value>,
     extra: &[(String, Value)],
     failure: &Failure,
-    steps: &[StepResult],
+    outcome: &Outcome,
 ) -> std::io::Result<()> {
     if target.exists() {
         std::fs::remove_dir_all(target)?;
@@ -35,8 +36,14 @@ pub fn write(
         std::fs::write(target.join(name), serde_json::to_vec_pretty(value)?)?;
     }
     std::fs::write(target.join("error.txt"), format!("failure kind: {}\n{}\n", failure.kind, failure.message))?;
-    std::fs::write(target.join("steps.txt"), trace(steps))?;
+    std::fs::write(target.join("steps.txt"), trace(&outcome.steps))?;
+    std::fs::write(target.join("modules.txt"), modules(&outcome.modules))?;
     Ok(())
+}
+
+/// One line per module pushed: plugin, source, sha256, manifest digest.
+pub fn modules(modules: &[ModuleUse]) -> String {
+    modules.iter().map(|m| format!("{m}\n")).collect()
 }
 
 /// One block per step that ran: where, what, how it went.

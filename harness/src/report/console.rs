@@ -28,9 +28,13 @@ pub fn outcome_line(outcome: &Outcome) -> String {
     }
 }
 
-/// Reload summaries and known failures, which a passing scenario has too.
+/// The user's modules (by source and digest), reload summaries and known
+/// failures, which a passing scenario has too.
 pub fn step_notes(outcome: &Outcome) -> String {
     let mut out = String::new();
+    for module in outcome.modules.iter().filter(|m| !m.builtin) {
+        let _ = writeln!(out, "      module {module}");
+    }
     for step in &outcome.steps {
         if let Some(reason) = &step.expected_failure {
             let _ = writeln!(out, "      XFAIL line {} {}: known: {reason}", step.line, step.label);
@@ -52,6 +56,9 @@ pub fn failure_details(outcome: &Outcome) -> Option<String> {
     let _ = writeln!(out, "      failure kind: {}", failure.kind);
     for line in failure.message.lines() {
         let _ = writeln!(out, "      {line}");
+    }
+    for module in &outcome.modules {
+        let _ = writeln!(out, "      module {module}");
     }
     if let Some(bundle) = &outcome.bundle {
         let _ = writeln!(out, "      evidence: {}", bundle.display());

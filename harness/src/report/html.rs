@@ -1,7 +1,7 @@
 //! `report.html`: a summary table (scenario, result, time, failure kind),
 //! then every scenario with its steps: a `filters` step's chain as a
-//! picture, a reload step's timeline, the details, and the evidence of a
-//! failure.
+//! picture, a reload step's timeline, the details, the modules pushed
+//! (source, sha256, digest) and the evidence of a failure.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -51,9 +51,12 @@ pub fn write(path: &Path, title: &str, outcomes: &[Outcome]) -> std::io::Result<
             .as_ref()
             .map(|b| format!("<p>evidence: <a href=\"{0}\">{0}</a></p>", escape(&b.display().to_string())))
             .unwrap_or_default();
+        let modules: String =
+            outcome.modules.iter().map(|m| format!("<li><code>{}</code></li>", escape(&m.to_string()))).collect();
+        let modules = if modules.is_empty() { modules } else { format!("<p>modules:</p><ul>{modules}</ul>") };
         let _ = write!(
             out,
-            "<h2 id=\"{0}\"><span class=\"{2}\">{3}</span> {1} <small>({4:.2} s)</small></h2>{note}{evidence}<ul>",
+            "<h2 id=\"{0}\"><span class=\"{2}\">{3}</span> {1} <small>({4:.2} s)</small></h2>{note}{evidence}{modules}<ul>",
             anchor(&outcome.id),
             escape(&outcome.id),
             result.result.name(),

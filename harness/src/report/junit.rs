@@ -1,4 +1,5 @@
-//! JUnit XML, one test suite per profile, one test case per scenario.
+//! JUnit XML, one test suite per profile, one test case per scenario (its
+//! modules, by source and digest, as system-out).
 
 use std::path::Path;
 
@@ -27,6 +28,9 @@ pub fn write(path: &Path, profile: &str, outcomes: &[Outcome]) -> std::io::Resul
         };
         let mut case = TestCase::new(outcome.id.as_str(), status);
         case.set_classname(outcome.file.display().to_string()).set_time(outcome.timings.total);
+        if !outcome.modules.is_empty() {
+            case.set_system_out(super::bundle::modules(&outcome.modules));
+        }
         suite.add_test_case(case);
     }
     let mut report = Report::new("plugproof");

@@ -53,14 +53,44 @@ pub struct GatewayDoc {
     pub env: BTreeMap<String, String>,
 }
 
-/// A test module pushed to the registry under the plugin's name.
+/// A module pushed to the registry under the plugin's name, from exactly
+/// one source.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginDoc {
-    pub module: Spanned<String>,
+    /// A built-in test module (`plugins/modules.yaml`).
+    pub module: Option<Spanned<String>>,
+    /// A `.wasm` file, relative to the scenario file.
+    pub file: Option<Spanned<String>>,
+    /// An image in a registry the user names.
+    pub oci: Option<Spanned<String>>,
+    /// A crate, built for wasm32; relative to the scenario file.
+    pub cargo: Option<Spanned<String>>,
+    /// A Go main package, built with `GOOS=wasip1 GOARCH=wasm -buildmode=c-shared`; relative to the scenario file.
+    pub go: Option<Spanned<String>>,
     pub tag: Option<String>,
     #[serde(default)]
     pub layout: Layout,
+}
+
+impl PluginDoc {
+    /// Each source given: (key, value).
+    pub fn sources(&self) -> Vec<(&'static str, &Spanned<String>)> {
+        source_fields(&self.module, &self.file, &self.oci, &self.cargo, &self.go)
+    }
+}
+
+fn source_fields<'a>(
+    module: &'a Option<Spanned<String>>,
+    file: &'a Option<Spanned<String>>,
+    oci: &'a Option<Spanned<String>>,
+    cargo: &'a Option<Spanned<String>>,
+    go: &'a Option<Spanned<String>>,
+) -> Vec<(&'static str, &'a Spanned<String>)> {
+    [("module", module), ("file", file), ("oci", oci), ("cargo", cargo), ("go", go)]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_ref().map(|v| (key, v)))
+        .collect()
 }
 
 /// How a module is packed in the registry (see `oci::layout`).
@@ -387,13 +417,24 @@ pub enum Closes {
     Drain,
 }
 
-/// Pushes `module` under a plugin's repository and tag (re-pointing the
-/// tag); later `plugin://NAME` urls are bound to the new digest.
+/// Pushes a module (from one source, as in `plugins`) under a plugin's
+/// repository and tag (re-pointing the tag); later `plugin://NAME` urls are
+/// bound to the new digest.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushDoc {
     pub plugin: Spanned<String>,
-    pub module: Spanned<String>,
+    pub module: Option<Spanned<String>>,
+    pub file: Option<Spanned<String>>,
+    pub oci: Option<Spanned<String>>,
+    pub cargo: Option<Spanned<String>>,
+    pub go: Option<Spanned<String>>,
+}
+
+impl PushDoc {
+    pub fn sources(&self) -> Vec<(&'static str, &Spanned<String>)> {
+        source_fields(&self.module, &self.file, &self.oci, &self.cargo, &self.go)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

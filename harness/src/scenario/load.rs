@@ -15,8 +15,8 @@ use super::document::{
     StepDoc,
 };
 use super::{
-    Action, Change, Closes, ExpectedFailure, Feature, Flavor, LoadPlan, Plugin, Policy, Reference, Reload, Retry,
-    Route, Scenario, Service, Step, WasmPlugin, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
+    Action, Change, Closes, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy, Reference,
+    Reload, Retry, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
 };
 use crate::outcome::FailureKind;
 use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
@@ -215,35 +215,103 @@ impl Checker {
     fn plugins(&mut self, doc: &ScenarioDoc, modules: &BTreeSet<String>) -> BTreeMap<String, Plugin> {
         let mut plugins = BTreeMap::new();
         for (name, decl) in &doc.plugins {
-            let module = &decl.value.module;
-            if !modules.contains(&module.value) {
-                let known = modules.iter().cloned().collect::<Vec<_>>().join(", ");
-                self.problem(
-                    module.referenced,
-                    format!(
-                        "plugin `{name}`: unknown module `{}`; the plugins workspace builds: {known} \
-                         (add a module to plugins/modules.yaml to use another)",
-                        module.value
-                    ),
-                );
-            }
             if !is_repository_component(name) {
                 self.problem(
                     decl.referenced,
                     format!("plugin name `{name}` must be lowercase letters, digits, `-`, `_` or `.` (it names a registry repository)"),
                 );
             }
+            let what = format!("plugin `{name}`");
+            let Some(module) = self.source(decl.referenced, &what, &decl.value.sources(), modules) else { continue };
             plugins.insert(
                 name.clone(),
                 Plugin {
                     name: name.clone(),
-                    module: module.value.clone(),
+                    module,
                     tag: decl.value.tag.clone().unwrap_or_else(|| "v1".to_owned()),
                     layout: decl.value.layout,
+                    line: decl.referenced.line(),
                 },
             );
         }
         plugins
+    }
+
+    /// The one module source of a plugin or a push (`what`), checked: a
+    /// built-in module the workspace builds, a file that exists, a folder
+    /// with a Cargo.toml or a go.mod, an image reference.
+    fn source(
+        &mut self,
+        at: Location,
+        what: &str,
+        given: &[(&'static str, &Spanned<String>)],
+        modules: &BTreeSet<String>,
+    ) -> Option<ModuleSource> {
+        let [(key, value)] = given else {
+            let keys: Vec<&str> = given.iter().map(|(k, _)| *k).collect();
+            let problem = if keys.is_empty() {
+                "names no module".to_owned()
+            } else {
+                format!("names {} modules", keys.join(" and "))
+            };
+            self.problem(
+                at,
+                format!("{what} {problem}: give exactly one of `module` (built-in), `file`, `oci`, `cargo`, `go`"),
+            );
+            return None;
+        };
+        let here = self.file.parent().unwrap_or(Path::new("")).to_owned();
+        let (text, place) = (value.value.as_str(), value.referenced);
+        let exists = |checker: &mut Checker, dir: &Path, needs: &str| {
+            if !dir.join(needs).is_file() {
+                let problem = format!(
+                    "{what}: `{}` has no {needs} (relative paths start at the scenario's folder)",
+                    dir.display()
+                );
+                checker.problem(place, problem);
+            }
+        };
+        Some(match *key {
+            "module" => {
+                if !modules.contains(text) {
+                    let known = modules.iter().cloned().collect::<Vec<_>>().join(", ");
+                    self.problem(
+                        place,
+                        format!(
+                            "{what}: unknown module `{text}`; the plugins workspace builds: {known} \
+                             (add a module to plugins/modules.yaml, or name yours with `file`, `oci`, `cargo` or `go`)"
+                        ),
+                    );
+                }
+                ModuleSource::Builtin(text.to_owned())
+            }
+            "file" => {
+                let path = here.join(text);
+                if let Err(problem) = wasm_file(&path) {
+                    self.problem(place, format!("{what}: `{}` {problem}", path.display()));
+                }
+                ModuleSource::File(path)
+            }
+            "cargo" => {
+                let dir = here.join(text);
+                exists(self, &dir, "Cargo.toml");
+                ModuleSource::Cargo(dir)
+            }
+            "go" => {
+                let dir = here.join(text);
+                exists(self, &dir, "go.mod");
+                ModuleSource::Go(dir)
+            }
+            _ => {
+                if text.parse::<oci_client::Reference>().is_err() {
+                    self.problem(
+                        place,
+                        format!("{what}: `{text}` is not an image reference like HOST:PORT/REPOSITORY:TAG"),
+                    );
+                }
+                ModuleSource::Oci(text.to_owned())
+            }
+        })
     }
 
     fn services(&mut self, doc: &ScenarioDoc) -> Vec<Service> {
@@ -540,10 +608,8 @@ impl Checker {
                     let problem = format!("push: no plugin named `{}` in `plugins`", push.plugin.value);
                     self.problem(push.plugin.referenced, problem);
                 }
-                if !modules.contains(&push.module.value) {
-                    self.problem(push.module.referenced, format!("push: unknown module `{}`", push.module.value));
-                }
-                Some(Change::Push { plugin: push.plugin.value.clone(), module: push.module.value.clone() })
+                let module = self.source(at, "push", &push.sources(), modules)?;
+                Some(Change::Push { plugin: push.plugin.value.clone(), module, line: at.line() })
             }
             (None, Some(resource), None) => {
                 let resource = self.resource(resource, plugins)?;
@@ -705,4 +771,16 @@ fn is_repository_component(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// Whether `path` is a readable file that starts like a Wasm module.
+fn wasm_file(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
+    match read {
+        Err(e) => Err(format!("cannot be read ({e}); relative paths start at the scenario's folder")),
+        Ok(n) if n < 4 || &head != b"\0asm" => Err("is not a Wasm module (it does not start with \\0asm)".into()),
+        Ok(_) => Ok(()),
+    }
 }

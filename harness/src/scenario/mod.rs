@@ -79,9 +79,39 @@ impl Scenario {
 #[derive(Debug, Clone)]
 pub struct Plugin {
     pub name: String,
-    pub module: String,
+    pub module: ModuleSource,
     pub tag: String,
     pub layout: Layout,
+    /// Where the scenario declares it.
+    pub line: u64,
+}
+
+/// Where a module comes from (paths resolved against the scenario's folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// A built-in test module of `plugins/modules.yaml`.
+    Builtin(String),
+    /// A `.wasm` file.
+    File(PathBuf),
+    /// An image in a registry the user names (`HOST[:PORT]/REPOSITORY[:TAG|@DIGEST]`).
+    Oci(String),
+    /// A Rust crate, built for wasm32.
+    Cargo(PathBuf),
+    /// A Go main package, built for wasip1 as a c-shared module.
+    Go(PathBuf),
+}
+
+impl std::fmt::Display for ModuleSource {
+    /// As a scenario writes it: `{module: stamp}`, `{file: /abs/x.wasm}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModuleSource::Builtin(name) => write!(f, "{{module: {name}}}"),
+            ModuleSource::File(path) => write!(f, "{{file: {}}}", path.display()),
+            ModuleSource::Oci(reference) => write!(f, "{{oci: {reference}}}"),
+            ModuleSource::Cargo(dir) => write!(f, "{{cargo: {}}}", dir.display()),
+            ModuleSource::Go(dir) => write!(f, "{{go: {}}}", dir.display()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -231,15 +261,23 @@ impl Step {
 /// A change to what is deployed.
 #[derive(Debug, Clone)]
 pub enum Change {
-    Push { plugin: String, module: String },
+    /// `line`: the step's, for errors about the module.
+    Push {
+        plugin: String,
+        module: ModuleSource,
+        line: u64,
+    },
     Apply(Box<WasmPlugin>),
-    Delete { namespace: String, name: String },
+    Delete {
+        namespace: String,
+        name: String,
+    },
 }
 
 impl Change {
     pub fn label(&self) -> String {
         match self {
-            Change::Push { plugin, module } => format!("push {module} as {plugin}"),
+            Change::Push { plugin, module, .. } => format!("push {module} as {plugin}"),
             Change::Apply(resource) => format!("apply WasmPlugin {}/{}", resource.namespace, resource.name),
             Change::Delete { namespace, name } => format!("delete WasmPlugin {namespace}/{name}"),
         }

@@ -10,23 +10,38 @@ use std::time::Duration;
 use crate::assert::{Check, Verdict};
 use crate::components::envoy::updates::{Update, UpdateKind};
 use crate::oci::{repository, RegistryClient};
-use crate::outcome::{Failure, FailureKind};
+use crate::outcome::{Failure, FailureKind, ModuleUse};
 use crate::profiles::{Deployment, InForce, Published, Stage};
-use crate::provision::Tools;
-use crate::scenario::{Change, Plugin, UpdateExpect};
+use crate::provision::{ModuleError, Tools};
+use crate::scenario::{Change, ModuleSource, Plugin, UpdateExpect};
 
-/// Pushes `module` as `plugin`'s repository and tag, in its layout.
+/// Finds, fetches or builds `module` and pushes it as `plugin`'s repository
+/// and tag, in its layout; `at` says where the scenario names it.
 pub async fn publish(
     tools: &Tools,
     registry: &RegistryClient,
     plugin: &Plugin,
-    module: &str,
-) -> Result<Published, String> {
-    let path = tools.modules.path(module);
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read module {}: {e}", path.display()))?;
+    module: &ModuleSource,
+    at: &str,
+) -> Result<(Published, ModuleUse), Failure> {
+    let file = tools.sources.resolve(module).await.map_err(|error| {
+        let kind = match error {
+            ModuleError::Build { .. } | ModuleError::Pull { .. } => FailureKind::Provisioning,
+            _ => FailureKind::Setup,
+        };
+        Failure::new(kind, format!("{at}: plugin `{}`: {error}", plugin.name))
+    })?;
+    let setup = |message: String| Failure::new(FailureKind::Setup, message);
+    let bytes = std::fs::read(&file.path)
+        .map_err(|e| setup(format!("{at}: cannot read the module {}: {e}", file.path.display())))?;
     let repository = repository(&plugin.name);
-    let digest = registry.push(&repository, &plugin.tag, &bytes, plugin.layout).await.map_err(|e| e.to_string())?;
-    Ok(Published { repository, tag: plugin.tag.clone(), digest })
+    let digest = registry
+        .push(&repository, &plugin.tag, &bytes, plugin.layout)
+        .await
+        .map_err(|e| setup(format!("{at}: plugin `{}`: {e}", plugin.name)))?;
+    let published = Published { repository, tag: plugin.tag.clone(), digest };
+    let record = published.record(&plugin.name, &file);
+    Ok((published, record))
 }
 
 /// Makes the change and waits up to `within` for the gateway to act on it.
@@ -37,12 +52,12 @@ pub async fn run(
     within: Duration,
 ) -> Result<Update, Failure> {
     match change {
-        Change::Push { plugin, module } => {
+        Change::Push { plugin, module, line } => {
             let declared = &stage.scenario.plugins[plugin];
-            let pushed = publish(stage.tools, stage.registry.client(), declared, module)
-                .await
-                .map_err(|e| Failure::new(FailureKind::Setup, e))?;
+            let at = stage.scenario.at(*line);
+            let (pushed, record) = publish(stage.tools, stage.registry.client(), declared, module, &at).await?;
             stage.published.insert(plugin.clone(), pushed);
+            stage.modules.push(record);
         }
         Change::Apply(resource) => {
             let same =

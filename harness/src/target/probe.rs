@@ -60,7 +60,7 @@ pub async fn properties(cache: &Cache, envoy: &EnvoyBuild, tools: &Tools) -> Res
     if let Some(known) = known(cache, &envoy.source) {
         return Ok(known);
     }
-    let module = tools.modules.path("stamp");
+    let module = tools.sources.builtin.path("stamp");
     let file = answer_file(cache, &envoy.source);
     let probe_err = |message: String| ProvisionError::Probe { envoy: envoy.path.clone(), message };
     let seen = ask(envoy, &module).await.map_err(probe_err)?;

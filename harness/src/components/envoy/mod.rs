@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod dump;
+mod hints;
 pub mod updates;
 
 pub use admin::Admin;
@@ -104,7 +105,7 @@ pub async fn wait_until_loaded(
             Readiness::Ready => return Ok(()),
             Readiness::Rejected(message) => {
                 // Envoy's log says why; prefer its words to ours.
-                let message = rejection_in_log(process.log_path(), 0).unwrap_or(message);
+                let message = hints::explain(rejection_in_log(process.log_path(), 0).unwrap_or(message));
                 return Err(ComponentError::EnvoyRejected { message });
             }
             Readiness::Pending(what) => what,
@@ -199,7 +200,7 @@ async fn rejection(admin: &Admin, refused: &[Resource], log: &Path, from: u64) -
     };
     let words = if details.is_empty() { rejection_in_log(log, from) } else { Some(details.join("\n")) };
     match words {
-        Some(words) => format!("{}: {words}", names.join(", ")),
+        Some(words) => hints::explain(format!("{}: {words}", names.join(", "))),
         None => format!("{}: Envoy counted the update as rejected", names.join(", ")),
     }
 }

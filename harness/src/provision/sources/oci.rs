@@ -1,0 +1,25 @@
+//! `oci:`: a module pulled from a registry the user names (plain HTTP on
+//! loopback, HTTPS elsewhere; credentials if given), kept in the cache by
+//! its manifest digest. The run then pushes it into its own registry, as it
+//! does every module, so digest binding, layouts and pushes work alike.
+
+use std::path::PathBuf;
+
+use super::super::Cache;
+use super::OciAuth;
+use crate::oci::{OciError, RegistryClient};
+
+pub async fn pull(cache: &Cache, reference: &str, auth: Option<&OciAuth>) -> Result<PathBuf, OciError> {
+    let client = RegistryClient::remote(reference, auth.map(|a| (a.username.as_str(), a.password.as_str())))?;
+    let (module, digest) = client.pull_reference(reference).await?;
+    let path = cache.path(&format!("pulled/{}.wasm", digest.trim_start_matches("sha256:")));
+    let write = |e: std::io::Error| OciError::Content {
+        reference: reference.to_owned(),
+        message: format!("cannot keep it: {e}"),
+    };
+    std::fs::create_dir_all(cache.path("pulled")).map_err(write)?;
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, module).map_err(write)?;
+    std::fs::rename(&partial, &path).map_err(write)?;
+    Ok(path)
+}

@@ -1,0 +1,118 @@
+//! plugproof as a test binary, for this repository and for the user's own:
+//! `test_main` turns a folder of scenarios into one test per scenario and
+//! target (`TARGET/ID`), for `cargo nextest run` or `cargo test`. Put it in
+//! a `harness = false` test target:
+//!
+//! ```no_run
+//! use plugproof::testing::{test_main, Suite};
+//!
+//! fn main() -> std::process::ExitCode {
+//!     test_main(Suite::from_env(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")))
+//! }
+//! ```
+//!
+//! Nextest runs each test in its own process, each on its own loopback
+//! address, so they run in parallel without colliding. The istio tests of
+//! one run share a control plane that the first of them starts (see
+//! `plane`). A scenario needing a feature a target lacks is ignored there,
+//! and its name says why; a scenario that does not load is a failing test
+//! that prints every problem.
+
+mod plane;
+mod scenario;
+
+pub use plane::{role, run_on_shared_plane, run_where_it_runs, Role};
+pub use scenario::run_scenario;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use libtest_mimic::{Arguments, Trial};
+
+use crate::options::Options;
+use crate::provision::ModuleCatalog;
+use crate::scenario::{discover, load_file};
+use crate::target::TargetSpec;
+
+/// What to test: the scenarios (a folder, searched for `.yaml` files), the
+/// targets to run each on, and the options.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub scenarios: PathBuf,
+    pub targets: Vec<TargetSpec>,
+    pub options: Options,
+}
+
+impl Suite {
+    /// The scenarios in `scenarios` on the targets of `PLUGPROOF_TARGETS`
+    /// (comma-separated, default `envoy`; e.g. `envoy,istio` or
+    /// `envoy@1.38.3,envoy@1.40.0+istiod@1.24`), with plugproof's built-in
+    /// modules and pins and the `Options::from_env` overrides; reports in
+    /// `target/plugproof-report` under the folder the tests run in. For a
+    /// test binary's `main` only.
+    pub fn from_env(scenarios: impl Into<PathBuf>) -> Self {
+        let options = Options::from_env(crate::options::checkout(), PathBuf::from("target/plugproof-report"));
+        Suite { scenarios: scenarios.into(), targets: targets_from_env(), options }
+    }
+}
+
+/// The targets of `PLUGPROOF_TARGETS` (default `envoy`). For the edges only.
+pub fn targets_from_env() -> Vec<TargetSpec> {
+    let targets = std::env::var("PLUGPROOF_TARGETS").unwrap_or_else(|_| "envoy".into());
+    TargetSpec::parse_list(&targets).unwrap_or_else(|e| {
+        panic!(
+            "PLUGPROOF_TARGETS={targets}: {e}; write targets such as `envoy`, `istio` or \
+             `envoy@1.40.0+istiod@1.24`, comma-separated"
+        )
+    })
+}
+
+/// Lists or runs the suite's tests as the test runner asks, and returns the
+/// exit code; also serves as the shared control plane's daemon when started
+/// as one.
+pub fn test_main(suite: Suite) -> ExitCode {
+    let Suite { scenarios, targets, mut options } = suite;
+    let _client = match role(&mut options) {
+        Role::Daemon(code) => return code,
+        Role::Test(client) => client,
+    };
+    let args = Arguments::from_args();
+    let trials = match (ModuleCatalog::load(&options.plugins), discover(&scenarios)) {
+        (Ok(catalog), Ok(files)) => targets
+            .iter()
+            .flat_map(|target| files.iter().map(|file| trial(file, &scenarios, target, &options, &catalog)))
+            .collect(),
+        // The suite cannot be listed: one failing test says why.
+        (Err(error), _) => vec![broken("plugproof/module-catalog", error.to_string())],
+        (_, Err(error)) => vec![broken(
+            "plugproof/scenarios",
+            format!("cannot list the scenarios in {}: {error}", scenarios.display()),
+        )],
+    };
+    libtest_mimic::run(&args, trials).exit_code()
+}
+
+fn broken(name: &str, message: String) -> Trial {
+    Trial::test(name, move || Err(message.into()))
+}
+
+fn trial(file: &Path, root: &Path, target: &TargetSpec, options: &Options, catalog: &ModuleCatalog) -> Trial {
+    let id = file.strip_prefix(root).unwrap_or(file).with_extension("").to_string_lossy().into_owned();
+    let name = format!("{target}/{id}");
+    match load_file(file, root, &catalog.names()) {
+        Err(error) => broken(&name, error.to_string()),
+        Ok(scenario) => {
+            let skip = target.skip_reason(&scenario, options);
+            let (target, options, catalog, test) = (target.clone(), options.clone(), catalog.clone(), name.clone());
+            let trial = Trial::test(name, move || {
+                run_where_it_runs(&test, &target, &options, || {
+                    run_scenario(&scenario, &target, &options, &catalog).map(|_| ())
+                })
+            });
+            match skip {
+                Some(reason) => trial.with_ignored_flag(true).with_kind(reason.replace(' ', "-")),
+                None => trial,
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Module sources besides the built-in test modules, on each target of
+//! `PLUGPROOF_TARGETS`: a `.wasm` file, an image in a registry the user
+//! names (here one the test starts), a Go package (`plugins/go`) and a
+//! crate (`examples/plugin-author`), the last two built by plugproof. Each
+//! scenario must pass, and fail once one expectation is changed; a source
+//! that is not a Wasm module fails with its scenario line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use plugproof::components::registry::Registry;
+use plugproof::options::Options;
+use plugproof::outcome::Outcome;
+use plugproof::provision::{self, ModuleCatalog, Tools};
+use plugproof::runtime::{rundir, Loopback};
+use plugproof::scenario::{load_file, Layout};
+use plugproof::target::TargetSpec;
+use plugproof::testing::{role, run_scenario, run_where_it_runs, targets_from_env, Role};
+
+/// A scenario with one plugin from a source (`name` is its key), its
+/// `config`, and a request with `headers` whose `expect` (YAML, with
+/// `VALUE` in it) must hold for `value`, and not for another.
+struct Case {
+    name: &'static str,
+    /// Prepares what the source needs and returns the source (YAML).
+    source: fn(&Fixture) -> Result<String, Failed>,
+    config: &'static str,
+    headers: &'static str,
+    expect: &'static str,
+    value: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "file",
+        source: |f| {
+            std::fs::copy(f.tools.sources.builtin.path("stamp"), f.dir.join("stamp.wasm"))?;
+            Ok("{file: stamp.wasm}".into())
+        },
+        config: "{name: from-file}",
+        headers: "{}",
+        expect: "{headers: {x-stamp: VALUE}}",
+        value: "from-file",
+    },
+    Case {
+        name: "oci",
+        source: |f| {
+            let module = std::fs::read(f.tools.sources.builtin.path("stamp"))?;
+            let registry = f.registry.as_ref().ok_or("the case needs a registry")?;
+            f.block_on(registry.client().push("team/stamp", "1.0", &module, Layout::Compat))?;
+            Ok(format!("{{oci: {}/team/stamp:1.0}}", registry.host()))
+        },
+        config: "{name: from-oci}",
+        headers: "{}",
+        expect: "{headers: {x-stamp: VALUE}}",
+        value: "from-oci",
+    },
+    Case {
+        name: "go",
+        source: |_| Ok(format!("{{go: {}}}", common::workspace().join("plugins/go").display())),
+        config: "{name: go-hello}",
+        headers: "{}",
+        expect: "{headers: {x-go-plugin: VALUE}}",
+        value: "go-hello",
+    },
+    Case {
+        name: "cargo",
+        source: |_| Ok(format!("{{cargo: {}}}", common::workspace().join("examples/plugin-author").display())),
+        config: "{keys: {k-1: alice}, consumer_header: x-who}",
+        headers: "{x-api-key: k-1}",
+        expect: "{backend: {headers: {x-who: VALUE, x-api-key: {absent: true}}}}",
+        value: "alice",
+    },
+];
+
+/// What a case runs with: a folder of its own, the tools, a registry for
+/// `oci:` and a runtime to drive it.
+struct Fixture {
+    dir: PathBuf,
+    tools: Tools,
+    registry: Option<Registry>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Fixture {
+    fn block_on<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.runtime.block_on(work)
+    }
+}
+
+/// A scenario with one plugin from `source` and one request.
+fn scenario(source: &str, config: &str, headers: &str, expect: &str) -> String {
+    format!(
+        "description: 'a plugin from {source}'
+plugins:
+  p: {source}
+services:
+  - name: echo
+routes:
+  - name: default/web
+    hosts: [\"*\"]
+    service: echo
+resources:
+  - apiVersion: extensions.istio.io/v1alpha1
+    kind: WasmPlugin
+    metadata: {{name: p}}
+    spec: {{url: plugin://p, pluginConfig: {config}}}
+steps:
+  - request: {{host: sources.example.com, headers: {headers}}}
+    expect: {expect}
+    eventually: once
+"
+    )
+}
+
+fn fixture(options: &Options, catalog: &ModuleCatalog, dir: &Path) -> Result<Fixture, Failed> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let tools = runtime.block_on(provision::tools(options, catalog))?;
+    let registry =
+        runtime.block_on(Registry::start(&tools.registry, &Loopback::for_run(), &dir.join("user-registry")))?;
+    Ok(Fixture { dir: dir.to_owned(), tools, registry: Some(registry), runtime })
+}
+
+fn run_case(case: &Case, target: &TargetSpec, options: &Options) -> Result<(), Failed> {
+    let catalog = ModuleCatalog::load(&options.plugins)?;
+    let dir = rundir::create("sources")?;
+    let mut fixture = fixture(options, &catalog, dir.path())?;
+    let source = (case.source)(&fixture)?;
+    let write = |file: &str, value: &str| -> Result<PathBuf, Failed> {
+        let path = fixture.dir.join(file);
+        std::fs::write(&path, scenario(&source, case.config, case.headers, &case.expect.replace("VALUE", value)))?;
+        Ok(path)
+    };
+    let outcome = run_file(&write("pass.yaml", case.value)?, target, options, &catalog)?;
+    let module = outcome.modules.first().ok_or("the outcome records no module")?;
+    if module.builtin || !module.source.starts_with(&format!("{{{}: ", case.name)) {
+        return Err(format!("the outcome names the module {module}, not by its source {source}").into());
+    }
+    let changed = run_file(&write("changed.yaml", "not-what-it-says")?, target, options, &catalog);
+    if let Some(registry) = fixture.registry.take() {
+        fixture.runtime.block_on(registry.stop());
+    }
+    match changed {
+        Ok(_) => Err("the scenario still passes with its expectation changed".into()),
+        Err(failed) if format!("{failed:?}").contains("failure kind: expectation") => Ok(()),
+        Err(failed) => Err(format!("with its expectation changed it fails otherwise: {failed:?}").into()),
+    }
+}
+
+/// An image whose layer is not a Wasm module fails the scenario as a setup
+/// error naming the scenario's line and the source.
+fn oci_not_a_module(target: &TargetSpec, options: &Options) -> Result<(), Failed> {
+    let catalog = ModuleCatalog::load(&options.plugins)?;
+    let dir = rundir::create("sources")?;
+    let mut fixture = fixture(options, &catalog, dir.path())?;
+    let registry = fixture.registry.take().ok_or("a registry")?;
+    fixture.block_on(registry.client().push("team/notes", "1.0", b"release notes, not a module", Layout::Oci))?;
+    let source = format!("{{oci: {}/team/notes:1.0}}", registry.host());
+    let file = dir.path().join("notes.yaml");
+    std::fs::write(&file, scenario(&source, "{name: x}", "{}", "{status: 200}"))?;
+    let result = run_file(&file, target, options, &catalog);
+    fixture.runtime.block_on(registry.stop());
+    let message = match result {
+        Ok(_) => return Err("a scenario whose module is not Wasm passed".into()),
+        Err(failed) => format!("{failed:?}"),
+    };
+    let wanted =
+        ["failure kind: setup".to_owned(), format!("{}:3: plugin `p`: {source}: not a Wasm module", file.display())];
+    match wanted.iter().find(|w| !message.contains(w.as_str())) {
+        Some(missing) => Err(format!("the failure does not say `{missing}`: {message}").into()),
+        None => Ok(()),
+    }
+}
+
+/// A `file:` that is not a Wasm module is refused when the scenario loads,
+/// at its line and field.
+fn file_not_a_module(options: &Options) -> Result<(), Failed> {
+    let catalog = ModuleCatalog::load(&options.plugins)?;
+    let dir = rundir::create("sources")?;
+    std::fs::write(dir.path().join("notes.txt"), "release notes, not a module")?;
+    let file = dir.path().join("notes.yaml");
+    std::fs::write(&file, scenario("{file: notes.txt}", "{name: x}", "{}", "{status: 200}"))?;
+    let error = match load_file(&file, dir.path(), &catalog.names()) {
+        Ok(_) => return Err("a scenario whose file is not a module loaded".into()),
+        Err(error) => error.to_string(),
+    };
+    let wanted = format!("{}:3:", file.display());
+    if error.contains(&wanted) && error.contains("notes.txt` is not a Wasm module") {
+        Ok(())
+    } else {
+        Err(format!("the error does not name {wanted} and the file: {error}").into())
+    }
+}
+
+fn run_file(file: &Path, target: &TargetSpec, options: &Options, catalog: &ModuleCatalog) -> Result<Outcome, Failed> {
+    let scenario = load_file(file, file.parent().expect("a file in a folder"), &catalog.names())?;
+    run_scenario(&scenario, target, options, catalog)
+}
+
+fn main() -> ExitCode {
+    let mut options = common::options();
+    let _client = match role(&mut options) {
+        Role::Daemon(code) => return code,
+        Role::Test(client) => client,
+    };
+    let args = Arguments::from_args();
+    let mut trials = Vec::new();
+    for target in targets_from_env() {
+        for case in CASES {
+            let (target, options) = (target.clone(), options.clone());
+            let name = format!("{target}/{}-source", case.name);
+            let test = name.clone();
+            trials.push(Trial::test(name, move || {
+                run_where_it_runs(&test, &target, &options, || run_case(case, &target, &options))
+            }));
+        }
+        let (test, options) = (format!("{target}/oci-source-not-a-module"), options.clone());
+        let name = test.clone();
+        trials.push(Trial::test(name, move || {
+            run_where_it_runs(&test, &target, &options, || oci_not_a_module(&target, &options))
+        }));
+    }
+    let loads = options.clone();
+    trials.push(Trial::test("file-source-not-a-module", move || file_not_a_module(&loads)));
+    libtest_mimic::run(&args, trials).exit_code()
+}
