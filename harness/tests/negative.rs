@@ -64,6 +64,18 @@ fn diagnostics(name: &str) -> Vec<Diagnostic> {
     (17, "`from` and `to` are both `first`, so no switch could be seen"),
     (17, "switch_within (2s) must be shorter than the load after the change (2s)"),
 ])]
+#[case::streams_beyond_the_load_bounds("bad-streams.yaml", &[
+    (24, "reload.load.long.delay: 45s is longer than a backend waits, at most 30s"),
+    (25, "reload.load.long.chunks: 5000 is more than a backend streams, at most 1000"),
+    (26, "reload.load.long.every: 20s is longer than a backend waits between chunks, at most 10s"),
+    (27, "reload.load.long.size: 8 bytes; a chunk holds 32 to 65536 bytes"),
+    (20, "reload.load.streams: 100; each HTTP/2 connection carries 1 to 64 short streams"),
+])]
+#[case::long_stream_outlasts_its_load("long-stream-outlasts-load.yaml", &[
+    (22, "reload.load.long.http2: lanes on HTTP/2 connections, but `http2` is 0"),
+    (22, "reload.load.long: a stream lasts 5s (delay + chunks × every), longer than the load (4s)"),
+    (20, "reload.load.rate: 50000; it must be 1 to 20000 requests per second"),
+])]
 fn broken_scenarios_fail_to_load_with_file_and_line(#[case] fixture: &str, #[case] expected: &[(u64, &str)]) {
     let found = diagnostics(fixture);
     let summary: Vec<(u64, &str)> = found.iter().map(|d| (d.line, d.message.as_str())).collect();

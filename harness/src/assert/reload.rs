@@ -1,18 +1,21 @@
 //! What a reload under load did: per connection, when it first saw the new
 //! version and whether it ever went back; errors; connections the proxy
-//! closed (announced or not); and a timeline in 100 ms buckets.
+//! closed (announced or not); long streams, how each ended and what its
+//! answer carried; and a timeline in 100 ms buckets.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Check, Verdict};
-use crate::load::{Answer, Protocol, Recording};
+use crate::load::{Answer, DrainInForce, LongStream, Recording, StreamEnd};
 use crate::scenario::{Closes, Reload};
 
 /// Width of a timeline bucket.
 pub const BUCKET: Duration = Duration::from_millis(100);
 /// A failed request's own label in the timeline.
 pub const ERROR: &str = "(error)";
+/// The label of an absent version header.
+pub const NONE: &str = "(none)";
 
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {
@@ -20,6 +23,8 @@ pub struct Analysis {
     pub duration: Duration,
     pub http1: usize,
     pub http2: usize,
+    /// Concurrent short streams on each HTTP/2 connection.
+    pub streams_per_connection: usize,
     /// When the change was applied, since the load started.
     pub applied_at: Duration,
     /// How long applying it took (the change step itself).
@@ -27,22 +32,30 @@ pub struct Analysis {
     pub errors: usize,
     /// A few failed requests, to show what went wrong.
     pub error_examples: Vec<String>,
+    /// Requests whose connection was going away before they went out,
+    /// sent again on a new one.
+    pub resent: usize,
     pub connections_opened: u32,
     pub closed_gracefully: usize,
     pub closed_abruptly: usize,
     /// First and last close by the proxy after the change, since the change.
     pub drain: Option<(Duration, Duration)>,
-    /// Per connection slot: whether it answered `from` before the change.
+    /// The gateway's drain settings, when its admin API told them.
+    pub drain_in_force: Option<DrainInForce>,
+    /// Per short connection slot: whether it answered `from` before the change.
     pub saw_from: Vec<bool>,
-    /// Per connection slot: whether the proxy closed it, announced, after the change.
+    /// Per short connection slot: whether the proxy closed it, announced, after the change.
     pub drained: Vec<bool>,
-    /// Per connection slot: how long after the change it first saw `to`.
+    /// Per short connection slot: how long after the change it first saw `to`.
     pub switched: Vec<Option<Duration>>,
-    /// Answers other than `to` after their connection slot had seen `to`.
+    /// Answers other than `to` to requests sent after their connection
+    /// slot had answered `to`.
     pub flips_back: usize,
     /// Responses per version label (the header's value, or `(none)`).
     pub versions: BTreeMap<String, usize>,
     pub buckets: Vec<Bucket>,
+    /// Every long stream, in the order they started.
+    pub long: Vec<LongStream>,
     pub from: String,
     pub to: String,
 }
@@ -73,31 +86,51 @@ impl Analysis {
         seen.sort();
         seen.get(seen.len() / 2).copied()
     }
+
+    /// Long streams open while the gateway took the change: started before
+    /// it was applied, ended after it was taken.
+    pub fn across_the_change(&self) -> impl Iterator<Item = &LongStream> {
+        let taken = self.applied_at + self.apply_took;
+        self.long.iter().filter(move |s| s.started < self.applied_at && s.ended > taken)
+    }
+
+    /// Long streams per way they ended (`completed`, `reset`, ...).
+    pub fn long_ends(&self) -> BTreeMap<&'static str, usize> {
+        let mut ends = BTreeMap::new();
+        for stream in &self.long {
+            *ends.entry(stream.end.kind()).or_default() += 1;
+        }
+        ends
+    }
 }
 
 /// `apply_took`: from the change until the gateway had taken it.
 pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, apply_took: Duration) -> Analysis {
-    let slots = reload.load.http1 + reload.load.http2;
+    let slots = reload.load.short_slots();
     let (from, to) = (&reload.version.from, &reload.version.to);
     let mut analysis = Analysis {
         requests: recording.samples.len(),
         duration: recording.duration,
         http1: reload.load.http1,
         http2: reload.load.http2,
+        streams_per_connection: reload.load.streams,
         applied_at,
         apply_took,
         errors: 0,
         error_examples: Vec::new(),
+        resent: recording.resent,
         connections_opened: recording.connects.iter().sum(),
         closed_gracefully: recording.ends.iter().filter(|e| e.graceful).count(),
         closed_abruptly: recording.ends.iter().filter(|e| !e.graceful).count(),
         drain: None,
+        drain_in_force: recording.drain.clone(),
         saw_from: vec![false; slots],
         drained: vec![false; slots],
         switched: vec![None; slots],
         flips_back: 0,
         versions: BTreeMap::new(),
         buckets: vec![Bucket::default(); bucket_index(recording.duration) + 1],
+        long: recording.streams.clone(),
         from: from.clone(),
         to: to.clone(),
     };
@@ -106,17 +139,22 @@ pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, app
     if let (Some(first), Some(last)) = (after.iter().min(), after.iter().max()) {
         analysis.drain = Some((*first, *last));
     }
-    for end in recording.ends.iter().filter(|e| e.graceful && e.at >= applied_at) {
+    for end in recording.ends.iter().filter(|e| e.graceful && e.at >= applied_at && e.slot < slots) {
         analysis.drained[end.slot] = true;
     }
+    // When each slot first answered `to` after the change: a request sent
+    // later must answer `to` too (one sent earlier, on another stream of the
+    // same HTTP/2 connection, may still answer `from`).
+    let mut first_to: Vec<Option<Duration>> = vec![None; slots];
+    let mut labels = Vec::with_capacity(recording.samples.len());
     for sample in &recording.samples {
         let label = match &sample.outcome {
             Answer::Response { status, version } if *status == reload.status => {
-                version.clone().unwrap_or_else(|| "(none)".to_owned())
+                version.clone().unwrap_or_else(|| NONE.to_owned())
             }
             Answer::Response { status, .. } => failure(&mut analysis, format!("status {status}")),
             Answer::Failed(error) => {
-                let kind = if sample.protocol == Protocol::Http1 { "HTTP/1" } else { "HTTP/2" };
+                let kind = sample.protocol.name();
                 failure(&mut analysis, format!("{kind} connection {}: {error}", sample.connection))
             }
         };
@@ -124,14 +162,21 @@ pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, app
         *analysis.buckets[bucket_index(sample.answered)].counts.entry(label.clone()).or_default() += 1;
         if sample.answered < applied_at {
             analysis.saw_from[sample.slot] |= &label == from;
-            continue;
+        } else if &label == to {
+            let first = first_to[sample.slot].get_or_insert(sample.answered);
+            *first = (*first).min(sample.answered);
         }
-        let switched = &mut analysis.switched[sample.slot];
-        if &label == to && switched.is_none() {
-            *switched = Some(sample.answered - applied_at);
-        } else if &label != to && label != ERROR && switched.is_some() {
-            analysis.flips_back += 1;
+        labels.push(label);
+    }
+    for (sample, label) in recording.samples.iter().zip(&labels) {
+        if let Some(first) = first_to[sample.slot] {
+            if sample.sent > first && label != to && label != ERROR {
+                analysis.flips_back += 1;
+            }
         }
+    }
+    for (slot, first) in first_to.iter().enumerate() {
+        analysis.switched[slot] = first.map(|at| at - applied_at);
     }
     analysis
 }
@@ -149,7 +194,9 @@ fn bucket_index(at: Duration) -> usize {
 }
 
 /// The reload's checks: every connection on `from` before the change,
-/// errors, closes, switch-over, no other answer after the switch.
+/// errors, closes, switch-over, no other answer after the switch; with long
+/// streams, that one was open across the change, that each completed, and
+/// that each answered with the version in force when it started.
 pub fn verify(analysis: &Analysis, reload: &Reload) -> Verdict {
     let expected = format!("every connection answered {:?} before the change", analysis.from);
     let without_from = analysis.saw_from.iter().filter(|s| !**s).count();
@@ -201,7 +248,118 @@ pub fn verify(analysis: &Analysis, reload: &Reload) -> Verdict {
         format!("answers other than {:?} after a connection switched: 0", analysis.to),
         format!("answers other than {:?} after a connection switched: {}", analysis.to, analysis.flips_back),
     ));
+    if reload.load.long.is_some() {
+        checks.extend(verify_long(analysis, reload));
+    }
     Verdict { checks }
+}
+
+fn verify_long(analysis: &Analysis, reload: &Reload) -> Vec<Check> {
+    let across = analysis.across_the_change().count();
+    let mut checks = vec![if across > 0 {
+        Check::held("long streams open while the gateway took the change: at least 1")
+    } else {
+        Check::new(
+            "long streams open while the gateway took the change: at least 1",
+            "long streams open while the gateway took the change: 0",
+        )
+    }];
+    let total = analysis.long.len();
+    let unfinished: Vec<&LongStream> = analysis.long.iter().filter(|s| s.end != StreamEnd::Completed).collect();
+    let expected = format!("long streams completed: {total} of {total}");
+    checks.push(if unfinished.is_empty() {
+        Check::held(expected)
+    } else {
+        let ends: Vec<String> = analysis
+            .long_ends()
+            .into_iter()
+            .filter(|(kind, _)| *kind != "completed")
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        let first = unfinished[0];
+        let drain = analysis
+            .drain_in_force
+            .as_ref()
+            .map_or(String::new(), |d| format!(" (drain time in force {}, {})", d.time, d.strategy));
+        Check::new(
+            expected,
+            format!(
+                "long streams completed: {} of {total}; {}{drain}; first: {}",
+                total - unfinished.len(),
+                ends.join(", "),
+                describe(first, analysis.applied_at)
+            ),
+        )
+    });
+    // What a stream's answer carries was decided when it started: before
+    // the change `from`, once every connection must have switched `to`.
+    let settled = analysis.applied_at + reload.switch_within;
+    let wanted = |stream: &LongStream| -> Option<&str> {
+        if stream.started < analysis.applied_at {
+            Some(&analysis.from)
+        } else if stream.started >= settled {
+            Some(&analysis.to)
+        } else {
+            None
+        }
+    };
+    let answered = |stream: &LongStream| {
+        let version = stream.version.as_deref().unwrap_or(NONE);
+        match stream.status {
+            Some(status) if status == reload.status => match wanted(stream) {
+                Some(wanted) => version == wanted,
+                None => version == analysis.from || version == analysis.to,
+            },
+            // A stream cut before its answer fails the completion check.
+            None => true,
+            Some(_) => false,
+        }
+    };
+    let expected = format!(
+        "long streams answered {} with {:?} if started before the change, {:?} if started {:?} after it",
+        reload.status, analysis.from, analysis.to, reload.switch_within
+    );
+    let wrong: Vec<&LongStream> = analysis.long.iter().filter(|s| !answered(s)).collect();
+    checks.push(match wrong.first() {
+        None => Check::held(expected),
+        Some(first) => Check::new(
+            expected,
+            format!(
+                "{} long stream(s) answered otherwise; first: {} answered {} {:?}",
+                wrong.len(),
+                describe(first, analysis.applied_at),
+                first.status.map_or("-".to_owned(), |s| s.to_string()),
+                first.version.as_deref().unwrap_or(NONE)
+            ),
+        ),
+    });
+    checks
+}
+
+/// One long stream in a line: protocol, connection, when it started and
+/// ended relative to the change, chunks, and how it ended.
+pub fn describe(stream: &LongStream, applied_at: Duration) -> String {
+    let relative = |at: Duration| {
+        if at >= applied_at {
+            format!("+{}", millis(at - applied_at))
+        } else {
+            format!("-{}", millis(applied_at - at))
+        }
+    };
+    let mut text = format!(
+        "{} connection {} stream started {} and ended {} of the change after {} of {} chunks: {}",
+        stream.protocol.name(),
+        stream.connection,
+        relative(stream.started),
+        relative(stream.ended),
+        stream.chunks,
+        stream.expected_chunks,
+        stream.end.kind()
+    );
+    if let Some(detail) = stream.end.detail() {
+        text.push_str(&format!(" ({detail})"));
+    }
+    text
 }
 
 /// A duration as whole milliseconds, the unit every reload figure is read in.
@@ -213,9 +371,13 @@ pub fn millis(d: Duration) -> String {
 pub fn summary(analysis: &Analysis) -> String {
     let ms = millis;
     let versions: Vec<String> = analysis.versions.iter().map(|(v, n)| format!("{v} {n}")).collect();
+    let multiplexed = match analysis.streams_per_connection {
+        n if n > 1 => format!(" ({n} streams each)"),
+        _ => String::new(),
+    };
     let mut lines = vec![
         format!(
-            "{} requests in {:.2} s ({:.0}/s) over {} HTTP/1.1 + {} HTTP/2 connections; responses: {}",
+            "{} requests in {:.2} s ({:.0}/s) over {} HTTP/1.1 + {} HTTP/2 connections{multiplexed}; responses: {}",
             analysis.requests,
             analysis.duration.as_secs_f64(),
             analysis.rate(),
@@ -233,8 +395,10 @@ pub fn summary(analysis: &Analysis) -> String {
             analysis.flips_back
         ),
         format!(
-            "failed requests {}; connections opened {}, closed by the proxy {} (announced {}, without notice {}){}",
+            "failed requests {}; sent again after their connection went away {}; connections opened {}, \
+             closed by the proxy {} (announced {}, without notice {}){}",
             analysis.errors,
+            analysis.resent,
             analysis.connections_opened,
             analysis.closed(),
             analysis.closed_gracefully,
@@ -246,6 +410,27 @@ pub fn summary(analysis: &Analysis) -> String {
             ))
         ),
     ];
+    if !analysis.long.is_empty() {
+        let ends: Vec<String> = analysis.long_ends().into_iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+        let mut answered: BTreeMap<&str, usize> = BTreeMap::new();
+        for stream in &analysis.long {
+            *answered.entry(stream.version.as_deref().unwrap_or(NONE)).or_default() += 1;
+        }
+        let answered: Vec<String> = answered.into_iter().map(|(v, n)| format!("{v} {n}")).collect();
+        lines.push(format!(
+            "long streams {} ({} open across the change): {}; answered {}",
+            analysis.long.len(),
+            analysis.across_the_change().count(),
+            ends.join(", "),
+            answered.join(", ")
+        ));
+        for stream in analysis.long.iter().filter(|s| s.end != StreamEnd::Completed).take(3) {
+            lines.push(format!("  {}", describe(stream, analysis.applied_at)));
+        }
+    }
+    if let Some(drain) = &analysis.drain_in_force {
+        lines.push(format!("gateway drain in force: drain time {}, strategy {}", drain.time, drain.strategy));
+    }
     lines.push(format!("per 100 ms: {}", sparkline(analysis)));
     lines.join("\n")
 }
@@ -272,8 +457,8 @@ fn sparkline(analysis: &Analysis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::{ConnectionEnd, Sample};
-    use crate::scenario::{Change, LoadPlan, VersionSpec};
+    use crate::load::{ConnectionEnd, LoadPlan, LongStreams, Protocol, Sample, StreamShape};
+    use crate::scenario::{Change, VersionSpec};
 
     fn reload(closes: Closes) -> Reload {
         Reload {
@@ -282,8 +467,10 @@ mod tests {
                 path: "/".into(),
                 http1: 1,
                 http2: 1,
+                streams: 1,
                 rate: 10,
                 duration: Duration::from_secs(2),
+                long: None,
             },
             after: Duration::from_secs(1),
             change: Change::Delete { namespace: "n".into(), name: "p".into() },
@@ -307,7 +494,7 @@ mod tests {
     }
 
     fn recording(samples: Vec<Sample>, ends: Vec<ConnectionEnd>) -> Recording {
-        Recording { samples, ends, connects: vec![1, 1], duration: Duration::from_secs(2) }
+        Recording { samples, ends, connects: vec![1, 1], duration: Duration::from_secs(2), ..Recording::default() }
     }
 
     #[test]
@@ -351,6 +538,24 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_sent_before_its_connection_switched_may_answer_the_old_version() {
+        let mut samples = before_change();
+        // Two streams of the HTTP/2 connection: one sent at 1050 ms answers
+        // v1 after another, sent later, answered v2.
+        let mut slow = sample(1, 1150, Some("v1"), 200);
+        slow.sent = Duration::from_millis(1050);
+        samples.extend([sample(0, 1100, Some("v2"), 200), sample(1, 1100, Some("v2"), 200), slow]);
+        let mut late = sample(1, 1300, Some("v1"), 200);
+        late.sent = Duration::from_millis(1200);
+        let r = reload(Closes::None);
+        let analysis = analyze(&recording(samples.clone(), vec![]), &r, Duration::from_secs(1), Duration::ZERO);
+        assert_eq!(analysis.flips_back, 0);
+        samples.push(late);
+        let analysis = analyze(&recording(samples, vec![]), &r, Duration::from_secs(1), Duration::ZERO);
+        assert_eq!(analysis.flips_back, 1, "sent after the switch was seen, it must answer v2");
+    }
+
+    #[test]
     fn every_connection_must_answer_from_before_the_change() {
         let samples = vec![
             sample(0, 900, Some("v1"), 200),
@@ -387,5 +592,99 @@ mod tests {
         let analysis = analyze(&abrupt, &reload(Closes::Drain), Duration::from_secs(1), Duration::ZERO);
         assert!(!verify(&analysis, &reload(Closes::Drain)).holds());
         assert!(!verify(&analysis, &reload(Closes::Graceful)).holds());
+    }
+
+    fn with_long(closes: Closes) -> Reload {
+        let mut r = reload(closes);
+        let shape = StreamShape { delay: Duration::ZERO, chunks: 4, every: Duration::from_millis(250), size: 64 };
+        r.load.long = Some(LongStreams { http1: 0, http2: 1, shape });
+        r
+    }
+
+    /// A long stream from `started` to `ended` (ms) that answered `version`.
+    fn long(started: u64, ended: u64, version: &str, end: StreamEnd) -> LongStream {
+        LongStream {
+            slot: 1,
+            protocol: Protocol::Http2,
+            connection: 1,
+            started: Duration::from_millis(started),
+            answered: Some(Duration::from_millis(started + 5)),
+            ended: Duration::from_millis(ended),
+            status: Some(200),
+            version: Some(version.to_owned()),
+            chunks: if end == StreamEnd::Completed { 4 } else { 2 },
+            expected_chunks: 4,
+            end,
+        }
+    }
+
+    fn switched() -> Vec<Sample> {
+        let mut samples = before_change();
+        samples.extend([sample(0, 1100, Some("v2"), 200), sample(1, 1100, Some("v2"), 200)]);
+        samples
+    }
+
+    fn analyze_long(streams: Vec<LongStream>, r: &Reload) -> Analysis {
+        let mut rec = recording(switched(), vec![]);
+        rec.streams = streams;
+        rec.drain = Some(DrainInForce { time: "5s".into(), strategy: "Immediate".into() });
+        analyze(&rec, r, Duration::from_secs(1), Duration::from_millis(100))
+    }
+
+    #[test]
+    fn long_streams_across_the_change_complete_with_the_version_they_started_with() {
+        let r = with_long(Closes::None);
+        let analysis = analyze_long(
+            vec![long(0, 1000 + 500, "v1", StreamEnd::Completed), long(1600, 1900, "v2", StreamEnd::Completed)],
+            &r,
+        );
+        assert_eq!(analysis.across_the_change().count(), 1);
+        let verdict = verify(&analysis, &r);
+        assert!(verdict.holds(), "{}", verdict.diff());
+        assert!(
+            summary(&analysis).contains("long streams 2 (1 open across the change): completed 2; answered v1 1, v2 1")
+        );
+    }
+
+    #[test]
+    fn a_cut_stream_fails_with_how_and_when_it_ended() {
+        let r = with_long(Closes::Graceful);
+        let cut = StreamEnd::ClosedWithNotice("stream closed because of a broken pipe".into());
+        let analysis = analyze_long(vec![long(0, 6000, "v1", cut)], &r);
+        let diff = verify(&analysis, &r).diff();
+        assert!(
+            diff.contains(
+                "+long streams completed: 0 of 1; 1 closed with notice (drain time in force 5s, Immediate); \
+                 first: HTTP/2 connection 1 stream started -1000 ms and ended +5000 ms of the change \
+                 after 2 of 4 chunks: closed with notice (stream closed because of a broken pipe)"
+            ),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn a_stream_must_answer_what_was_in_force_when_it_started() {
+        let r = with_long(Closes::None);
+        // Started before the change but answered with the new version; one
+        // started well after the change answered the old one.
+        let streams = vec![long(0, 1500, "v2", StreamEnd::Completed), long(1600, 1900, "v1", StreamEnd::Completed)];
+        let diff = verify(&analyze_long(streams, &r), &r).diff();
+        assert!(
+            diff.contains("+2 long stream(s) answered otherwise; first: HTTP/2 connection 1 stream started -1000 ms"),
+            "{diff}"
+        );
+        // Between the change and switch_within either version is right.
+        let streams = vec![long(0, 1500, "v1", StreamEnd::Completed), long(1200, 1400, "v1", StreamEnd::Completed)];
+        let verdict = verify(&analyze_long(streams, &r), &r);
+        assert!(verdict.holds(), "{}", verdict.diff());
+    }
+
+    #[test]
+    fn a_stream_must_be_open_while_the_gateway_takes_the_change() {
+        let r = with_long(Closes::None);
+        // Ends 50 ms after the change, before the gateway took it (100 ms).
+        let analysis = analyze_long(vec![long(0, 1050, "v1", StreamEnd::Completed)], &r);
+        let diff = verify(&analysis, &r).diff();
+        assert!(diff.contains("+long streams open while the gateway took the change: 0"), "{diff}");
     }
 }

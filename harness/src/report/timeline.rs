@@ -1,12 +1,14 @@
 //! A reload's timeline as an SVG picture: answers per 100 ms, stacked by
 //! version (errors on top, in red), with the moment of the change, the
-//! moment every connection had switched and the drain marked.
+//! moment every connection had switched and the drain marked; below, each
+//! long stream as a bar from its request to its end, across the change.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::escape;
-use crate::assert::reload::{millis, Analysis, BUCKET, ERROR};
+use crate::assert::reload::{describe, millis, Analysis, BUCKET, ERROR, NONE};
+use crate::load::{LongStream, StreamEnd};
 
 const BAR: usize = 10;
 const HEIGHT: usize = 140;
@@ -14,6 +16,13 @@ const TOP: usize = 44;
 const LEFT: usize = 40;
 /// Roughly one character at the picture's 11 px font, to lay out the legend.
 const CHAR: usize = 7;
+/// A long stream's row: its bar's height, and the row's.
+const STREAM: usize = 6;
+const ROW: usize = 9;
+/// Rows drawn at most; streams beyond them are counted in the caption.
+const MAX_ROWS: usize = 32;
+/// The width of the mark at the end of a stream that did not complete.
+const CUT: usize = 4;
 
 const OLD: &str = "#9aa6b2";
 const NEW: &str = "#2ca02c";
@@ -34,11 +43,16 @@ pub fn svg(analysis: &Analysis) -> String {
         _ => OTHER,
     };
     let bottom = TOP + HEIGHT;
+    let rows = rows(&analysis.long);
+    let drawn = rows.len().min(MAX_ROWS);
+    // Long streams below the axis's labels, one row per lane of them.
+    let streams_top = bottom + 22;
+    let marks_bottom = if drawn == 0 { bottom } else { streams_top + drawn * ROW };
 
     let mut body = String::new();
     let _ = write!(body, r#"<text x="{LEFT}" y="14">answers per {} ms</text>"#, BUCKET.as_millis());
     let mut x = LEFT;
-    let legend = [
+    let mut legend = vec![
         (Swatch::Fill(OLD), format!("{} (old)", analysis.from)),
         (Swatch::Fill(NEW), format!("{} (new)", analysis.to)),
         (Swatch::Fill(OTHER), "other".to_owned()),
@@ -47,6 +61,9 @@ pub fn svg(analysis: &Analysis) -> String {
         (Swatch::Line(CHANGE), "change".to_owned()),
         (Swatch::Line(SWITCHED), "all switched".to_owned()),
     ];
+    if drawn > 0 {
+        legend.push((Swatch::Fill(FAILED), "stream cut (end)".to_owned()));
+    }
     for (swatch, label) in legend {
         match swatch {
             Swatch::Fill(colour) => {
@@ -84,6 +101,50 @@ pub fn svg(analysis: &Analysis) -> String {
         }
     }
 
+    // A stream's bar: faint until its answer, then in its answer's colour,
+    // with a red end if it did not complete.
+    if drawn > 0 {
+        let _ = write!(body, r#"<text x="2" y="{}">long</text>"#, streams_top + STREAM);
+    }
+    for (row, streams) in rows.iter().take(MAX_ROWS).enumerate() {
+        let y = streams_top + row * ROW;
+        for stream in streams {
+            let (start, end) = (x_at(stream.started), x_at(stream.ended).max(x_at(stream.started) + 1));
+            let answered = stream.answered.map_or(end, |at| x_at(at).clamp(start, end));
+            let fill = colour(stream.version.as_deref().unwrap_or(NONE));
+            let title = escape(&format!(
+                "{}; answered {}",
+                describe(stream, analysis.applied_at),
+                stream.version.as_deref().unwrap_or(NONE)
+            ));
+            let _ = write!(body, r#"<g><title>{title}</title>"#);
+            if answered > start {
+                let _ = write!(
+                    body,
+                    r#"<rect x="{start}" y="{y}" width="{}" height="{STREAM}" fill="{fill}" opacity="0.35"/>"#,
+                    answered - start
+                );
+            }
+            if end > answered {
+                let _ = write!(
+                    body,
+                    r#"<rect x="{answered}" y="{y}" width="{}" height="{STREAM}" fill="{fill}"/>"#,
+                    end - answered
+                );
+            }
+            if stream.end != StreamEnd::Completed {
+                let _ = write!(
+                    body,
+                    r#"<rect x="{}" y="{}" width="{CUT}" height="{}" fill="{FAILED}"/>"#,
+                    end.saturating_sub(CUT / 2),
+                    y - 1,
+                    STREAM + 2
+                );
+            }
+            body.push_str("</g>");
+        }
+    }
+
     // Marks go over the bars; what they mean is written out below the axis.
     let mut caption = vec![format!("change at {}", millis(analysis.applied_at))];
     if let Some((first, last)) = analysis.drain {
@@ -102,21 +163,47 @@ pub fn svg(analysis: &Analysis) -> String {
     }
     let mut marker = |at: Duration, colour: &str| {
         let x = x_at(at);
-        let _ = write!(body, r#"<line x1="{x}" y1="{TOP}" x2="{x}" y2="{bottom}" {}/>"#, dashed(colour));
+        let _ = write!(body, r#"<line x1="{x}" y1="{TOP}" x2="{x}" y2="{marks_bottom}" {}/>"#, dashed(colour));
     };
     marker(analysis.applied_at, CHANGE);
     if let Some(switched) = analysis.all_switched() {
         marker(analysis.applied_at + switched, SWITCHED);
         caption.push(format!("all connections on {} at +{}", analysis.to, millis(switched)));
     }
+    if !analysis.long.is_empty() {
+        let ends: Vec<String> = analysis.long_ends().into_iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+        let mut line = format!("long streams: {} ({})", analysis.long.len(), ends.join(", "));
+        let hidden: usize = rows.iter().skip(MAX_ROWS).map(Vec::len).sum();
+        if hidden > 0 {
+            line.push_str(&format!("; {hidden} in {} more rows not drawn", rows.len() - MAX_ROWS));
+        }
+        if let Some(drain) = &analysis.drain_in_force {
+            line.push_str(&format!("; drain time in force {}, {}", drain.time, drain.strategy));
+        }
+        caption.push(line);
+    }
+    let caption_top = marks_bottom + if drawn == 0 { 30 } else { 16 };
     for (row, line) in caption.iter().enumerate() {
-        let _ = write!(body, r#"<text x="{LEFT}" y="{}">{}</text>"#, bottom + 30 + row * 13, escape(line));
+        let _ = write!(body, r#"<text x="{LEFT}" y="{}">{}</text>"#, caption_top + row * 13, escape(line));
     }
 
     format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{}" font-family="sans-serif" font-size="11">{body}</svg>"#,
-        bottom + 25 + caption.len() * 13
+        caption_top - 5 + caption.len() * 13
     )
+}
+
+/// Long streams packed in rows, each row's streams one after another (a
+/// lane's, usually), in the order they started.
+fn rows(streams: &[LongStream]) -> Vec<Vec<&LongStream>> {
+    let mut rows: Vec<Vec<&LongStream>> = Vec::new();
+    for stream in streams {
+        match rows.iter_mut().find(|row| row.last().is_some_and(|last| last.ended <= stream.started)) {
+            Some(row) => row.push(stream),
+            None => rows.push(vec![stream]),
+        }
+    }
+    rows
 }
 
 enum Swatch {
@@ -134,6 +221,7 @@ mod tests {
 
     use super::*;
     use crate::assert::reload::Bucket;
+    use crate::load::{DrainInForce, Protocol};
 
     fn bucket(counts: &[(&str, usize)]) -> Bucket {
         Bucket { counts: counts.iter().map(|(l, n)| (l.to_string(), *n)).collect::<BTreeMap<_, _>>() }
@@ -180,5 +268,57 @@ mod tests {
         let svg = svg(&analysis);
         assert_eq!(svg.matches("<line").count(), 3, "two in the legend, the change in the plot: {svg}");
         assert!(svg.contains(">change at 500 ms</text>"), "{svg}");
+    }
+
+    fn long(started: u64, answered: u64, ended: u64, version: &str, end: StreamEnd) -> LongStream {
+        LongStream {
+            slot: 2,
+            protocol: Protocol::Http2,
+            connection: 1,
+            started: Duration::from_millis(started),
+            answered: Some(Duration::from_millis(answered)),
+            ended: Duration::from_millis(ended),
+            status: Some(200),
+            version: Some(version.to_owned()),
+            chunks: 4,
+            expected_chunks: 8,
+            end,
+        }
+    }
+
+    #[test]
+    fn draws_long_streams_as_bars_across_the_change() {
+        let analysis = Analysis {
+            applied_at: Duration::from_millis(1000),
+            from: "v1".into(),
+            to: "v2".into(),
+            buckets: vec![bucket(&[("v1", 10)]); 60],
+            long: vec![
+                long(0, 2000, 6000, "v1", StreamEnd::ClosedWithNotice("broken pipe".into())),
+                long(1500, 1500, 2500, "v2", StreamEnd::Completed),
+            ],
+            drain_in_force: Some(DrainInForce { time: "5s".into(), strategy: "Immediate".into() }),
+            ..Analysis::default()
+        };
+        let svg = svg(&analysis);
+        // Two rows below the axis (they overlap): the first waits for its
+        // answer (faint) until 2 s, then is cut at 6 s (a red end).
+        for bar in [
+            format!(r#"<rect x="40" y="206" width="200" height="6" fill="{OLD}" opacity="0.35"/>"#),
+            format!(r#"<rect x="240" y="206" width="400" height="6" fill="{OLD}"/>"#),
+            format!(r#"<rect x="638" y="205" width="4" height="8" fill="{FAILED}"/>"#),
+            format!(r#"<rect x="190" y="215" width="100" height="6" fill="{NEW}"/>"#),
+        ] {
+            assert!(svg.contains(&bar), "{bar}: {svg}");
+        }
+        assert_eq!(svg.matches(&format!(r#"fill="{FAILED}"/>"#)).count(), 3, "two in the legend, one cut: {svg}");
+        assert!(svg.contains(r#"<line x1="140" y1="44" x2="140" y2="224""#), "the change crosses the streams: {svg}");
+        assert!(
+            svg.contains(
+                ">long streams: 2 (closed with notice 1, completed 1); drain time in force 5s, Immediate</text>"
+            ),
+            "{svg}"
+        );
+        assert!(svg.contains("stream started -1000 ms and ended +5000 ms"), "each bar says what it was: {svg}");
     }
 }

@@ -353,20 +353,54 @@ pub struct ReloadDoc {
     pub expect: ReloadExpectDoc,
 }
 
+/// A reload's load. Counts and times are spanned so that a value out of
+/// the load's bounds is reported where it is written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadDoc {
     pub host: String,
     pub path: Option<String>,
     /// Keep-alive HTTP/1.1 connections (default 4).
-    pub http1: Option<usize>,
+    pub http1: Option<Spanned<usize>>,
     /// HTTP/2 connections, cleartext (default 2).
-    pub http2: Option<usize>,
-    /// Requests per second over all connections (default 1000).
-    pub rate: Option<u32>,
+    pub http2: Option<Spanned<usize>>,
+    /// Concurrent short streams on each HTTP/2 connection (default 1).
+    pub streams: Option<Spanned<usize>>,
+    /// Short requests per second over all connections (default 1000).
+    pub rate: Option<Spanned<u32>>,
     /// How long the load runs (default 5s).
-    #[serde(default, deserialize_with = "human_duration")]
-    pub duration: Option<Duration>,
+    pub duration: Option<Spanned<HumanDuration>>,
+    /// Long streams held across the change (default none).
+    pub long: Option<Spanned<LongDoc>>,
+}
+
+/// `load.long`: lanes that open long streams one after another, and what
+/// the backend answers each (a late answer, a body streamed in chunks).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LongDoc {
+    /// Lanes on HTTP/1.1 connections of their own (default 0).
+    pub http1: Option<Spanned<usize>>,
+    /// Lanes on each HTTP/2 connection, beside its short streams (default 0).
+    pub http2: Option<Spanned<usize>>,
+    /// The backend waits this long before its response headers (default 0s).
+    pub delay: Option<Spanned<HumanDuration>>,
+    /// Then streams this many body chunks (default 10; 0: the JSON echo).
+    pub chunks: Option<Spanned<u32>>,
+    /// This far apart (default 500ms).
+    pub every: Option<Spanned<HumanDuration>>,
+    /// Of this many bytes each (default 64).
+    pub size: Option<Spanned<usize>>,
+}
+
+/// A duration written like `10s` or `500ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(HumanDuration(human_duration(d)?.expect("a parsed duration")))
+    }
 }
 
 /// Exactly one of `push`, `apply`, `delete`, as the steps of that name.

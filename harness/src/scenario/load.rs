@@ -23,7 +23,9 @@ use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 const PLUGIN_SCHEME: &str = "plugin://";
 const MAX_CONNECTIONS: usize = 64;
-const MAX_RATE: u32 = 5000;
+const MAX_RATE: u32 = 20_000;
+/// Concurrent streams on one HTTP/2 connection of a reload's load, short and long.
+const MAX_STREAMS: usize = 64;
 const MAX_DURATION: Duration = Duration::from_secs(60);
 /// How soon after a reload's change every connection must see the new version.
 const DEFAULT_SWITCH_WITHIN: Duration = Duration::from_secs(2);
@@ -116,9 +118,15 @@ pub fn load_all(paths: &[PathBuf], modules: &BTreeSet<String>) -> (Vec<Scenario>
 /// `modules` the test modules the plugins workspace can build.
 pub fn load_file(path: &Path, root: &Path, modules: &BTreeSet<String>) -> Result<Scenario, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+    load_str(&text, path, root, modules)
+}
+
+/// Checks one scenario given as text; `path` is where it came from (for its
+/// id and for messages), `root` and `modules` as for [`load_file`].
+pub fn load_str(text: &str, path: &Path, root: &Path, modules: &BTreeSet<String>) -> Result<Scenario, LoadError> {
     let id = path.strip_prefix(root).unwrap_or(path).with_extension("").to_string_lossy().into_owned();
     let mut checker = Checker { file: path.to_path_buf(), problems: Vec::new() };
-    let doc: ScenarioDoc = match serde_saphyr::from_str(&text) {
+    let doc: ScenarioDoc = match serde_saphyr::from_str(text) {
         Ok(doc) => doc,
         Err(err) => {
             let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
@@ -648,30 +656,143 @@ impl Checker {
     }
 
     fn reload(&mut self, decl: &Spanned<ReloadDoc>, scope: &mut StepScope<'_>) -> Option<Reload> {
+        use super::document::HumanDuration;
+        use crate::components::echo;
+        /// A field's value, or its default, and where to point at it (the
+        /// field, or `at` when it is not written).
+        fn field<T: Copy>(spanned: &Option<Spanned<T>>, default: T, at: Location) -> (T, Location) {
+            spanned.as_ref().map_or((default, at), |s| (s.value, s.referenced))
+        }
         let (r, at) = (&decl.value, decl.referenced);
         let change = &r.change;
         let change = self.change(at, &change.push, &change.apply, &change.delete, scope)?;
-        let load = LoadPlan {
-            host: r.load.host.clone(),
-            path: r.load.path.clone().unwrap_or_else(|| "/".to_owned()),
-            http1: r.load.http1.unwrap_or(4),
-            http2: r.load.http2.unwrap_or(2),
-            rate: r.load.rate.unwrap_or(1000),
-            duration: r.load.duration.unwrap_or(Duration::from_secs(5)),
-        };
+        let doc = &r.load;
+        let (http1, _) = field(&doc.http1, 4, at);
+        let (http2, _) = field(&doc.http2, 2, at);
+        let (streams, streams_at) = field(&doc.streams, 1, at);
+        let (rate, rate_at) = field(&doc.rate, 1000, at);
+        let (HumanDuration(duration), duration_at) = field(&doc.duration, HumanDuration(Duration::from_secs(5)), at);
         let after = r.after.unwrap_or(Duration::from_secs(1));
         // Load is bounded: a reload must not turn into a stress test.
-        if load.http1 + load.http2 == 0 || load.http1 + load.http2 > MAX_CONNECTIONS {
-            self.problem(at, format!("reload.load needs 1 to {MAX_CONNECTIONS} connections (http1 + http2)"));
+        let long = doc.long.as_ref().map(|spanned| {
+            let (long, long_at) = (&spanned.value, spanned.referenced);
+            let (lanes1, _) = field(&long.http1, 0, long_at);
+            let (lanes2, lanes2_at) = field(&long.http2, 0, long_at);
+            let (HumanDuration(delay), delay_at) = field(&long.delay, HumanDuration(Duration::ZERO), long_at);
+            let (chunks, chunks_at) = field(&long.chunks, 10, long_at);
+            let (HumanDuration(every), every_at) =
+                field(&long.every, HumanDuration(Duration::from_millis(500)), long_at);
+            let (size, size_at) = field(&long.size, 64, long_at);
+            if lanes1 == 0 && lanes2 == 0 {
+                self.problem(
+                    long_at,
+                    "reload.load.long opens no stream: give `http1` (lanes on connections of their own) \
+                     and/or `http2` (lanes on each HTTP/2 connection)",
+                );
+            }
+            if lanes2 > 0 && http2 == 0 {
+                self.problem(lanes2_at, "reload.load.long.http2: lanes on HTTP/2 connections, but `http2` is 0");
+            }
+            // Saturating: the counts are not bounded yet (a huge one must not
+            // overflow). A `streams` out of bounds is reported as such, below.
+            if lanes2 > 0 && streams <= MAX_STREAMS && streams.saturating_add(lanes2) > MAX_STREAMS {
+                self.problem(
+                    lanes2_at,
+                    format!(
+                        "reload.load.long.http2: {streams} short and {lanes2} long streams on each HTTP/2 connection; \
+                         at most {MAX_STREAMS} in all"
+                    ),
+                );
+            }
+            let mut within = true;
+            let mut bound = |holds: bool, at: Location, message: String| {
+                if !holds {
+                    within = false;
+                    self.problem(at, message);
+                }
+            };
+            bound(
+                delay <= echo::MAX_DELAY,
+                delay_at,
+                format!("reload.load.long.delay: {delay:?} is longer than a backend waits, at most {:?}", echo::MAX_DELAY),
+            );
+            bound(
+                chunks <= echo::MAX_CHUNKS,
+                chunks_at,
+                format!("reload.load.long.chunks: {chunks} is more than a backend streams, at most {}", echo::MAX_CHUNKS),
+            );
+            bound(
+                every <= echo::MAX_EVERY,
+                every_at,
+                format!("reload.load.long.every: {every:?} is longer than a backend waits between chunks, at most {:?}", echo::MAX_EVERY),
+            );
+            bound(
+                (echo::MIN_SIZE..=echo::MAX_SIZE).contains(&size),
+                size_at,
+                format!("reload.load.long.size: {size} bytes; a chunk holds {} to {} bytes", echo::MIN_SIZE, echo::MAX_SIZE),
+            );
+            let shape = echo::StreamShape { delay, chunks, every, size };
+            if within {
+                let length = shape.length();
+                if length.is_zero() {
+                    self.problem(long_at, "reload.load.long: a stream of 0s is not long; give a `delay`, or `chunks` and `every`");
+                } else if length > duration {
+                    self.problem(
+                        long_at,
+                        format!(
+                            "reload.load.long: a stream lasts {length:?} (delay + chunks × every), longer than the load ({duration:?}); \
+                             a lane opens only streams that end before the load does: shorten the stream or lengthen the load"
+                        ),
+                    );
+                }
+            }
+            crate::load::LongStreams { http1: lanes1, http2: lanes2, shape }
+        });
+        let load = LoadPlan {
+            host: doc.host.clone(),
+            path: doc.path.clone().unwrap_or_else(|| "/".to_owned()),
+            http1,
+            http2,
+            streams,
+            rate,
+            duration,
+            long,
+        };
+        // Not `load.slots()`: the counts are not bounded yet, and a huge one
+        // must not overflow (the sum saturates; the message then says so).
+        if http1 == 0 && http2 == 0 {
+            self.problem(at, "reload.load needs a connection for short requests (http1 + http2): they show the switch");
         }
-        if load.rate == 0 || load.rate > MAX_RATE {
-            self.problem(at, format!("reload.load.rate must be 1 to {MAX_RATE} requests per second"));
-        }
-        if load.duration > MAX_DURATION || after >= load.duration {
+        let slots = http1.saturating_add(http2).saturating_add(load.long.as_ref().map_or(0, |l| l.http1));
+        if slots > MAX_CONNECTIONS {
+            let slots = if slots == usize::MAX { "too many".to_owned() } else { slots.to_string() };
             self.problem(
                 at,
-                format!("reload: `after` must fall within the load, which lasts at most {MAX_DURATION:?}"),
+                format!(
+                    "reload.load opens {slots} connections (http1 + http2 + long.http1); at most {MAX_CONNECTIONS}"
+                ),
             );
+        }
+        if !(1..=MAX_STREAMS).contains(&streams) {
+            self.problem(
+                streams_at,
+                format!(
+                    "reload.load.streams: {streams}; each HTTP/2 connection carries 1 to {MAX_STREAMS} short streams"
+                ),
+            );
+        } else if doc.streams.is_some() && http2 == 0 {
+            self.problem(streams_at, "reload.load.streams: streams of HTTP/2 connections, but `http2` is 0");
+        }
+        if rate == 0 || rate > MAX_RATE {
+            self.problem(rate_at, format!("reload.load.rate: {rate}; it must be 1 to {MAX_RATE} requests per second"));
+        }
+        if duration > MAX_DURATION {
+            self.problem(
+                duration_at,
+                format!("reload.load.duration: {duration:?}; a load lasts at most {MAX_DURATION:?}"),
+            );
+        } else if after >= duration {
+            self.problem(at, format!("reload: `after` ({after:?}) must fall within the load ({duration:?})"));
         }
         if r.version.from == r.version.to {
             self.problem(
@@ -782,5 +903,48 @@ fn wasm_file(path: &Path) -> Result<(), String> {
         Err(e) => Err(format!("cannot be read ({e}); relative paths start at the scenario's folder")),
         Ok(n) if n < 4 || &head != b"\0asm" => Err("is not a Wasm module (it does not start with \\0asm)".into()),
         Ok(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Inputs the fuzzer (`ci/fuzz`) found to panic the loader.
+    use super::*;
+
+    /// Loads `text` as `fuzz.yaml`: the diagnostics, as `(line, message)`.
+    fn problems(text: &str) -> Vec<(u64, String)> {
+        let modules = ["stamp", "stamp-v2"].map(str::to_owned).into();
+        match load_str(text, Path::new("fuzz.yaml"), Path::new(""), &modules) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.diagnostics().iter().map(|d| (d.line, d.message.clone())).collect(),
+        }
+    }
+
+    /// A scenario whose one step is a reload with `load` (a flow map's body).
+    fn reload_with_load(load: &str) -> String {
+        format!(
+            "plugins: {{stamp: {{module: stamp}}}}\n\
+             steps:\n\
+             - reload:\n    \
+                 load: {{host: a.example.com, {load}}}\n    \
+                 change: {{push: {{plugin: stamp, module: stamp-v2}}}}\n    \
+                 version: {{header: x-version, from: v1, to: v2}}\n"
+        )
+    }
+
+    #[test]
+    fn huge_connection_counts_are_reported_not_overflowed() {
+        let found = problems(&reload_with_load("http1: 18446744073709551614, http2: 2"));
+        assert!(found.iter().any(|(line, m)| *line == 4 && m.contains("at most 64")), "{found:?}");
+        let found = problems(&reload_with_load("http1: 1, long: {http1: 18446744073709551615, chunks: 1, every: 1s}"));
+        assert!(found.iter().any(|(_, m)| m.contains("at most 64")), "{found:?}");
+    }
+
+    #[test]
+    fn huge_long_stream_lanes_are_reported_not_overflowed() {
+        let found = problems(&reload_with_load(
+            "streams: 2, long: {http1: 18446744073709551615, http2: 18446744073709551615, chunks: 1, every: 1s}",
+        ));
+        assert!(found.iter().any(|(_, m)| m.contains("long.http2") && m.contains("at most 64 in all")), "{found:?}");
     }
 }

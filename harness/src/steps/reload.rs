@@ -1,16 +1,18 @@
 //! `reload`: bounded background load through the gateway while a change is
-//! applied, then the analysis of what every connection saw.
+//! applied, then the analysis of what every connection and stream saw.
 
 use std::time::{Duration, Instant};
 
 use super::{change, StepContext};
 use crate::components::envoy::updates::Update;
-use crate::load::{self, LoadSpec, Recording};
+use crate::components::get_json;
+use crate::load::{self, DrainInForce, LoadSpec, Recording};
 use crate::outcome::Failure;
 use crate::scenario::{Reload, DEFAULT_CHANGE_WITHIN};
 
-/// What a reload observed: the load's record, and when the change was
-/// applied (since the load started) and taken by the gateway.
+/// What a reload observed: the load's record (with the gateway's drain
+/// settings), and when the change was applied (since the load started)
+/// and taken by the gateway.
 pub struct Observed {
     pub recording: Recording,
     pub applied_at: Duration,
@@ -32,8 +34,23 @@ pub async fn observe(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<O
         let result = change::run(ctx.stage, ctx.deployment, &reload.change, DEFAULT_CHANGE_WITHIN).await;
         (applied_at, result)
     };
-    let (recording, (applied_at, update)) = tokio::join!(load::run(&spec, started_tx), apply);
+    let (mut recording, (applied_at, update)) = tokio::join!(load::run(&spec, started_tx), apply);
     let update = update?;
     change::judge(&update, None)?;
+    recording.drain = drain_in_force(ctx).await;
     Ok(Observed { recording, applied_at, update })
+}
+
+/// The drain time and strategy the gateway's Envoy runs with, which decide
+/// what a listener change does to a stream still open: from its command
+/// line, as the admin API's `/server_info` reports it (the istio profile's
+/// pilot-agent sets them from its proxy config's `drainDuration`).
+async fn drain_in_force(ctx: &StepContext<'_, '_>) -> Option<DrainInForce> {
+    let url = format!("{}/server_info", ctx.deployment.admin().base());
+    let info = get_json(ctx.http, &url).await.ok()?;
+    let options = &info["command_line_options"];
+    Some(DrainInForce {
+        time: options["drain_time"].as_str()?.to_owned(),
+        strategy: options["drain_strategy"].as_str()?.to_owned(),
+    })
 }
