@@ -108,13 +108,27 @@ fn an_archive_runs_from_another_folder_with_the_workspace_remapped() {
     let scratch = tempfile::tempdir().expect("a temp dir");
     let archive = scratch.path().join("plugproof.tar.zst");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let archived = Command::new(&cargo)
-        .current_dir(&root)
-        .args(["nextest", "archive", "-p", "plugproof", "--archive-file"])
-        .arg(&archive)
-        .output()
-        .expect("cargo nextest runs");
+    let mut archive_command = Command::new(&cargo);
+    archive_command.current_dir(&root).args(["nextest", "archive", "-p", "plugproof", "--archive-file"]).arg(&archive);
+    // The variables the runner gives a test are not cargo's input: a build
+    // script that watches one (ring's, CARGO_MANIFEST_DIR) would rebuild
+    // the test binaries under the other tests still running from them.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if ["CARGO_MANIFEST_", "CARGO_PKG_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_", "CARGO_TARGET_TMPDIR"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        {
+            archive_command.env_remove(&*name);
+        }
+    }
+    let archived = archive_command.output().expect("cargo nextest runs");
     assert!(archived.status.success(), "{}", text(&archived));
+    assert!(
+        !text(&archived).contains("Compiling plugproof"),
+        "archiving rebuilt what the running tests use:\n{}",
+        text(&archived)
+    );
     // The files the tests read at run time, and nothing built.
     let checkout = scratch.path().join("checkout");
     for part in ["Cargo.toml", "scenarios", "plugins", "images", "harness/tests/fixtures"] {

@@ -27,7 +27,7 @@ pub struct Analysis {
     pub streams_per_connection: usize,
     /// When the change was applied, since the load started.
     pub applied_at: Duration,
-    /// How long applying it took (the change step itself).
+    /// From the apply until the gateway had taken the change (the change step waits for it).
     pub apply_took: Duration,
     pub errors: usize,
     /// A few failed requests, to show what went wrong.

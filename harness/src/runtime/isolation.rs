@@ -1,11 +1,13 @@
 //! Private network, mount and PID namespaces, for profiles whose programs
 //! bind fixed ports on every interface or write to fixed paths (istio's
-//! agent: its status port, its Wasm cache in /var/lib/istio/data). The run
+//! control plane; its agent's Wasm cache in /var/lib/istio/data). The run
 //! executes itself again inside new namespaces (util-linux `unshare`), where
-//! only `lo` exists: "every interface" is then loopback, and fixed ports
-//! cannot collide between runs. The inner run is PID 1 of its namespace:
-//! when it dies, the kernel kills everything left in it, grandchildren of
-//! other programs included (Envoy under pilot-agent).
+//! only `lo` exists: "every interface" is then loopback, and one run's
+//! control plane cannot collide with another's. The gateways of the
+//! scenarios inside one namespace each take a block of ports of their own
+//! (`ports::PortBlock`). The inner run is PID 1 of its namespace: when it
+//! dies, the kernel kills everything left in it, grandchildren of other
+//! programs included (Envoy under pilot-agent).
 
 use std::ffi::OsString;
 use std::io;

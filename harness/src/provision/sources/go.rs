@@ -40,7 +40,8 @@ pub fn build(cache: &Cache, dir: &Path) -> Result<PathBuf, ProvisionError> {
             std::fs::create_dir_all(cache.path("built"))
                 .map_err(ProvisionError::io("cannot create", cache.path("built")))?;
             run_logged(cmd, &module.with_extension("log"))?;
-            super::install(&partial, &module)
+            // Built beside the module under the fill's lock: a rename installs it whole.
+            std::fs::rename(&partial, &module).map_err(ProvisionError::io("cannot install", &module))
         },
     )?;
     Ok(module)
