@@ -75,11 +75,7 @@ fn main() -> ExitCode {
     if table.is_empty() {
         print!("{text}{}", String::from_utf8_lossy(&output.stderr));
     }
-    println!(
-        "five-Envoy matrix on envoy, caches warm: {:.1}s wall ({})",
-        wall.as_secs_f64(),
-        machine
-    );
+    println!("five-Envoy matrix on envoy, caches warm: {:.1}s wall ({})", wall.as_secs_f64(), machine);
     if !output.status.success() {
         println!("the matrix FAILED ({}); see {}", output.status, report.display());
         failed.push("the matrix".into());

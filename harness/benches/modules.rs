@@ -78,8 +78,20 @@ fn main() -> ExitCode {
         .expect("the envoy target");
     let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
     for (label, source, bytes, config, header) in [
-        ("stamp (built-in)", "{module: stamp}".to_owned(), size(&tools.sources.builtin.path("stamp")), "{name: big}", "x-stamp"),
-        ("go plugin", format!("{{file: {}}}", go_module.path.display()), size(&go_module.path), "{name: big}", "x-go-plugin"),
+        (
+            "stamp (built-in)",
+            "{module: stamp}".to_owned(),
+            size(&tools.sources.builtin.path("stamp")),
+            "{name: big}",
+            "x-stamp",
+        ),
+        (
+            "go plugin",
+            format!("{{file: {}}}", go_module.path.display()),
+            size(&go_module.path),
+            "{name: big}",
+            "x-go-plugin",
+        ),
     ] {
         let file = scratch.path().join("apply.yaml");
         std::fs::write(&file, apply_scenario(&source, config, header)).expect("write the scenario");

@@ -111,7 +111,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
+    let command = Cli::parse().command;
+    // Run folders of runs killed outright (their owner gone) go at the next start.
+    plugproof::runtime::rundir::sweep();
+    let result = match command {
         Command::Run { paths, target, filter, report_dir, jobs } => {
             cli::run::main(&paths, &target, filter.as_deref(), report_dir, jobs)
         }

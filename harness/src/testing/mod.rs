@@ -76,6 +76,8 @@ pub fn test_main(suite: Suite) -> ExitCode {
         Role::Daemon(code) => return code,
         Role::Test(client) => client,
     };
+    // Run folders of tests killed outright (their owner gone) go at the next start.
+    crate::runtime::rundir::sweep();
     let args = Arguments::from_args();
     let trials = match (ModuleCatalog::load(&options.plugins), discover(&scenarios)) {
         (Ok(catalog), Ok(files)) => targets
