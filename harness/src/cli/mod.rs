@@ -55,8 +55,11 @@ impl TargetArgs {
             (ProfileKind::Istio, Some(pin), None) => text.push_str(&format!("@{pin}")),
             _ => {}
         }
-        if let Some(envoy) = &self.envoy {
-            text.push_str(&format!("+envoy@{envoy}"));
+        // `envoy@V` on the envoy profile (its Envoy is the profile's own), `istio@PIN+envoy@V` on istio.
+        match (self.profile, &self.envoy) {
+            (ProfileKind::Envoy, Some(envoy)) => text.push_str(&format!("@{envoy}")),
+            (ProfileKind::Istio, Some(envoy)) => text.push_str(&format!("+envoy@{envoy}")),
+            (_, None) => {}
         }
         if let Some(istiod) = &self.istiod {
             text.push_str(&format!("+istiod@{istiod}"));

@@ -83,8 +83,9 @@ impl Target {
             Some(kit) => format!("istiod {} (pin {})", self.istiod, kit.pin),
             None => format!("modelling istiod {}", self.istiod),
         };
+        let runtime = if self.properties.no_wasm_runtime { ", built without the V8 Wasm runtime" } else { "" };
         format!(
-            "{}: profile {}, Envoy {} ({}), {control_plane}",
+            "{}: profile {}, Envoy {} ({}{runtime}), {control_plane}",
             self.name(),
             self.spec.profile.name(),
             self.envoy.version,

@@ -19,6 +19,8 @@ use crate::translate::ecds::WASM_HTTP_FILTER_TYPE;
 const ROUTE: &str = "probe/route";
 const SERVICE: &str = "probe.local";
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// What an Envoy built without V8 logs when asked for a V8 Wasm VM.
+const NO_V8: &str = "Envoy was compiled without support for it";
 
 /// The properties a Higress plugin reads its route and cluster from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +33,9 @@ pub struct Properties {
     pub xds_route_name: bool,
     /// `xds.cluster_name`.
     pub xds_cluster_name: bool,
+    /// The Envoy was built without the V8 Wasm runtime: it loads no plugin.
+    #[serde(default)]
+    pub no_wasm_runtime: bool,
 }
 
 /// Each probe: the property, the lookup that reads it, and the rule that
@@ -63,13 +68,20 @@ pub async fn properties(cache: &Cache, envoy: &EnvoyBuild, tools: &Tools) -> Res
     let module = tools.sources.builtin.path("stamp");
     let file = answer_file(cache, &envoy.source);
     let probe_err = |message: String| ProvisionError::Probe { envoy: envoy.path.clone(), message };
-    let seen = ask(envoy, &module).await.map_err(probe_err)?;
-    let served = |property: &str| seen.iter().any(|s| s == property);
-    let found = Properties {
-        route_name: served("route_name"),
-        cluster_name: served("cluster_name"),
-        xds_route_name: served("xds.route_name"),
-        xds_cluster_name: served("xds.cluster_name"),
+    let found = match ask(envoy, &module).await {
+        Ok(seen) => {
+            let served = |property: &str| seen.iter().any(|s| s == property);
+            Properties {
+                route_name: served("route_name"),
+                cluster_name: served("cluster_name"),
+                xds_route_name: served("xds.route_name"),
+                xds_cluster_name: served("xds.cluster_name"),
+                no_wasm_runtime: false,
+            }
+        }
+        // Still a target: every scenario then shows what such an Envoy does with a plugin.
+        Err(message) if message.contains(NO_V8) => Properties { no_wasm_runtime: true, ..Properties::default() },
+        Err(message) => return Err(probe_err(message)),
     };
     let dir = file.parent().expect("a file in a folder");
     std::fs::create_dir_all(dir).map_err(ProvisionError::io("cannot create", dir))?;
@@ -110,7 +122,7 @@ async fn ask(envoy: &EnvoyBuild, module: &Path) -> Result<Vec<String>, String> {
     let config = bootstrap_json(listener, admin, echo.addr(), module);
     std::fs::write(&bootstrap, config.to_string()).map_err(|e| e.to_string())?;
     let log = dir.path().join("envoy.log");
-    let envoy =
+    let mut envoy =
         Envoy::start(&envoy.path, &bootstrap, admin, &log, 1, &Default::default()).map_err(|e| e.to_string())?;
     let http = crate::http::client();
     let started = Instant::now();
@@ -125,10 +137,13 @@ async fn ask(envoy: &EnvoyBuild, module: &Path) -> Result<Vec<String>, String> {
         if stamps.len() == PROBES.len() {
             break stamps;
         }
-        if started.elapsed() > PROBE_TIMEOUT {
+        let exited = envoy.parts().1.exited();
+        if exited.is_some() || started.elapsed() > PROBE_TIMEOUT {
             let tail = envoy.process().log_tail(10);
             envoy.stop().await;
-            return Err(format!("no stamped answer within {PROBE_TIMEOUT:?}; Envoy's log ends:\n{tail}"));
+            let why =
+                exited.map_or(format!("no stamped answer within {PROBE_TIMEOUT:?}"), |s| format!("Envoy exited ({s})"));
+            return Err(format!("{why}; Envoy's log ends:\n{tail}"));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };

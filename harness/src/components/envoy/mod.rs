@@ -231,7 +231,9 @@ fn rejection_in_log(log: &Path, from: u64) -> Option<String> {
     let rejected = lines.iter().position(|l| {
         matches!(level(l), "warning" | "warn") && (l.contains("rejected") || l.contains("update failure"))
     })?;
-    let first = lines[..rejected].iter().rposition(|l| !matches!(level(l), "error" | "critical")).map_or(0, |i| i + 1);
+    // A VM that cannot be made says why in a warning of its own, before the errors.
+    let leads = |l: &&str| matches!(level(l), "error" | "critical") || l.contains("Failed to create Wasm VM");
+    let first = lines[..rejected].iter().rposition(|l| !leads(l)).map_or(0, |i| i + 1);
     let messages: Vec<&str> =
         lines[first.max(rejected.saturating_sub(5))..=rejected].iter().map(|l| message(l)).collect();
     Some(messages.join("\n"))
