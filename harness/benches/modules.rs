@@ -41,6 +41,12 @@ fn main() -> ExitCode {
     let scratch = tempfile::tempdir().expect("a temp dir");
     let crate_dir = scratch.path().join("api-key");
     copy(&root.join("examples/plugin-author"), &crate_dir, &["Cargo.toml", "Cargo.lock", "src"]);
+    // Its dev-dependency on plugproof is a path relative to the example's folder.
+    let manifest = crate_dir.join("Cargo.toml");
+    let harness = root.join("harness").canonicalize().expect("the harness folder");
+    let text =
+        std::fs::read_to_string(&manifest).expect("read").replace("\"../../harness\"", &format!("{:?}", harness));
+    std::fs::write(&manifest, text).expect("write");
     let go_dir = scratch.path().join("go-plugin");
     copy(&root.join("plugins/go"), &go_dir, &["go.mod", "abi.go", "main.go", "plugin.go"]);
     let builds = [

@@ -83,6 +83,15 @@ fn main() -> ExitCode {
     if let Some(warm) = percentile(&totals, 50) {
         println!("warm scenario / floor (medians): {:.2}x", secs(warm) / secs(median(&floor)));
     }
+    let processes = whole_process(&root, &mut failures);
+    report(&format!("`plugproof run {WARM_SCENARIO}` as a process (release build)"), &processes, SAMPLES);
+    if !processes.is_empty() {
+        println!("whole process / floor (medians): {:.2}x", secs(median(&processes)) / secs(median(&floor)));
+    }
+    // `cargo bench --bench speed -- standalone`: these figures only.
+    if std::env::args().any(|a| a == "standalone") {
+        return failures.finish();
+    }
 
     suite(&root, &mut failures);
     runtime.block_on(reloads(ProfileKind::Envoy, &root, &catalog, &mut failures));
@@ -263,6 +272,42 @@ async fn warm_scenario(root: &Path, catalog: &ModuleCatalog) -> Vec<Outcome> {
         outcomes.push(runner.run(&scenario).await);
     }
     outcomes
+}
+
+/// The warm scenario as a user runs it: the `plugproof` process from start
+/// to exit (loading, cache checks, the run, the report), release build.
+fn whole_process(root: &Path, failures: &mut Failures) -> Vec<Duration> {
+    let built = Command::new("cargo")
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "-p", "plugproof"])
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "cargo build --release failed");
+    let report = tempfile::tempdir().expect("a temp dir");
+    let scenario = scenarios_dir(root).join(format!("{WARM_SCENARIO}.yaml"));
+    let run = || {
+        let started = Instant::now();
+        let output = Command::new(root.join("target/release/plugproof"))
+            .current_dir(root)
+            .args(["run", "--report-dir"])
+            .arg(report.path())
+            .arg(&scenario)
+            .output()
+            .expect("plugproof runs");
+        (started.elapsed(), output)
+    };
+    // One unmeasured run warms the page cache.
+    run();
+    let mut samples = Vec::new();
+    for _ in 0..ROUNDS {
+        let (took, output) = run();
+        if output.status.success() {
+            samples.push(took);
+        } else {
+            failures.0.push(format!("plugproof run {WARM_SCENARIO}: {}", output.status));
+        }
+    }
+    samples
 }
 
 /// Runs the scenario tests on both profiles under nextest and sums the

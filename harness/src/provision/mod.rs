@@ -79,6 +79,8 @@ pub enum ProvisionError {
     Build { command: String, log: PathBuf, tail: String },
     #[error("cannot run `{command}`: {message}")]
     Spawn { command: String, message: String },
+    #[error("{}: not a crate plugproof can build: {message}", manifest.display())]
+    Crate { manifest: PathBuf, message: String },
     #[error("Go is needed to build istio's programs from the Go module proxy ({0}); install Go 1.26.8 or later, as the pins in images/ require (ci/setup checks it)")]
     GoMissing(String),
     #[error("{}: {message}", path.display())]

@@ -1,7 +1,7 @@
 //! Whether Envoy took or refused the xDS updates a change makes, read from
 //! the counters it keeps per subscription (`update_success`,
-//! `update_rejected`) before and after the change. No I/O here: the caller
-//! reads the stats.
+//! `update_rejected`, and for a filter's config `config_reload`) before and
+//! after the change. No I/O here: the caller reads the stats.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +14,7 @@ use super::dump::ECDS_STATS_PREFIX;
 /// Envoy's gauge of listeners still warming (waiting for their ECDS).
 pub const WARMING: &str = "listener_manager.total_listeners_warming";
 /// The `/stats` filter that reads every counter this module needs.
-pub const STATS_FILTER: &str = r"\.update_(success|rejected)$|total_listeners_warming$";
+pub const STATS_FILTER: &str = r"\.update_(success|rejected)$|\.config_reload$|total_listeners_warming$";
 
 /// An xDS resource whose updates Envoy counts.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -36,6 +36,17 @@ impl Resource {
             Resource::Clusters => format!("cluster_manager.cds.{counter}"),
             Resource::Routes { stat_prefix, name } => format!("http.{stat_prefix}.rds.{name}.{counter}"),
             Resource::Filter(name) => format!("{ECDS_STATS_PREFIX}{name}.{counter}"),
+        }
+    }
+
+    /// The counter that moves once Envoy has taken an update of it. A filter's
+    /// `update_success` also counts a config identical to the one in force
+    /// (a control plane's repeated push), which changes nothing; `config_reload`
+    /// counts only a new config, once every worker has it.
+    fn taken(&self) -> &'static str {
+        match self {
+            Resource::Filter(_) => "config_reload",
+            _ => "update_success",
         }
     }
 }
@@ -127,7 +138,7 @@ pub fn progress(resources: &[Resource], before: &Stats, now: &Stats) -> Progress
         return Progress::Rejected(rejected);
     }
     let mut pending: Vec<String> =
-        resources.iter().filter(|r| !moved(r, "update_success")).map(|r| format!("{r}: no update yet")).collect();
+        resources.iter().filter(|r| !moved(r, r.taken())).map(|r| format!("{r}: no update yet")).collect();
     if pending.is_empty() && now.get(WARMING).copied().unwrap_or(0) > 0 {
         pending.push("a listener is still warming".to_owned());
     }
@@ -147,7 +158,8 @@ mod tests {
     }
 
     const LDS_OK: &str = "listener_manager.lds.update_success";
-    const ECDS_OK: &str = "extension_config_discovery.http_filter.plug.update_success";
+    const ECDS_OK: &str = "extension_config_discovery.http_filter.plug.config_reload";
+    const ECDS_SAME: &str = "extension_config_discovery.http_filter.plug.update_success";
     const ECDS_NO: &str = "extension_config_discovery.http_filter.plug.update_rejected";
 
     fn both() -> Vec<Resource> {
@@ -162,6 +174,13 @@ mod tests {
         assert_eq!(pending, ["filter plug (ECDS): no update yet"]);
         let now = stats(&[(LDS_OK, 2), (ECDS_OK, 2)]);
         assert_eq!(progress(&both(), &before, &now), Progress::Applied);
+    }
+
+    #[test]
+    fn a_filter_config_pushed_again_unchanged_is_not_the_update() {
+        let before = stats(&[(ECDS_OK, 1), (ECDS_SAME, 1)]);
+        let now = stats(&[(ECDS_OK, 1), (ECDS_SAME, 2)]);
+        assert!(matches!(progress(&[Resource::Filter("plug".into())], &before, &now), Progress::Pending(_)));
     }
 
     #[test]
@@ -190,6 +209,7 @@ mod tests {
         assert_eq!(routes.stat("update_success"), "http.gateway.rds.gateway.update_success");
         assert_eq!(Resource::Clusters.stat("update_rejected"), "cluster_manager.cds.update_rejected");
         let filter = regex::Regex::new(STATS_FILTER).expect("a valid filter");
-        assert!(filter.is_match(ECDS_NO) && filter.is_match(WARMING) && !filter.is_match("server.uptime"));
+        assert!(filter.is_match(ECDS_NO) && filter.is_match(ECDS_OK) && filter.is_match(WARMING));
+        assert!(!filter.is_match("server.uptime"));
     }
 }

@@ -339,12 +339,16 @@ fn render(
 }
 
 /// The model's view of what istiod gives the gateway: its Wasm filters in
-/// chain order, and the WasmPlugin each comes from (url and digest bound).
+/// chain order, and the WasmPlugin each comes from (url and digest bound),
+/// less what only places the filter: a change there is the listener's.
 #[derive(Debug, Default, PartialEq)]
 struct GatewayWasm {
     chain: Vec<String>,
     sources: BTreeMap<String, Value>,
 }
+
+/// WasmPlugin fields that decide where its filter goes, not its ECDS config.
+const PLACEMENT: &[&str] = &["phase", "priority", "selector", "targetRef", "targetRefs", "match"];
 
 impl GatewayWasm {
     fn of(stage: &Stage<'_>, plugins: &[IstioWasmPlugin], objects: &[Value]) -> Self {
@@ -357,7 +361,13 @@ impl GatewayWasm {
                         && o["metadata"]["name"] == *p.name
                         && o["metadata"]["namespace"] == *p.namespace
                 })
-                .map_or(Value::Null, |o| o["spec"].clone())
+                .map_or(Value::Null, |o| {
+                    let mut spec = o["spec"].clone();
+                    if let Some(fields) = spec.as_object_mut() {
+                        fields.retain(|field, _| !PLACEMENT.contains(&field.as_str()));
+                    }
+                    spec
+                })
         };
         GatewayWasm {
             chain: ordered.iter().map(|p| p.filter_name()).collect(),

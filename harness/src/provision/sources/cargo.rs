@@ -42,9 +42,9 @@ fn cdylib(dir: &Path) -> Result<String, ProvisionError> {
         .arg(&manifest)
         .output()
         .map_err(|e| ProvisionError::Spawn { command: command.clone(), message: e.to_string() })?;
-    let failed = |tail: String| ProvisionError::Build { command: command.clone(), log: manifest.clone(), tail };
+    let failed = |message: String| ProvisionError::Crate { manifest: manifest.clone(), message };
     if !output.status.success() {
-        return Err(failed(String::from_utf8_lossy(&output.stderr).into_owned()));
+        return Err(failed(format!("`cargo metadata` says:\n{}", String::from_utf8_lossy(&output.stderr).trim_end())));
     }
     let metadata: Value = serde_json::from_slice(&output.stdout).map_err(|e| failed(e.to_string()))?;
     let canonical = manifest.canonicalize().unwrap_or(manifest.clone());
