@@ -40,7 +40,7 @@ fn main() -> ExitCode {
 
     let scratch = tempfile::tempdir().expect("a temp dir");
     let crate_dir = scratch.path().join("api-key");
-    copy(&root.join("examples/plugin-author"), &crate_dir, &["Cargo.toml", "Cargo.lock", "src"]);
+    copy(&root.join("examples/plugin-author"), &crate_dir, &["Cargo.toml", "Cargo.lock", "src", "tests"]);
     // Its dev-dependency on plugproof is a path relative to the example's folder.
     let manifest = crate_dir.join("Cargo.toml");
     let harness = root.join("harness").canonicalize().expect("the harness folder");
