@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Arguments, Trial};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{getuid, Pid};
+use plugproof::runtime::rundir;
 use plugproof::target::TargetSpec;
 
 const MARKER: &str = "PLUGPROOF_HYGIENE_MARKER";
@@ -214,16 +215,13 @@ fn ctrl_c_stops_everything(target: &str) {
 /// the next start sweeps them.
 fn killing_the_harness_takes_its_children_with_it(target: &str) {
     let marker = fresh_marker();
-    let before = run_folders();
+    let before = rundir::orphans();
     let mut child = start_long_run(&marker, target);
     child.kill().expect("SIGKILL is delivered");
     wait(&mut child);
     assert_nothing_left(&marker);
-    // The folders the killed run made: new ones whose owner is gone.
-    let orphans: Vec<PathBuf> = run_folders()
-        .into_iter()
-        .filter(|f| !before.contains(f) && f.join(".owner").exists() && !owner_alive(f))
-        .collect();
+    // The folders the killed run made: orphans that were not there before.
+    let orphans: Vec<PathBuf> = rundir::orphans().into_iter().filter(|f| !before.contains(f)).collect();
     let next = Command::new(common::plugproof_binary())
         .args(["validate", "../scenarios/scope/global-default.yaml"])
         .output()
@@ -231,23 +229,6 @@ fn killing_the_harness_takes_its_children_with_it(target: &str) {
     assert!(next.status.success(), "{next:?}");
     let left: Vec<&PathBuf> = orphans.iter().filter(|f| f.exists()).collect();
     assert!(left.is_empty(), "the next start left the killed run's folders: {left:?}");
-}
-
-/// The run folders in the temp folder.
-fn run_folders() -> Vec<PathBuf> {
-    std::fs::read_dir(std::env::temp_dir())
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().starts_with("plugproof-"))
-        .map(|e| e.path())
-        .collect()
-}
-
-/// Whether the process its owner note names still runs.
-fn owner_alive(folder: &Path) -> bool {
-    let owner = std::fs::read_to_string(folder.join(".owner")).unwrap_or_default();
-    owner.split_whitespace().next().is_some_and(|pid| Path::new("/proc").join(pid).exists())
 }
 
 const DELIBERATE: &str = "a bug in the middle of a run";

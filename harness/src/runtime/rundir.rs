@@ -4,7 +4,7 @@
 //! owner is gone.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
@@ -21,12 +21,17 @@ pub fn create(what: &str) -> io::Result<TempDir> {
 
 /// Removes the run folders whose owner is gone; returns how many.
 pub fn sweep() -> usize {
+    orphans().iter().filter(|dir| std::fs::remove_dir_all(dir).is_ok()).count()
+}
+
+/// The run folders whose owner is gone.
+pub fn orphans() -> Vec<PathBuf> {
     let entries = std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().filter_map(Result::ok);
     entries
         .filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX))
-        .filter(|e| orphaned(&e.path()))
-        .filter(|e| std::fs::remove_dir_all(e.path()).is_ok())
-        .count()
+        .map(|e| e.path())
+        .filter(|dir| orphaned(dir))
+        .collect()
 }
 
 /// A folder with an owner note whose process is gone (or another process
