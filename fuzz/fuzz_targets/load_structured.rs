@@ -211,7 +211,8 @@ const KEYS: &[&str] = &[
     "reason", "matches", "when", "unless", "load", "after", "change", "version", "http1", "http2", "rate",
     "duration", "header", "from", "to", "errors", "status", "closes", "switch_within", "plugin", "method",
     "headers", "body", "contains", "equals", "json", "backend", "regex", "absent", "order", "exact", "wasm",
-    "native", "times", "within", "every", "streams", "long", "delay", "chunks", "size",
+    "native", "times", "within", "every", "streams", "long", "delay", "chunks", "size", "details", "always",
+    "across",
 ];
 
 /// Values with a meaning somewhere in a scenario file, and edge cases.
@@ -226,7 +227,7 @@ const STRINGS: &[&str] = &[
     "agent-fetch", "native-filters", "direct-delivery", "legacy-fail-open", "traffic-extensions",
     "route-name-property", "xds-properties",
     "expectation", "rejected", "exited", "deadline", "transport", "provisioning", "setup",
-    "applied", "stop", "none", "graceful", "drain", "once",
+    "applied", "unchanged", "stop", "none", "graceful", "drain", "once",
     "oci", "compat", "docker", "single-wasm-layer",
     "AUTHN", "AUTHZ", "STATS", "UNSPECIFIED_PHASE", "FAIL_CLOSE", "FAIL_OPEN",
     "IfNotPresent", "Always", "UNSPECIFIED_POLICY", "INLINE", "HOST",

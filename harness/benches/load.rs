@@ -133,7 +133,7 @@ fn print_rate(analysis: &Analysis) {
         analysis.resent,
         analysis.closed(),
         analysis.closed_abruptly,
-        millis(analysis.apply_took),
+        analysis.took().map_or("never".into(), millis),
         analysis.all_switched().map_or("never".into(), millis),
     );
     let ends: Vec<String> = analysis.long_ends().into_iter().map(|(kind, n)| format!("{kind} {n}")).collect();
@@ -143,7 +143,7 @@ fn print_rate(analysis: &Analysis) {
     }
     let answered: Vec<String> = answered.into_iter().map(|(v, n)| format!("{v} {n}")).collect();
     println!(
-        "    long streams {} ({} open across the change): {}; answered {}",
+        "    long streams {} ({} answered across the change): {}; answered {}",
         analysis.long.len(),
         analysis.across_the_change().count(),
         ends.join(", "),
@@ -231,7 +231,7 @@ fn print_drain(analysis: &Analysis) {
     }
     println!(
         "    the change taken after {}; connections closed by the proxy {} (with notice {}, without {}){}",
-        millis(analysis.apply_took),
+        analysis.took().map_or("never".into(), millis),
         analysis.closed(),
         analysis.closed_gracefully,
         analysis.closed_abruptly,

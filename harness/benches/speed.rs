@@ -496,7 +496,7 @@ async fn reloads(profile: ProfileKind, root: &Path, catalog: &ModuleCatalog, fai
         let errors: usize = analyses.iter().map(|a| a.errors).sum();
         let closed: usize = analyses.iter().map(|a| a.closed()).sum();
         let abrupt: usize = analyses.iter().map(|a| a.closed_abruptly).sum();
-        let took: Vec<Duration> = analyses.iter().map(|a| a.apply_took).collect();
+        let took: Vec<Duration> = analyses.iter().filter_map(|a| a.took()).collect();
         // A reload step that passed saw every connection switch.
         let switched: Vec<Duration> = analyses.iter().filter_map(|a| a.all_switched()).collect();
         let drains: Vec<(Duration, Duration)> = analyses.iter().filter_map(|a| a.drain).collect();

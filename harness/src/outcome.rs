@@ -65,11 +65,49 @@ impl fmt::Display for FailureKind {
 pub struct Failure {
     pub kind: FailureKind,
     pub message: String,
+    /// For a failed check of what came back: each check that did not hold
+    /// (the checks that held are in the message only, as context). An
+    /// `expected_failure` mark is judged against these.
+    pub mismatches: Vec<Mismatch>,
 }
 
 impl Failure {
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
-        Failure { kind, message: message.into() }
+        Failure { kind, message: message.into(), mismatches: Vec::new() }
+    }
+
+    /// The same failure told in other words (the mismatches stay).
+    pub fn reworded(&self, message: impl Into<String>) -> Self {
+        Failure { message: message.into(), ..self.clone() }
+    }
+
+    /// What names this failure's parts, one text each: every mismatch as
+    /// its two diff lines (`-expected`, `+actual`), or the whole message
+    /// when the failure is not a check's (a deadline, a rejection).
+    pub fn parts(&self) -> Vec<String> {
+        if self.mismatches.is_empty() {
+            vec![self.message.clone()]
+        } else {
+            self.mismatches.iter().map(Mismatch::lines).collect()
+        }
+    }
+}
+
+/// One check that did not hold: what it expected and what it saw, in the
+/// same form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub expected: String,
+    pub actual: String,
+}
+
+impl Mismatch {
+    /// As the diff shows it: each line of `expected` after `-`, then each
+    /// line of `actual` after `+`.
+    pub fn lines(&self) -> String {
+        let minus = self.expected.lines().map(|l| format!("-{l}"));
+        let plus = self.actual.lines().map(|l| format!("+{l}"));
+        minus.chain(plus).collect::<Vec<_>>().join("\n")
     }
 }
 

@@ -215,19 +215,27 @@ fn ctrl_c_stops_everything(target: &str) {
 /// the next start sweeps them.
 fn killing_the_harness_takes_its_children_with_it(target: &str) {
     let marker = fresh_marker();
-    let before = rundir::orphans();
     let mut child = start_long_run(&marker, target);
+    // The folders the run made: those its own processes own. (Tests that
+    // run beside this one make and sweep folders of their own.)
+    let pids: Vec<u32> = marked(&marker).iter().filter_map(|p| p.split(' ').next()?.parse().ok()).collect();
+    let made: Vec<PathBuf> =
+        rundir::all().into_iter().filter(|f| rundir::owner(f).is_some_and(|pid| pids.contains(&pid))).collect();
+    assert!(!made.is_empty(), "the run made no run folder, so its sweep would prove nothing");
     child.kill().expect("SIGKILL is delivered");
     wait(&mut child);
     assert_nothing_left(&marker);
-    // The folders the killed run made: orphans that were not there before.
-    let orphans: Vec<PathBuf> = rundir::orphans().into_iter().filter(|f| !before.contains(f)).collect();
+    // Whatever of them is still there was left by the killed run: its owner
+    // is gone. (Another test's start may have swept some already.)
+    let orphans = rundir::orphans();
+    let kept: Vec<&PathBuf> = made.iter().filter(|f| f.exists() && !orphans.contains(f)).collect();
+    assert!(kept.is_empty(), "the killed run's folders are not orphans: {kept:?}");
     let next = Command::new(common::plugproof_binary())
         .args(["validate", "../scenarios/scope/global-default.yaml"])
         .output()
         .expect("plugproof starts");
     assert!(next.status.success(), "{next:?}");
-    let left: Vec<&PathBuf> = orphans.iter().filter(|f| f.exists()).collect();
+    let left: Vec<&PathBuf> = made.iter().filter(|f| f.exists()).collect();
     assert!(left.is_empty(), "the next start left the killed run's folders: {left:?}");
 }
 

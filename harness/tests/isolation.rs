@@ -8,6 +8,7 @@
 mod common;
 
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
@@ -60,7 +61,15 @@ fn two_at_once(target: &TargetSpec, options: &Options) -> Result<(), Failed> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let runner = Runner::prepare(target, options, &catalog).await?;
-        let (ran_a, ran_b) = futures::join!(runner.run(&a), runner.run(&b));
+        let runner = &runner;
+        // When each one's steps ran: from after its stage and deploy to its end.
+        let timed = |scenario| async move {
+            let started = Instant::now();
+            let outcome = runner.run(scenario).await;
+            let steps_began = started + outcome.timings.stage + outcome.timings.deploy;
+            (steps_began, Instant::now(), outcome)
+        };
+        let ((a_began, a_ended, ran_a), (b_began, b_ended, ran_b)) = futures::join!(timed(&a), timed(&b));
         let left = leftovers().await;
         runner.shutdown().await;
         for outcome in [&ran_a, &ran_b] {
@@ -68,9 +77,19 @@ fn two_at_once(target: &TargetSpec, options: &Options) -> Result<(), Failed> {
                 return Err(format!("{} failed: {:?}", outcome.id, outcome.status).into());
             }
         }
-        // Both ran at once: each one's steps started before the other's ended.
-        let overlap = ran_a.timings.total + ran_b.timings.total;
-        println!("a: {:?}, b: {:?} (sum {overlap:?})", ran_a.timings, ran_b.timings);
+        println!("a: {:?}, b: {:?}", ran_a.timings, ran_b.timings);
+        // Both ran at once: each one's steps began before the other's ended,
+        // else nothing could have interfered.
+        if a_began >= b_ended || b_began >= a_ended {
+            return Err(format!(
+                "the two scenarios' steps did not overlap (a: {:?} to {:?}, b: {:?} to {:?} after a's began)",
+                Duration::ZERO,
+                a_ended - a_began,
+                b_began.saturating_duration_since(a_began),
+                b_ended.saturating_duration_since(a_began)
+            )
+            .into());
+        }
         left
     })
 }

@@ -53,13 +53,14 @@ fn diagnostics(name: &str) -> Vec<Diagnostic> {
 
 #[rstest]
 #[case::malformed_yaml("malformed.yaml", &[(4, "did not find expected ',' or '}'")])]
-#[case::unknown_field("unknown-field.yaml", &[(14, "unknown field `header`, expected one of status, headers, body, backend")])]
+#[case::unknown_field("unknown-field.yaml", &[(14, "unknown field `header`, expected one of status, details, headers, body, backend")])]
 #[case::wrong_type("wrong-type.yaml", &[(11, "u16")])]
 #[case::dangling_references("dangling-plugin.yaml", &[
     (9, "no service named `ehco` in `services`"),
     (15, "no plugin named `stmap` in `plugins` (declared: stamp)"),
 ])]
 #[case::bare_expected_failure("bare-expected-failure.yaml", &[(12, "`expected_failure` names what must fail")])]
+#[case::kind_only_expected_failure("kind-only-expected-failure.yaml", &[(12, "`expected_failure` must name the failing check")])]
 #[case::reload_that_cannot_fail("bad-reload.yaml", &[
     (17, "`from` and `to` are both `first`, so no switch could be seen"),
     (17, "switch_within (2s) must be shorter than the load after the change (2s)"),
@@ -148,10 +149,25 @@ async fn a_step_failing_otherwise_than_marked_fails() {
     let Status::Failed(failure) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
     assert_eq!(failure.kind, FailureKind::Expectation, "the failure keeps its own kind");
     assert!(
-        failure.message.contains("failed, but not as marked (`expected_failure` names kind deadline)"),
+        failure.message.contains(
+            "failed, but not as marked (`expected_failure` names kind deadline, failed checks matching /did not act/; \
+             the failure is of kind expectation, not deadline)"
+        ),
         "{failure:?}"
     );
     assert!(failure.message.contains("+header x-stamp: \"global\""), "and says how it did fail: {failure:?}");
+}
+
+#[tokio::test]
+async fn a_step_failing_as_marked_and_in_another_check_fails() {
+    let outcome = run_fixture("expected-failure-unnamed.yaml").await;
+    let [step] = outcome.steps.as_slice() else { panic!("one step, got {:?}", outcome.steps) };
+    assert!(!step.passed && step.expected_failure.is_none(), "{step:?}");
+    let Status::Failed(failure) = &outcome.status else { panic!("must fail, got {:?}", outcome.status) };
+    assert!(
+        failure.message.contains("failed checks the mark does not name: -status: 201 / +status: 200"),
+        "the status check failed too, and the mark does not name it: {failure:?}"
+    );
 }
 
 fn justification(change: &str) -> Justification {

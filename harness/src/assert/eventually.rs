@@ -24,22 +24,27 @@ pub struct Streak {
     needed: u32,
     run: u32,
     held: bool,
+    /// A miss ends it for good (`Once`, `Always`): no later attempt counts.
+    strict: bool,
+    missed: bool,
 }
 
 impl Streak {
     pub fn new(retry: Retry) -> Self {
-        let needed = match retry {
-            Retry::Once => 1,
-            Retry::Until { times, .. } => times,
+        let (needed, strict) = match retry {
+            Retry::Once => (1, true),
+            Retry::Until { times, .. } => (times, false),
+            Retry::Always { times, .. } => (times, true),
         };
-        Streak { needed, run: 0, held: false }
+        Streak { needed, run: 0, held: false, strict, missed: false }
     }
 
     /// Counts one attempt; once the streak is long enough, it has held for good.
     pub fn record(&mut self, holds: bool) {
-        if self.held {
+        if self.held || self.missed {
             return;
         }
+        self.missed = self.strict && !holds;
         self.run = if holds { self.run + 1 } else { 0 };
         self.held = self.run >= self.needed;
     }
@@ -60,6 +65,8 @@ where
     let (within, every) = match retry {
         Retry::Once => (Duration::ZERO, Duration::ZERO),
         Retry::Until { within, every, .. } => (within, every),
+        // Any miss ends it: no time to retry in.
+        Retry::Always { every, .. } => (Duration::ZERO, every),
     };
     let started = Instant::now();
     let mut streak = Streak::new(retry);
@@ -147,6 +154,39 @@ mod tests {
         .await;
         let attempts = result.expect_err("the first attempt fails, and there is no second");
         assert_eq!(attempts.count, 1);
+    }
+
+    #[tokio::test]
+    async fn always_needs_every_attempt_to_hold() {
+        let always = Retry::Always { times: 3, every: Duration::ZERO };
+        let (i, script) = scripted(&[true, false, true, true, true]);
+        let attempt = || {
+            let ok = script[i.get()];
+            i.set(i.get() + 1);
+            async move {
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Failure::new(FailureKind::Expectation, "second"))
+                }
+            }
+        };
+        let attempts = eventually(always, attempt).await.expect_err("the second attempt fails, and that is the end");
+        assert_eq!(attempts.count, 2);
+        let (i, script) = scripted(&[true, true, true, false]);
+        let attempts = eventually(always, || {
+            let ok = script[i.get()];
+            i.set(i.get() + 1);
+            async move { ok.then_some(()).ok_or_else(|| Failure::new(FailureKind::Expectation, "no")) }
+        })
+        .await
+        .expect("three that hold");
+        assert_eq!(attempts.count, 3);
+        let mut streak = Streak::new(always);
+        for holds in [true, false, true, true, true] {
+            streak.record(holds);
+        }
+        assert!(!streak.held(), "a miss is never made up for");
     }
 
     #[test]

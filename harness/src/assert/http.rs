@@ -12,6 +12,9 @@ const ABSENT: &str = "(absent)";
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub status: u16,
+    /// Envoy's response code details, when they were asked for: None if
+    /// the gateway's access log never showed the request.
+    pub details: Option<String>,
     /// In arrival order; names lowercase.
     pub headers: Vec<(String, String)>,
     pub body: String,
@@ -30,6 +33,14 @@ pub fn verify(expect: &Expect, exchange: &Exchange) -> Verdict {
     let mut checks = Vec::new();
     if let Some(status) = expect.status {
         checks.push(Check::new(format!("status: {status}"), format!("status: {}", exchange.status)));
+    }
+    if let Some(details) = &expect.details {
+        let seen =
+            exchange.details.as_ref().map_or("(not in the gateway's access log)".to_owned(), |d| format!("{d:?}"));
+        checks.push(Check::new(
+            format!("envoy response details: {details:?}"),
+            format!("envoy response details: {seen}"),
+        ));
     }
     for (name, want) in &expect.headers {
         checks.push(header_check("header", name, want, exchange.header(name).as_deref()));
@@ -132,6 +143,7 @@ mod tests {
     fn exchange(status: u16, headers: &[(&str, &str)], body: Value) -> Exchange {
         Exchange {
             status,
+            details: None,
             headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
             body: body.to_string(),
         }

@@ -8,6 +8,8 @@ pub mod reload;
 
 use similar::TextDiff;
 
+use crate::outcome::{Failure, FailureKind, Mismatch};
+
 /// One asserted fact. When it holds, `actual` reads exactly like `expected`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -51,6 +53,18 @@ impl Verdict {
             .context_radius(usize::MAX / 4)
             .header("expected", "actual")
             .to_string()
+    }
+
+    /// The checks that did not hold.
+    pub fn mismatches(&self) -> Vec<Mismatch> {
+        let failed = self.checks.iter().filter(|c| !c.holds());
+        failed.map(|c| Mismatch { expected: c.expected.clone(), actual: c.actual.clone() }).collect()
+    }
+
+    /// None when every check holds; else a failure of `kind` whose message
+    /// is the diff and whose mismatches are the checks that did not hold.
+    pub fn failure(&self, kind: FailureKind) -> Option<Failure> {
+        (!self.holds()).then(|| Failure { kind, message: self.diff(), mismatches: self.mismatches() })
     }
 }
 

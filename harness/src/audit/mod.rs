@@ -31,6 +31,8 @@ pub enum Fate {
 #[derive(Debug, Clone)]
 pub struct Judged {
     pub line: u64,
+    /// The kind of expectation changed (`status`, `reload flips`, ...).
+    pub class: &'static str,
     pub change: String,
     pub fate: Fate,
     /// For a survivor listed as justified: the reason given.
@@ -60,7 +62,7 @@ impl ScenarioAudit {
 
 /// Runs `scenario` once, judging every mutant of it.
 pub async fn audit(runner: &Runner, scenario: &Scenario, justified: &[Justification]) -> ScenarioAudit {
-    let all = mutants::mutants(scenario);
+    let all = mutants::mutants(scenario, &runner.target().features());
     let mut alternatives: BTreeMap<usize, Vec<Alternative>> = BTreeMap::new();
     for mutant in &all {
         alternatives.entry(mutant.step).or_default().push(Alternative::new(mutant.mutated.clone()));
@@ -85,6 +87,7 @@ pub async fn audit(runner: &Runner, scenario: &Scenario, justified: &[Justificat
                 .map(|j| j.reason.clone());
             Judged {
                 line: mutant.line,
+                class: mutant.class,
                 change: mutant.change,
                 fate,
                 justified: reason.filter(|_| fate == Fate::Survived),

@@ -1,20 +1,25 @@
 //! Mutants of a scenario: each changes one expectation of one step (an
-//! expected header value, a status, a body, an order, a reload's versions
-//! or closes, what a change must do to the gateway). A scenario that still
-//! passes with a mutant does not check what that expectation claims.
+//! expected header value, a status, a body, an order, a reload's claims,
+//! what a change must do to the gateway). A scenario that still passes
+//! with a mutant does not check what that expectation claims.
 //!
 //! A value becomes a made-up one (`VALUE-mutant`), and also each value the
 //! scenario expects of the same header or status elsewhere: those are what
 //! the system plausibly answers instead (the global config instead of a
 //! rule's, 403 instead of 200). A header expected present is also expected
-//! absent, and the reverse.
+//! absent, and the reverse. A reload's claims become ones that hold
+//! together with the scenario's only where its check saw nothing to judge
+//! (every stream cut instead of every stream completed), and its
+//! tolerances become stricter. `docs/audit.md` says what each class proves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::scenario::{
-    Action, BackendExpect, BodyExpect, Closes, Expect, FilterOrder, HeaderExpect, Reload, Scenario, Step, UpdateExpect,
+    Action, BackendExpect, BodyExpect, Closes, Errors, Expect, Feature, FilterOrder, HeaderExpect, LongEnd, Reload,
+    Scenario, Step, UpdateExpect,
 };
 
 /// Appended to a value to make it a different one.
@@ -26,25 +31,29 @@ pub struct Mutant {
     /// Index of the step in the scenario.
     pub step: usize,
     pub line: u64,
+    /// What kind of expectation changed (`status`, `reload flips`, ...).
+    pub class: &'static str,
     /// What changed, as `what: before -> after`.
     pub change: String,
     /// The step with the changed expectation.
     pub mutated: Step,
 }
 
-/// Every mutant of every step of `scenario`, in step order. Steps marked
-/// `expected_failure` have none: their expectation is known not to hold,
-/// and what they pin is the failure their mark names.
-pub fn mutants(scenario: &Scenario) -> Vec<Mutant> {
+/// Every mutant of every step of `scenario` on a target with `features`,
+/// in step order. A step whose `expected_failure` mark holds there has
+/// none: its expectation is known not to hold there, and what it pins is
+/// the failure the mark names. Where the mark does not hold the step must
+/// pass, so it is mutated like any other.
+pub fn mutants(scenario: &Scenario, features: &BTreeSet<Feature>) -> Vec<Mutant> {
     let siblings = Siblings::of(scenario);
     let mut all = Vec::new();
     for (index, step) in scenario.steps.iter().enumerate() {
-        if step.expected_failure.is_some() {
+        if step.expected_failure.as_ref().is_some_and(|mark| mark.applies(features)) {
             continue;
         }
-        for (change, action) in actions(&step.action, &siblings) {
+        for (class, change, action) in actions(&step.action, &siblings) {
             let mutated = Step { action, ..step.clone() };
-            all.push(Mutant { step: index, line: step.line, change, mutated });
+            all.push(Mutant { step: index, line: step.line, class, change, mutated });
         }
     }
     all
@@ -84,35 +93,44 @@ impl Siblings {
     }
 }
 
-fn actions(action: &Action, siblings: &Siblings) -> Vec<(String, Action)> {
+/// (class, change, mutated action) for each mutant of one step's action.
+type Mutated = (&'static str, String, Action);
+
+fn actions(action: &Action, siblings: &Siblings) -> Vec<Mutated> {
     match action {
         Action::Request { request, expect } => expect_mutants(expect, siblings)
             .into_iter()
-            .map(|(change, expect)| (change, Action::Request { request: request.clone(), expect: Box::new(expect) }))
+            .map(|(class, change, expect)| {
+                (class, change, Action::Request { request: request.clone(), expect: Box::new(expect) })
+            })
             .collect(),
-        Action::Filters(order) => order_mutants(order).into_iter().map(|(c, o)| (c, Action::Filters(o))).collect(),
+        Action::Filters(order) => {
+            order_mutants(order).into_iter().map(|(c, o)| ("filters", c, Action::Filters(o))).collect()
+        }
         Action::Change { change, expect, within } => {
-            let flipped = match expect {
-                None | Some(UpdateExpect::Applied) => UpdateExpect::Rejected,
-                Some(UpdateExpect::Rejected) => UpdateExpect::Applied,
+            let flips: &[UpdateExpect] = match expect {
+                None => &[UpdateExpect::Rejected, UpdateExpect::Applied],
+                Some(UpdateExpect::Applied) => &[UpdateExpect::Rejected, UpdateExpect::Unchanged],
+                Some(UpdateExpect::Rejected) => &[UpdateExpect::Applied],
+                Some(UpdateExpect::Unchanged) => &[UpdateExpect::Applied, UpdateExpect::Rejected],
             };
-            let was = expect.map_or("(applied or unchanged)", update_name);
-            vec![(
-                format!("expect_update: {was} -> {}", update_name(flipped)),
-                Action::Change { change: change.clone(), expect: Some(flipped), within: *within },
-            )]
+            let was = expect.map_or("(applied or unchanged)", UpdateExpect::name);
+            flips
+                .iter()
+                .map(|flipped| {
+                    (
+                        "expect_update",
+                        format!("expect_update: {was} -> {}", flipped.name()),
+                        Action::Change { change: change.clone(), expect: Some(*flipped), within: *within },
+                    )
+                })
+                .collect()
         }
-        Action::Reload(reload) => {
-            reload_mutants(reload).into_iter().map(|(c, r)| (c, Action::Reload(Box::new(r)))).collect()
-        }
+        Action::Reload(reload) => reload_mutants(reload)
+            .into_iter()
+            .map(|(class, change, r)| (class, change, Action::Reload(Box::new(r))))
+            .collect(),
         Action::StopRegistry => Vec::new(),
-    }
-}
-
-fn update_name(expect: UpdateExpect) -> &'static str {
-    match expect {
-        UpdateExpect::Applied => "applied",
-        UpdateExpect::Rejected => "rejected",
     }
 }
 
@@ -120,26 +138,38 @@ fn other(value: &str) -> String {
     format!("{value}{MUTANT}")
 }
 
-fn expect_mutants(expect: &Expect, siblings: &Siblings) -> Vec<(String, Expect)> {
+fn expect_mutants(expect: &Expect, siblings: &Siblings) -> Vec<(&'static str, String, Expect)> {
     let mut out = Vec::new();
     if let Some(status) = expect.status {
         let made_up = if status >= 599 { status - 1 } else { status + 1 };
         let others = siblings.statuses.iter().copied().filter(|s| *s != status && *s != made_up);
         for mutated in std::iter::once(made_up).chain(others) {
-            out.push((format!("status: {status} -> {mutated}"), Expect { status: Some(mutated), ..expect.clone() }));
+            out.push((
+                "status",
+                format!("status: {status} -> {mutated}"),
+                Expect { status: Some(mutated), ..expect.clone() },
+            ));
         }
     }
+    if let Some(details) = &expect.details {
+        let mutated = other(details);
+        out.push((
+            "details",
+            format!("details: {details:?} -> {mutated:?}"),
+            Expect { details: Some(mutated), ..expect.clone() },
+        ));
+    }
     for (change, headers) in header_mutants(&expect.headers, siblings) {
-        out.push((format!("header {change}"), Expect { headers, ..expect.clone() }));
+        out.push(("header", format!("header {change}"), Expect { headers, ..expect.clone() }));
     }
     if let Some(body) = &expect.body {
         for (change, body) in body_mutants(body) {
-            out.push((format!("body {change}"), Expect { body: Some(body), ..expect.clone() }));
+            out.push(("body", format!("body {change}"), Expect { body: Some(body), ..expect.clone() }));
         }
     }
     if let Some(backend) = &expect.backend {
         for (change, backend) in backend_mutants(backend, siblings) {
-            out.push((format!("backend {change}"), Expect { backend: Some(backend), ..expect.clone() }));
+            out.push(("backend", format!("backend {change}"), Expect { backend: Some(backend), ..expect.clone() }));
         }
     }
     out
@@ -240,36 +270,82 @@ fn backend_mutants(backend: &BackendExpect, siblings: &Siblings) -> Vec<(String,
     out
 }
 
-/// Each pair of neighbours swapped.
+/// Each pair of neighbours swapped, and the whole order reversed where
+/// that is not one of the swaps.
 fn order_mutants(order: &FilterOrder) -> Vec<(String, FilterOrder)> {
-    (1..order.order.len())
-        .filter(|i| order.order[i - 1] != order.order[*i])
+    let filters = &order.order;
+    let mut out: Vec<(String, FilterOrder)> = (1..filters.len())
+        .filter(|i| filters[i - 1] != filters[*i])
         .map(|i| {
             let mut swapped = order.clone();
             swapped.order.swap(i - 1, i);
-            (format!("filters: {} <-> {}", order.order[i - 1], order.order[i]), swapped)
+            (format!("filters: {} <-> {}", filters[i - 1], filters[i]), swapped)
         })
-        .collect()
+        .collect();
+    let mut reversed = order.clone();
+    reversed.order.reverse();
+    if reversed.order != *filters && !out.iter().any(|(_, o)| o.order == reversed.order) {
+        let names: Vec<String> = reversed.order.iter().map(ToString::to_string).collect();
+        out.push((format!("filters: reversed ({})", names.join(", ")), reversed));
+    }
+    out
 }
 
-fn reload_mutants(reload: &Reload) -> Vec<(String, Reload)> {
+/// Every reload check's mutant: `from` and `to` made up; `closes` the
+/// other way; `switch_within` zero (no connection answers the new version
+/// the instant the change begins); a made-up `status` (every response then
+/// fails); `errors` one fewer, and "every request failed"; answers after a
+/// switch back on `from`; every long stream cut; long streams answering
+/// the other version.
+fn reload_mutants(reload: &Reload) -> Vec<(&'static str, String, Reload)> {
     let version = &reload.version;
     let mut out = Vec::new();
-    let mut to = reload.clone();
-    to.version.to = other(&version.to);
-    out.push((format!("reload to: {:?} -> {:?}", version.to, to.version.to), to));
-    let mut from = reload.clone();
-    from.version.from = other(&version.from);
-    out.push((format!("reload from: {:?} -> {:?}", version.from, from.version.from), from));
+    let mut push = |class: &'static str, change: String, mutate: &dyn Fn(&mut Reload)| {
+        let mut mutated = reload.clone();
+        mutate(&mut mutated);
+        out.push((class, change, mutated));
+    };
+    let to = other(&version.to);
+    push("reload to", format!("reload to: {:?} -> {to:?}", version.to), &|r| r.version.to = to.clone());
+    let from = other(&version.from);
+    push("reload from", format!("reload from: {:?} -> {from:?}", version.from), &|r| r.version.from = from.clone());
     // `graceful` allows closes without requiring any: only `none` is stricter.
     let closes = match reload.closes {
         Closes::None => Closes::Drain,
         Closes::Graceful | Closes::Drain => Closes::None,
     };
-    out.push((
-        format!("reload closes: {} -> {}", closes_name(reload.closes), closes_name(closes)),
-        Reload { closes, ..reload.clone() },
-    ));
+    push("reload closes", format!("reload closes: {} -> {}", closes_name(reload.closes), closes_name(closes)), &|r| {
+        r.closes = closes
+    });
+    push("reload switch_within", format!("reload switch_within: {:?} -> 0ns", reload.switch_within), &|r| {
+        r.switch_within = Duration::ZERO
+    });
+    let status = if reload.status >= 599 { reload.status - 1 } else { reload.status + 1 };
+    push("reload status", format!("reload status: {} -> {status}", reload.status), &|r| r.status = status);
+    if let Errors::AtMost(most) = reload.errors {
+        if most > 0 {
+            let fewer = most - 1;
+            push("reload errors", format!("reload errors: {most} -> {fewer}"), &|r| r.errors = Errors::AtMost(fewer));
+        }
+        push("reload errors", format!("reload errors: at most {most} -> every one"), &|r| r.errors = Errors::All);
+    }
+    let claims = &reload.claims;
+    push("reload flips", format!("reload after a switch: {:?} -> {:?}", claims.after_switch, version.from), &|r| {
+        r.claims.after_switch = version.from.clone()
+    });
+    if reload.load.long.is_some() {
+        push("long completion", "long streams: completed -> cut".to_owned(), &|r| r.claims.long_end = LongEnd::Cut);
+        push(
+            "long version",
+            format!("long streams started before the change: {:?} -> {:?}", claims.long_before, version.to),
+            &|r| r.claims.long_before = version.to.clone(),
+        );
+        push(
+            "long version",
+            format!("long streams started after the switch: {:?} -> {:?}", claims.long_after, version.from),
+            &|r| r.claims.long_after = version.from.clone(),
+        );
+    }
     out
 }
 
@@ -306,8 +382,14 @@ resources:
 steps:
 ";
 
+    fn changes_on(steps: &str, features: &[Feature]) -> Vec<String> {
+        let features: BTreeSet<Feature> = features.iter().copied().collect();
+        let scenario = scenario(&format!("{BASE}{steps}"));
+        mutants(&scenario, &features).into_iter().map(|m| format!("{}: {}", m.line, m.change)).collect()
+    }
+
     fn changes(steps: &str) -> Vec<String> {
-        mutants(&scenario(&format!("{BASE}{steps}"))).into_iter().map(|m| format!("{}: {}", m.line, m.change)).collect()
+        changes_on(steps, &[])
     }
 
     #[test]
@@ -362,15 +444,13 @@ steps:
     }
 
     #[test]
-    fn orders_changes_and_marked_steps() {
+    fn orders_and_changes() {
         let found = changes(
             "  - filters: {order: [a, b, c]}
   - apply: {apiVersion: extensions.istio.io/v1alpha1, kind: WasmPlugin, metadata: {name: stamp}, spec: {url: plugin://stamp}}
     expect_update: rejected
   - delete: stamp
-  - request: {host: a}
-    expect: {status: 200}
-    expected_failure: {reason: known, kind: expectation}
+  - filters: {order: [a, b]}
 ",
         );
         assert_eq!(
@@ -378,8 +458,53 @@ steps:
             [
                 "8: filters: a <-> b",
                 "8: filters: b <-> c",
+                "8: filters: reversed (c, b, a)",
                 "9: expect_update: rejected -> applied",
                 "11: expect_update: (applied or unchanged) -> rejected",
+                "11: expect_update: (applied or unchanged) -> applied",
+                "12: filters: a <-> b",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_marked_step_is_mutated_where_its_mark_does_not_hold() {
+        let steps = "  - request: {host: a}
+    expect: {status: 200}
+    expected_failure: {reason: known, matches: '\\+status', unless: [traffic-extensions]}
+";
+        assert!(changes(steps).is_empty(), "the mark holds without the feature: no mutant");
+        assert_eq!(
+            changes_on(steps, &[Feature::TrafficExtensions]),
+            ["8: status: 200 -> 201"],
+            "with the feature the mark does not hold, and the step must pass"
+        );
+    }
+
+    #[test]
+    fn every_reload_check_has_a_mutant() {
+        let found = changes(
+            "  - reload:
+      load: {host: r, duration: 6s, long: {http2: 1, delay: 2s, chunks: 2, every: 250ms}}
+      change: {delete: stamp}
+      version: {header: x-stamp, from: a, to: b}
+      expect: {errors: 2}
+",
+        );
+        assert_eq!(
+            found,
+            [
+                "8: reload to: \"b\" -> \"b-mutant\"",
+                "8: reload from: \"a\" -> \"a-mutant\"",
+                "8: reload closes: none -> drain",
+                "8: reload switch_within: 2s -> 0ns",
+                "8: reload status: 200 -> 201",
+                "8: reload errors: 2 -> 1",
+                "8: reload errors: at most 2 -> every one",
+                "8: reload after a switch: \"b\" -> \"a\"",
+                "8: long streams: completed -> cut",
+                "8: long streams started before the change: \"a\" -> \"b\"",
+                "8: long streams started after the switch: \"b\" -> \"a\"",
             ]
         );
     }
@@ -387,10 +512,10 @@ steps:
     #[test]
     fn a_mutant_holds_a_different_expectation() {
         let s = scenario(&format!("{BASE}  - request: {{host: a}}\n    expect: {{status: 200}}\n"));
-        let [mutant] = mutants(&s).try_into().expect("one mutant");
+        let [mutant] = mutants(&s, &BTreeSet::new()).try_into().expect("one mutant");
         let Action::Request { expect, .. } = &mutant.mutated.action else { panic!("a request") };
         assert_eq!(expect.status, Some(201));
-        assert_eq!(mutant.step, 0);
+        assert_eq!((mutant.step, mutant.class), (0, "status"));
     }
 
     #[test]

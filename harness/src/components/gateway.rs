@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::envoy::{wait_until_loaded, Admin, Expected};
+use super::envoy::{access_log, wait_until_loaded, Admin, Expected};
 use super::ComponentError;
 use crate::runtime::ports::PortBlock;
 use crate::runtime::{Process, ProcessSpec};
@@ -60,12 +60,13 @@ impl Gateway {
         let proxy_config = format!(
             "discoveryAddress: {}\ncontrolPlaneAuthPolicy: NONE\nbinaryPath: {}\nconfigPath: {}\n\
              proxyBootstrapTemplatePath: {}\nproxyAdminPort: {admin}\nstatusPort: {status}\nconcurrency: 1\n\
-             drainDuration: 5s\nterminationDrainDuration: 1s\n\
+             drainDuration: 5s\nterminationDrainDuration: 1s\nfileFlushInterval: {flush}s\n\
              proxyStatsMatcher: {{inclusionPrefixes: [extension_config_discovery, listener_manager]}}\n",
             spec.discovery,
             spec.envoy.display(),
             config_path.display(),
             spec.bootstrap_template.display(),
+            flush = access_log::FLUSH.as_secs_f64(),
         );
         let process_spec = ProcessSpec::new("pilot-agent", Path::new("unshare"), spec.dir.join("pilot-agent.log"))
             .cwd(spec.dir)
@@ -100,6 +101,11 @@ impl Gateway {
 
     pub fn admin(&self) -> &Admin {
         &self.admin
+    }
+
+    /// The agent's log, which holds its Envoy's log and access log.
+    pub fn log_path(&self) -> &Path {
+        self.process.log_path()
     }
 
     /// The admin API and the agent's process, whose log holds Envoy's.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::envoy::access_log;
 use super::{answers, get_json, wait_healthy, ComponentError};
 use crate::runtime::{Process, ProcessSpec};
 
@@ -18,13 +19,23 @@ use crate::translate::placement::ROOT_NAMESPACE;
 /// No `configSources`: with a kubeconfig, istiod reads the CRDs. No auto
 /// mTLS: there is no CA here, and clusters waiting for certificates would
 /// keep the gateway from ever being ready.
-const MESH_CONFIG: &str = "rootNamespace: istio-system
+/// Every gateway logs each request as a JSON line on its stdout (what a
+/// request step that asks for Envoy's response details reads).
+fn mesh_config() -> String {
+    format!(
+        "rootNamespace: istio-system
 enablePrometheusMerge: false
 enableAutoMtls: false
+accessLogFile: /dev/stdout
+accessLogEncoding: JSON
+accessLogFormat: '{}'
 defaultConfig:
   discoveryAddress: 127.0.0.1:15010
   controlPlaneAuthPolicy: NONE
-";
+",
+        access_log::json_format()
+    )
+}
 
 pub struct Istiod {
     process: Process,
@@ -33,7 +44,7 @@ pub struct Istiod {
 impl Istiod {
     pub async fn start(binary: &Path, kubeconfig: &Path, dir: &Path) -> Result<Self, ComponentError> {
         let mesh = dir.join("mesh.yaml");
-        std::fs::write(&mesh, MESH_CONFIG)
+        std::fs::write(&mesh, mesh_config())
             .map_err(|source| ComponentError::Io { what: format!("cannot write {}", mesh.display()), source })?;
         let spec = ProcessSpec::new("istiod", binary, dir.join("istiod.log"))
             .cwd(dir)

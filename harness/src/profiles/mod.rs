@@ -93,6 +93,10 @@ pub trait Deployment {
     /// The gateway Envoy's admin API.
     fn admin(&self) -> &Admin;
 
+    /// The file where the gateway's Envoy writes the access log lines of
+    /// requests that name themselves (`components::envoy::access_log`).
+    fn access_log(&self) -> &Path;
+
     /// Brings the running system in line with the stage's current
     /// WasmPlugins and pushed modules (after an `apply`, `delete` or
     /// `push`), and waits up to `within` until the gateway has taken or

@@ -115,6 +115,19 @@ pub fn audit_summary(audits: &[ScenarioAudit], stale: &[&Justification], elapsed
         sum(Fate::NotJudged),
         elapsed.as_secs_f64()
     );
+    let mut classes: std::collections::BTreeMap<&str, [usize; 3]> = std::collections::BTreeMap::new();
+    for mutant in audits.iter().flat_map(|a| &a.mutants) {
+        let counts = classes.entry(mutant.class).or_default();
+        counts[match mutant.fate {
+            Fate::Killed => 0,
+            Fate::Survived => 1,
+            Fate::NotJudged => 2,
+        }] += 1;
+    }
+    let _ = write!(out, "\nper class (killed / survived / not judged):");
+    for (class, [killed, survived, not_judged]) in &classes {
+        let _ = write!(out, "\n  {class:<22} {killed:>4} / {survived:>3} / {not_judged:>4}");
+    }
     for j in stale {
         let _ = write!(
             out,

@@ -319,6 +319,9 @@ mod tests {
             ),
             "{svg}"
         );
-        assert!(svg.contains("stream started -1000 ms and ended +5000 ms"), "each bar says what it was: {svg}");
+        assert!(
+            svg.contains("stream started -1000 ms, answered +1000 ms and ended +5000 ms"),
+            "each bar says what it was: {svg}"
+        );
     }
 }

@@ -26,12 +26,18 @@ pub fn sweep() -> usize {
 
 /// The run folders whose owner is gone.
 pub fn orphans() -> Vec<PathBuf> {
+    all().into_iter().filter(|dir| orphaned(dir)).collect()
+}
+
+/// Every run folder, whoever owns it.
+pub fn all() -> Vec<PathBuf> {
     let entries = std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().filter_map(Result::ok);
-    entries
-        .filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX))
-        .map(|e| e.path())
-        .filter(|dir| orphaned(dir))
-        .collect()
+    entries.filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX)).map(|e| e.path()).collect()
+}
+
+/// The id of the process that owns a run folder, as its note says.
+pub fn owner(dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(dir.join(OWNER)).ok()?.split_whitespace().next()?.parse().ok()
 }
 
 /// A folder with an owner note whose process is gone (or another process
@@ -44,12 +50,20 @@ fn orphaned(dir: &Path) -> bool {
 }
 
 /// `PID START_TIME`: a process id and when it started, which together name
-/// one process (ids are reused). Ids are the host's /proc's, which a run in
-/// its own PID namespace still sees (`/proc/self` included).
+/// one process (ids are reused); None once it has ended, a zombie too (in
+/// a PID namespace whose init does not reap, a killed run stays one). Ids
+/// are the host's /proc's, which a run in its own PID namespace still sees
+/// (`/proc/self` included).
 fn identity(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name (which may hold spaces): start time is the 20th.
-    let start = stat.rsplit_once(") ")?.1.split_whitespace().nth(19)?;
+    // The fields after the command name (which may hold spaces): the state
+    // first, the start time 20th.
+    let mut fields = stat.rsplit_once(") ")?.1.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    let start = fields.nth(18)?;
     Some(format!("{pid} {start}"))
 }
 
@@ -72,5 +86,18 @@ mod tests {
         sweep();
         assert!(!path.exists(), "swept");
         assert!(mine.path().exists(), "kept");
+    }
+
+    #[test]
+    fn a_zombie_owner_is_gone() {
+        let dir = create("sweep-test").expect("a run folder");
+        let mut child = std::process::Command::new("sleep").arg("0.2").spawn().expect("sleep runs");
+        let pid = child.id();
+        std::fs::write(dir.path().join(OWNER), identity(pid).expect("a live child")).expect("write");
+        assert!(!orphaned(dir.path()), "its owner runs");
+        // Not waited for: once it exits it stays a zombie until reaped.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(orphaned(dir.path()), "a zombie owner has ended");
+        child.wait().expect("reaped");
     }
 }

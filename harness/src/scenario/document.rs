@@ -282,6 +282,18 @@ pub enum UpdateExpect {
     Applied,
     /// Envoy refused an update the change makes (and keeps what it had).
     Rejected,
+    /// The change makes no update for the gateway (it does not reach it).
+    Unchanged,
+}
+
+impl UpdateExpect {
+    pub fn name(self) -> &'static str {
+        match self {
+            UpdateExpect::Applied => "applied",
+            UpdateExpect::Rejected => "rejected",
+            UpdateExpect::Unchanged => "unchanged",
+        }
+    }
 }
 
 /// `expected_failure`: why the step fails, and which failure that is.
@@ -291,14 +303,31 @@ pub struct ExpectedFailureMark {
     pub reason: String,
     /// The failure's kind (`expectation`, `rejected`, `deadline`, ...).
     pub kind: Option<FailureKind>,
-    /// A regular expression the failure's message must match.
-    pub matches: Option<String>,
+    /// Regular expressions naming the failed checks: one, or a list.
+    pub matches: Option<OneOrMany>,
     /// The mark holds only on targets with every one of these features...
     #[serde(default)]
     pub when: Vec<Feature>,
     /// ... and none of these; elsewhere the step must pass.
     #[serde(default)]
     pub unless: Vec<Feature>,
+}
+
+/// A string, or a list of them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> &[String] {
+        match self {
+            OneOrMany::One(one) => std::slice::from_ref(one),
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 /// `expected_failure` as written; a bare reason is refused with a hint.
@@ -313,14 +342,14 @@ impl<'de> Deserialize<'de> for ExpectedFailureDoc {
             type Value = ExpectedFailureDoc;
 
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a map with `reason` and at least one of `kind`, `matches`")
+                f.write_str("a map with `reason` and `matches` (and optionally `kind`, `when`, `unless`)")
             }
 
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
                 Err(de::Error::custom(
-                    "`expected_failure` names what must fail: write `{reason: WHY, kind: KIND, matches: REGEX}` \
-                     (kind one of expectation, rejected, exited, deadline, transport, provisioning, setup; \
-                     at least one of kind and matches)",
+                    "`expected_failure` names what must fail: write `{reason: WHY, matches: REGEX, kind: KIND}` \
+                     (matches: a regex, or a list, naming each failed check by its diff lines `-expected` / `+actual`; \
+                     kind, optional: one of expectation, rejected, exited, deadline, transport, provisioning, setup)",
                 ))
             }
 
@@ -436,6 +465,10 @@ pub struct ReloadExpectDoc {
     /// goes on to show every connection stays switched.
     #[serde(default, deserialize_with = "human_duration")]
     pub switch_within: Option<Duration>,
+    /// With long streams: one started before the change must be answered
+    /// after the gateway took it (default true); false for a scenario
+    /// whose long streams must answer before the change.
+    pub across: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -496,6 +529,9 @@ fn default_path() -> String {
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     pub status: Option<u16>,
+    /// Envoy's response code details for the request (`%RESPONSE_CODE_DETAILS%`,
+    /// e.g. `wasm_fail_stream`), read from the gateway's access log.
+    pub details: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, HeaderExpect>,
     pub body: Option<BodyExpect>,
@@ -620,7 +656,7 @@ impl<'de> Deserialize<'de> for Eventually {
             type Value = Eventually;
 
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("`once`, or a map of `times`, `within`, `every`")
+                f.write_str("`once`, or a map of `times`, `within`, `every` (or `always`, `every`)")
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
@@ -644,6 +680,9 @@ impl<'de> Deserialize<'de> for Eventually {
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Retry {
+    /// Attempts that must all hold, none allowed to fail (instead of
+    /// `times` and `within`).
+    pub always: Option<u32>,
     /// Consecutive passes required (default 3).
     pub times: Option<u32>,
     /// Deadline, e.g. `10s`, `500ms` (default 10s).

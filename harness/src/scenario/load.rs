@@ -15,10 +15,10 @@ use super::document::{
     StepDoc,
 };
 use super::{
-    Action, Change, Closes, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy, Reference,
-    Reload, Retry, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
+    Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
+    Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_CHANGE_WITHIN,
+    DEFAULT_TIMES, DEFAULT_WITHIN,
 };
-use crate::outcome::FailureKind;
 use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 const PLUGIN_SCHEME: &str = "plugin://";
@@ -538,6 +538,20 @@ impl Checker {
         let Some(eventually) = eventually else { return Retry::default() };
         match eventually.value {
             Eventually::Once => Retry::Once,
+            Eventually::Retry(RetryDoc { always: Some(times), times: None, within: None, every }) => {
+                if times == 0 {
+                    self.problem(eventually.referenced, "`eventually.always` must be at least 1");
+                }
+                Retry::Always { times, every: every.unwrap_or_default() }
+            }
+            Eventually::Retry(RetryDoc { always: Some(_), .. }) => {
+                self.problem(
+                    eventually.referenced,
+                    "`eventually.always` is a number of attempts that must all hold: it takes `every`, \
+                     not `times` or `within`",
+                );
+                Retry::default()
+            }
             Eventually::Retry(r) => {
                 let times = r.times.unwrap_or(DEFAULT_TIMES);
                 if times == 0 {
@@ -555,7 +569,7 @@ impl Checker {
     fn change_within(&mut self, eventually: Option<&Spanned<Eventually>>) -> Option<Duration> {
         let Some(eventually) = eventually else { return Some(DEFAULT_CHANGE_WITHIN) };
         match eventually.value {
-            Eventually::Retry(RetryDoc { times: None, every: None, within }) => {
+            Eventually::Retry(RetryDoc { always: None, times: None, every: None, within }) => {
                 Some(within.unwrap_or(DEFAULT_CHANGE_WITHIN))
             }
             _ => {
@@ -573,24 +587,25 @@ impl Checker {
         if doc.reason.trim().is_empty() {
             self.problem(at, "`expected_failure.reason` is empty: say why the step fails");
         }
-        if doc.kind.is_none() && doc.matches.is_none() {
-            let kinds: Vec<&str> = FailureKind::ALL.iter().map(|k| k.name()).collect();
+        let Some(patterns) = doc.matches.as_ref().filter(|m| !m.items().is_empty()) else {
             self.problem(
                 at,
-                format!(
-                    "`expected_failure` must name what fails: `kind` ({}) and/or `matches` (a regex over the failure's message)",
-                    kinds.join(", ")
-                ),
+                "`expected_failure` must name the failing check: `matches: REGEX` (or a list of them), \
+                 each matching a failed check's diff lines (`-expected` / `+actual`, e.g. '\\+status: 503'); \
+                 every failed check of the step must be named, and `kind` may narrow it further",
             );
             return None;
-        }
-        let matches = match doc.matches.as_deref().map(regex::Regex::new).transpose() {
-            Ok(matches) => matches,
-            Err(e) => {
-                self.problem(at, format!("`expected_failure.matches` is not a valid regex: {e}"));
-                return None;
-            }
         };
+        let mut matches = Vec::new();
+        for pattern in patterns.items() {
+            match regex::Regex::new(pattern) {
+                Ok(re) => matches.push(re),
+                Err(e) => {
+                    self.problem(at, format!("`expected_failure.matches` `{pattern}` is not a valid regex: {e}"));
+                    return None;
+                }
+            }
+        }
         Some(ExpectedFailure {
             reason: doc.reason.clone(),
             kind: doc.kind,
@@ -814,15 +829,20 @@ impl Checker {
                 ),
             );
         }
+        if r.expect.across.is_some() && load.long.is_none() {
+            self.problem(at, "reload.expect.across is about long streams, and `load.long` has none");
+        }
         Some(Reload {
             switch_within,
             load,
             after,
             change,
+            claims: ReloadClaims::of(&r.version),
             version: r.version.clone(),
-            errors: r.expect.errors.unwrap_or(0),
+            errors: Errors::AtMost(r.expect.errors.unwrap_or(0)),
             status: r.expect.status.unwrap_or(200),
             closes: r.expect.closes.unwrap_or(Closes::None),
+            across: r.expect.across.unwrap_or(true),
         })
     }
 
@@ -832,13 +852,14 @@ impl Checker {
             return None;
         };
         let asserts = expect.status.is_some()
+            || expect.details.is_some()
             || !expect.headers.is_empty()
             || expect.body.as_ref().is_some_and(|b| b.contains.is_some() || b.equals.is_some() || !b.json.is_empty())
             || expect.backend.as_ref().is_some_and(|b| {
                 b.service.is_some() || b.method.is_some() || b.path.is_some() || !b.headers.is_empty()
             });
         if !asserts {
-            self.problem(at, "`expect` asserts nothing: give a status, headers, body or backend");
+            self.problem(at, "`expect` asserts nothing: give a status, details, headers, body or backend");
             return None;
         }
         for pointer in expect.body.iter().flat_map(|b| b.json.keys()) {

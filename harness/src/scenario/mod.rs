@@ -201,6 +201,9 @@ pub enum Retry {
     Once,
     /// Until it holds `times` in a row (`every` apart), or `within` passes.
     Until { times: u32, within: Duration, every: Duration },
+    /// Exactly `times` attempts (`every` apart), each of which must hold:
+    /// for claims about every request, not the first one or eventually.
+    Always { times: u32, every: Duration },
 }
 
 impl Default for Retry {
@@ -209,13 +212,15 @@ impl Default for Retry {
     }
 }
 
-/// `expected_failure`: the reason, what the failure must be, and on which
+/// `expected_failure`: the reason, which checks fail and how, and on which
 /// targets.
 #[derive(Debug, Clone)]
 pub struct ExpectedFailure {
     pub reason: String,
     pub kind: Option<FailureKind>,
-    pub matches: Option<regex::Regex>,
+    /// Each names a part of the failure (a failed check, or the message of
+    /// a failure that is not a check's); together they name every part.
+    pub matches: Vec<regex::Regex>,
     pub when: Vec<Feature>,
     pub unless: Vec<Feature>,
 }
@@ -226,17 +231,33 @@ impl ExpectedFailure {
         self.when.iter().all(|f| features.contains(f)) && !self.unless.iter().any(|f| features.contains(f))
     }
 
-    /// Whether `failure` is the one this mark names.
-    pub fn accepts(&self, failure: &Failure) -> bool {
-        self.kind.is_none_or(|k| k == failure.kind)
-            && self.matches.as_ref().is_none_or(|re| re.is_match(&failure.message))
+    /// Whether `failure` is exactly the one this mark names: its kind, each
+    /// pattern matching a failed check, and no failed check that no pattern
+    /// names (every other check of the step held). Err says what differs.
+    pub fn accepts(&self, failure: &Failure) -> Result<(), String> {
+        if let Some(kind) = self.kind.filter(|k| *k != failure.kind) {
+            return Err(format!("the failure is of kind {}, not {kind}", failure.kind));
+        }
+        let parts = failure.parts();
+        let unmatched: Vec<&str> =
+            self.matches.iter().filter(|re| !parts.iter().any(|p| re.is_match(p))).map(|re| re.as_str()).collect();
+        if !unmatched.is_empty() {
+            return Err(format!("no failed check matches /{}/", unmatched.join("/, /")));
+        }
+        let unnamed: Vec<&String> = parts.iter().filter(|p| !self.matches.iter().any(|re| re.is_match(p))).collect();
+        if !unnamed.is_empty() {
+            let list: Vec<String> = unnamed.iter().map(|p| p.replace('\n', " / ")).collect();
+            return Err(format!("failed checks the mark does not name: {}", list.join("; ")));
+        }
+        Ok(())
     }
 
-    /// `kind K, message matching /RE/`, for messages.
+    /// `kind K, failed checks matching /RE/`, for messages.
     pub fn describe(&self) -> String {
         let kind = self.kind.map(|k| format!("kind {k}"));
-        let pattern = self.matches.as_ref().map(|re| format!("a message matching /{}/", re.as_str()));
-        kind.into_iter().chain(pattern).collect::<Vec<_>>().join(", ")
+        let patterns: Vec<String> = self.matches.iter().map(|re| format!("/{}/", re.as_str())).collect();
+        let pattern = format!("failed checks matching {}", patterns.join(" and "));
+        kind.into_iter().chain([pattern]).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -291,11 +312,64 @@ pub struct Reload {
     /// When the change is applied, after the load starts.
     pub after: Duration,
     pub change: Change,
+    /// `from` is what every connection answers before the change, `to`
+    /// what each answers within `switch_within` of it.
     pub version: VersionSpec,
-    pub errors: u32,
+    pub errors: Errors,
     pub status: u16,
     pub closes: Closes,
     pub switch_within: Duration,
+    /// With long streams: one started before the change is answered after
+    /// the gateway took it.
+    pub across: bool,
+    /// What the other checks compare with, as `version` implies; the
+    /// mutation audit changes one at a time.
+    pub claims: ReloadClaims,
+}
+
+/// How many short requests may fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Errors {
+    /// `expect.errors: N`.
+    AtMost(u32),
+    /// Every one (a mutant's claim: it holds with the scenario's only when
+    /// no request was made at all).
+    All,
+}
+
+/// The values the reload's checks beyond `from` and `to` expect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadClaims {
+    /// What a connection answers once it answered `to` (`to`).
+    pub after_switch: String,
+    /// What a long stream started before the change answers (`from`).
+    pub long_before: String,
+    /// What a long stream started `switch_within` after the change answers (`to`).
+    pub long_after: String,
+    /// How every long stream ends.
+    pub long_end: LongEnd,
+}
+
+impl ReloadClaims {
+    /// The claims `version` implies.
+    pub fn of(version: &VersionSpec) -> Self {
+        ReloadClaims {
+            after_switch: version.to.clone(),
+            long_before: version.from.clone(),
+            long_after: version.to.clone(),
+            long_end: LongEnd::Completed,
+        }
+    }
+}
+
+/// How long streams end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongEnd {
+    /// Each receives every chunk and the end of its body.
+    Completed,
+    /// None completes (a mutant's claim: it holds with `Completed` only
+    /// when there is no long stream).
+    Cut,
 }
 
 #[derive(Debug, Clone)]
@@ -314,4 +388,59 @@ pub enum Action {
     },
     Reload(Box<Reload>),
     StopRegistry,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Mismatch;
+
+    fn mark(kind: Option<FailureKind>, patterns: &[&str]) -> ExpectedFailure {
+        ExpectedFailure {
+            reason: "known".into(),
+            kind,
+            matches: patterns.iter().map(|p| regex::Regex::new(p).expect("a valid regex")).collect(),
+            when: Vec::new(),
+            unless: Vec::new(),
+        }
+    }
+
+    fn failed(checks: &[(&str, &str)]) -> Failure {
+        let mismatches: Vec<Mismatch> =
+            checks.iter().map(|(e, a)| Mismatch { expected: e.to_string(), actual: a.to_string() }).collect();
+        Failure { kind: FailureKind::Expectation, message: "the diff".into(), mismatches }
+    }
+
+    #[test]
+    fn a_mark_names_every_failed_check_and_nothing_else() {
+        let one = failed(&[("status: 200", "status: 503")]);
+        assert_eq!(mark(None, &[r"\+status: 503"]).accepts(&one), Ok(()));
+        assert_eq!(mark(Some(FailureKind::Expectation), &[r"-status: 200\n\+status: 503"]).accepts(&one), Ok(()));
+        let two = failed(&[("status: 200", "status: 503"), ("header x: \"1\"", "header x: (absent)")]);
+        let error = mark(None, &[r"\+status: 503"]).accepts(&two).expect_err("the header is not named");
+        assert_eq!(error, "failed checks the mark does not name: -header x: \"1\" / +header x: (absent)");
+        assert_eq!(mark(None, &[r"\+status: 503", r"\+header x"]).accepts(&two), Ok(()));
+    }
+
+    #[test]
+    fn a_mark_whose_pattern_or_kind_fits_nothing_refuses() {
+        let one = failed(&[("status: 200", "status: 503")]);
+        assert_eq!(
+            mark(None, &[r"\+status: 503", "drain"]).accepts(&one),
+            Err("no failed check matches /drain/".into())
+        );
+        assert_eq!(
+            mark(Some(FailureKind::Rejected), &["503"]).accepts(&one),
+            Err("the failure is of kind expectation, not rejected".into())
+        );
+        // A failure that is not a check's is named by its message.
+        let deadline = Failure::new(FailureKind::Deadline, "the gateway did not act within 30s");
+        assert_eq!(mark(None, &["did not act"]).accepts(&deadline), Ok(()));
+    }
+
+    #[test]
+    fn a_multiline_check_is_named_line_by_line() {
+        let chain = Mismatch { expected: "filter b\nfilter a".into(), actual: "filter a\nfilter b\nfilter r".into() };
+        assert_eq!(chain.lines(), "-filter b\n-filter a\n+filter a\n+filter b\n+filter r");
+    }
 }

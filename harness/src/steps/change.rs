@@ -84,26 +84,24 @@ pub fn judge(update: &Update, expect: Option<UpdateExpect>) -> Result<(), Failur
         None => update.kind != UpdateKind::Rejected,
         Some(UpdateExpect::Applied) => update.kind == UpdateKind::Applied,
         Some(UpdateExpect::Rejected) => update.kind == UpdateKind::Rejected,
+        Some(UpdateExpect::Unchanged) => update.kind == UpdateKind::Unchanged,
     };
     if holds {
         return Ok(());
     }
-    let wanted = match expect {
-        None => "applied or unchanged",
-        Some(UpdateExpect::Applied) => "applied",
-        Some(UpdateExpect::Rejected) => "rejected",
-    };
+    let wanted = expect.map_or("applied or unchanged", UpdateExpect::name);
     let mut actual = format!("the gateway's update: {}", update.kind.name());
     if let Some(rejection) = &update.rejection {
         actual.push_str(&format!(" ({rejection})"));
     }
     let verdict = Verdict { checks: vec![Check::new(format!("the gateway's update: {wanted}"), actual)] };
-    let mut message = verdict.diff();
-    if expect.is_none() {
-        message.push_str("mark the step `expect_update: rejected` if the gateway is meant to refuse it\n");
-    }
     let kind = if update.kind == UpdateKind::Rejected { FailureKind::Rejected } else { FailureKind::Expectation };
-    Err(Failure::new(kind, message))
+    let failure = verdict.failure(kind).expect("the check did not hold");
+    if expect.is_none() {
+        let hint = "mark the step `expect_update: rejected` if the gateway is meant to refuse it\n";
+        return Err(failure.reworded(format!("{}{hint}", failure.message)));
+    }
+    Err(failure)
 }
 
 #[cfg(test)]
@@ -113,7 +111,7 @@ mod tests {
     use super::*;
 
     fn update(kind: UpdateKind) -> Update {
-        Update { kind, took: Duration::ZERO, resources: Vec::new(), rejection: None }
+        Update { kind, took: Duration::ZERO, acted: None, resources: Vec::new(), rejection: None }
     }
 
     #[rstest]
@@ -124,6 +122,8 @@ mod tests {
     #[case::applied_needs_an_update(Some(UpdateExpect::Applied), UpdateKind::Unchanged, Some(FailureKind::Expectation))]
     #[case::rejected(Some(UpdateExpect::Rejected), UpdateKind::Rejected, None)]
     #[case::rejected_not_applied(Some(UpdateExpect::Rejected), UpdateKind::Applied, Some(FailureKind::Expectation))]
+    #[case::unchanged(Some(UpdateExpect::Unchanged), UpdateKind::Unchanged, None)]
+    #[case::unchanged_not_applied(Some(UpdateExpect::Unchanged), UpdateKind::Applied, Some(FailureKind::Expectation))]
     fn judges(#[case] expect: Option<UpdateExpect>, #[case] kind: UpdateKind, #[case] failure: Option<FailureKind>) {
         assert_eq!(judge(&update(kind), expect).err().map(|f| f.kind), failure);
     }

@@ -154,7 +154,7 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
         Action::Request { request, expect } => {
             let (deployment, http) = (&*ctx.deployment, ctx.http);
             let outcome = eventually(step.retry, || async {
-                let observed = request::send(deployment, http, request).await;
+                let observed = request::send(deployment, http, request, expect.details.is_some()).await;
                 judged(&|action| match action {
                     Action::Request { expect, .. } => Some(judge_exchange(expect, &observed).is_ok()),
                     _ => None,
@@ -226,21 +226,20 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
             result.passed = failure.is_none();
             result.failure = failure;
         }
-        (Some(mark), Some(failure)) if mark.accepts(&failure) => {
-            result.passed = true;
-            result.failure = Some(failure);
-            result.expected_failure = Some(mark.reason.clone());
-        }
-        (Some(mark), Some(failure)) => {
-            result.failure = Some(Failure::new(
-                failure.kind,
-                format!(
-                    "failed, but not as marked (`expected_failure` names {}):\n{}",
+        (Some(mark), Some(failure)) => match mark.accepts(&failure) {
+            Ok(()) => {
+                result.passed = true;
+                result.failure = Some(failure);
+                result.expected_failure = Some(mark.reason.clone());
+            }
+            Err(difference) => {
+                result.failure = Some(failure.reworded(format!(
+                    "failed, but not as marked (`expected_failure` names {}; {difference}):\n{}",
                     mark.describe(),
                     failure.message
-                ),
-            ));
-        }
+                )));
+            }
+        },
         (Some(mark), None) => {
             result.failure = Some(Failure::new(
                 FailureKind::Expectation,
@@ -263,8 +262,12 @@ fn retried(step: &Step, result: &mut StepResult, outcome: Result<Attempts, Attem
             "did not hold {times} time(s) in a row within {within:?} ({count} attempts); the last attempt:\n{}",
             failure.message
         ),
+        Retry::Always { times, .. } => format!(
+            "attempt {count} of {times} (`eventually: {{always: {times}}}`, each must hold) did not hold:\n{}",
+            failure.message
+        ),
     };
-    Some(Failure::new(failure.kind, message))
+    Some(failure.reworded(message))
 }
 
 fn judge_exchange(expect: &Expect, observed: &Result<Exchange, Failure>) -> Result<(), Failure> {
@@ -282,17 +285,13 @@ fn judge_chain(
 }
 
 fn judge_reload(plan: &Reload, observed: &reload::Observed) -> (Analysis, Result<(), Failure>) {
-    let analysis = analyze(&observed.recording, plan, observed.applied_at, observed.update.took);
+    let analysis = analyze(&observed.recording, plan, observed.applied_at, observed.taken);
     let verdict = verify_reload(&analysis, plan);
     (analysis, holds(verdict))
 }
 
 fn holds(verdict: Verdict) -> Result<(), Failure> {
-    if verdict.holds() {
-        Ok(())
-    } else {
-        Err(Failure::new(FailureKind::Expectation, verdict.diff()))
-    }
+    verdict.failure(FailureKind::Expectation).map_or(Ok(()), Err)
 }
 
 /// A stopped registry must be gone from its address: a fetch then fails

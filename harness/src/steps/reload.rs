@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::{change, StepContext};
+use crate::assert::reload::Window;
 use crate::components::envoy::updates::Update;
 use crate::components::get_json;
 use crate::load::{self, DrainInForce, LoadSpec, Recording};
@@ -11,11 +12,12 @@ use crate::outcome::Failure;
 use crate::scenario::{Reload, DEFAULT_CHANGE_WITHIN};
 
 /// What a reload observed: the load's record (with the gateway's drain
-/// settings), and when the change was applied (since the load started)
-/// and taken by the gateway.
+/// settings), when the change began and when the gateway took it (both
+/// since the load started), and what the gateway did with it.
 pub struct Observed {
     pub recording: Recording,
     pub applied_at: Duration,
+    pub taken: Option<Window>,
     pub update: Update,
 }
 
@@ -32,13 +34,15 @@ pub async fn observe(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<O
         tokio::time::sleep_until((load_started + reload.after).into()).await;
         let applied_at = load_started.elapsed();
         let result = change::run(ctx.stage, ctx.deployment, &reload.change, DEFAULT_CHANGE_WITHIN).await;
-        (applied_at, result)
+        (load_started, applied_at, result)
     };
-    let (mut recording, (applied_at, update)) = tokio::join!(load::run(&spec, started_tx), apply);
+    let (mut recording, (load_started, applied_at, update)) = tokio::join!(load::run(&spec, started_tx), apply);
     let update = update?;
     change::judge(&update, None)?;
     recording.drain = drain_in_force(ctx).await;
-    Ok(Observed { recording, applied_at, update })
+    let since = |at: Instant| at.saturating_duration_since(load_started);
+    let taken = update.acted.map(|acted| Window { after: since(acted.after), by: since(acted.by) });
+    Ok(Observed { recording, applied_at, taken, update })
 }
 
 /// The drain time and strategy the gateway's Envoy runs with, which decide

@@ -1,17 +1,26 @@
 //! `request` + `expect`: one HTTP request through the gateway.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use reqwest::Method;
 
 use crate::assert::http::Exchange;
+use crate::components::envoy::access_log;
 use crate::outcome::{Failure, FailureKind};
 use crate::profiles::Deployment;
 use crate::scenario::RequestSpec;
 
-/// Sends `request` to the gateway and reads the whole answer.
+/// Requests named in the access log, numbered per process (each gateway's
+/// log belongs to one scenario of one process).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Sends `request` to the gateway and reads the whole answer; with
+/// `details`, also what the gateway's access log says of it.
 pub async fn send(
     deployment: &dyn Deployment,
     http: &reqwest::Client,
     request: &RequestSpec,
+    details: bool,
 ) -> Result<Exchange, Failure> {
     let transport = |message: String| Failure::new(FailureKind::Transport, message);
     let url = format!("http://{}{}", deployment.gateway(), request.path);
@@ -24,6 +33,14 @@ pub async fn send(
     if let Some(body) = &request.body {
         builder = builder.body(body.clone());
     }
+    let logged = details.then(|| {
+        let id = format!("{}-{}", std::process::id(), NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        let from = std::fs::metadata(deployment.access_log()).map_or(0, |m| m.len());
+        (id, from)
+    });
+    if let Some((id, _)) = &logged {
+        builder = builder.header(access_log::REQUEST_HEADER, id);
+    }
     let response = builder
         .send()
         .await
@@ -35,5 +52,9 @@ pub async fn send(
         .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let body = response.text().await.map_err(|e| transport(format!("reading the response body: {e}")))?;
-    Ok(Exchange { status, headers, body })
+    let details = match logged {
+        Some((id, from)) => access_log::find(deployment.access_log(), from, &id).await.map(|entry| entry.details),
+        None => None,
+    };
+    Ok(Exchange { status, details, headers, body })
 }

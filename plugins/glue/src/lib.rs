@@ -17,7 +17,7 @@ mod env;
 mod properties;
 
 pub use env::{environment, parse_environ, Environment, EnvironmentError};
-use properties::{take_lookup, BadLookup, Lookup};
+use properties::{deployment_lookup, take_lookup, BadLookup, Lookup, PROPERTIES_ENV};
 
 /// A plugin's configs, shared with the streams that select them.
 type Matcher<C> = Rc<RuleMatcher<Rc<C>>>;
@@ -65,7 +65,9 @@ impl<C> Context for RuleRoot<C> {}
 impl<C: 'static> RootContext for RuleRoot<C> {
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        match configure(&bytes, self.parse) {
+        // A VM whose environment cannot be read has no deployment lookup.
+        let env = environment().ok().and_then(|env| env.get(PROPERTIES_ENV)).map(String::as_str);
+        match configure(&bytes, env, self.parse) {
             Ok((lookup, matcher)) => {
                 info!(
                     "{}: rules {:?}, global config: {}, properties: {lookup}",
@@ -111,11 +113,13 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Reads a plugin configuration: the glue's `properties` option, then the
+/// Reads a plugin configuration: the glue's `properties` option (else the
+/// deployment's, `env` being the VM's `PLUGPROOF_PROPERTIES`), then the
 /// rest with the plugin's `parse`, which never sees that key (so it is no
 /// global config).
-fn configure<C>(bytes: &[u8], parse: Parse<C>) -> Result<(Lookup, RuleMatcher<Rc<C>>), ConfigError> {
-    let (lookup, rest) = take_lookup(bytes).map_err(ConfigError::Properties)?;
+fn configure<C>(bytes: &[u8], env: Option<&str>, parse: Parse<C>) -> Result<(Lookup, RuleMatcher<Rc<C>>), ConfigError> {
+    let default = deployment_lookup(env).map_err(ConfigError::Properties)?;
+    let (lookup, rest) = take_lookup(bytes, default).map_err(ConfigError::Properties)?;
     let matcher = parse(&rest).map_err(ConfigError::Rules)?;
     Ok((lookup, matcher))
 }
@@ -161,7 +165,7 @@ mod tests {
     }
 
     fn configure_any(config: Value) -> Result<(Lookup, RuleMatcher<Rc<Value>>), ConfigError> {
-        configure(config.to_string().as_bytes(), parse_any)
+        configure(config.to_string().as_bytes(), None, parse_any)
     }
 
     #[test]
@@ -187,13 +191,22 @@ mod tests {
     #[test]
     fn bad_option_rejects_the_configuration() {
         let err = configure_any(json!({"properties": "envoy", "name": "g"})).unwrap_err();
-        assert_eq!(err, ConfigError::Properties(BadLookup(r#""envoy""#.to_owned())));
+        assert_eq!(err, ConfigError::Properties(BadLookup { value: r#""envoy""#.to_owned(), from_env: false }));
         assert_eq!(err.to_string(), r#"`properties` is "envoy"; expected "higress" (the default) or "xds""#);
     }
 
     #[test]
+    fn rules_alone_take_the_deployment_lookup() {
+        let rules = json!({"_rules_": [{"_match_route_": ["default/web"], "name": "r"}]});
+        let (lookup, _) = configure(rules.to_string().as_bytes(), Some("xds"), parse_any).unwrap();
+        assert_eq!(lookup, Lookup::Xds);
+        let err = configure(rules.to_string().as_bytes(), Some("envoy"), parse_any).unwrap_err();
+        assert!(err.to_string().starts_with("the VM's environment variable PLUGPROOF_PROPERTIES"), "{err}");
+    }
+
+    #[test]
     fn plugin_parser_still_judges_the_rest() {
-        let err = configure(b"{", parse_any).unwrap_err();
+        let err = configure(b"{", None, parse_any).unwrap_err();
         assert!(matches!(err, ConfigError::Rules(ParseError::Json(_))), "{err:?}");
         let err = configure_any(json!({"properties": "xds", "_rules_": [{"name": "no-match-keys"}]})).unwrap_err();
         assert_eq!(err, ConfigError::Rules(ParseError::NoMatchKeys { index: 0 }));

@@ -12,6 +12,11 @@ use serde_json::Value;
 
 /// The top-level key of the plugin configuration that names the lookup.
 pub const PROPERTIES_KEY: &str = "properties";
+/// The VM environment variable that names the lookup of the module's
+/// deployment (a WasmPlugin's `vmConfig.env`), for every configuration it
+/// gets, even one a translation reduced to rules (Higress's
+/// `defaultConfigDisable: true` drops the global config and its keys).
+pub const PROPERTIES_ENV: &str = "PLUGPROOF_PROPERTIES";
 
 /// Where a stream's route and cluster names are read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,32 +56,56 @@ impl fmt::Display for Lookup {
     }
 }
 
-/// A `properties` value that names no lookup, as JSON text.
+/// A value that names no lookup, as JSON text; `from_env` when it is the
+/// VM's `PLUGPROOF_PROPERTIES` rather than the configuration's `properties`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadLookup(pub String);
+pub struct BadLookup {
+    pub value: String,
+    pub from_env: bool,
+}
 
 impl fmt::Display for BadLookup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{PROPERTIES_KEY}` is {}; expected \"higress\" (the default) or \"xds\"", self.0)
+        let what = if self.from_env {
+            format!("the VM's environment variable {PROPERTIES_ENV}")
+        } else {
+            format!("`{PROPERTIES_KEY}`")
+        };
+        write!(f, "{what} is {}; expected \"higress\" (the default) or \"xds\"", self.value)
+    }
+}
+
+fn named(value: &str) -> Option<Lookup> {
+    match value {
+        "higress" => Some(Lookup::Higress),
+        "xds" => Some(Lookup::Xds),
+        _ => None,
+    }
+}
+
+/// The lookup of the module's deployment: its VM's `PLUGPROOF_PROPERTIES`
+/// (`vmConfig.env`), else Higress's.
+pub fn deployment_lookup(env: Option<&str>) -> Result<Lookup, BadLookup> {
+    match env {
+        None => Ok(Lookup::default()),
+        Some(value) => named(value).ok_or_else(|| BadLookup { value: Value::from(value).to_string(), from_env: true }),
     }
 }
 
 /// Takes the `properties` option out of a plugin configuration: the lookup
-/// it names, and the configuration without it, for the plugin's parser.
-/// Anything but a JSON object with that key goes on untouched, so the
-/// plugin's parser still judges empty or malformed configurations.
-pub fn take_lookup(bytes: &[u8]) -> Result<(Lookup, Cow<'_, [u8]>), BadLookup> {
+/// it names (`default`, the deployment's, without one), and the
+/// configuration without it, for the plugin's parser. Anything but a JSON
+/// object with that key goes on untouched, so the plugin's parser still
+/// judges empty or malformed configurations.
+pub fn take_lookup(bytes: &[u8], default: Lookup) -> Result<(Lookup, Cow<'_, [u8]>), BadLookup> {
     let Ok(Value::Object(mut object)) = serde_json::from_slice(bytes) else {
-        return Ok((Lookup::default(), Cow::Borrowed(bytes)));
+        return Ok((default, Cow::Borrowed(bytes)));
     };
     let Some(value) = object.remove(PROPERTIES_KEY) else {
-        return Ok((Lookup::default(), Cow::Borrowed(bytes)));
+        return Ok((default, Cow::Borrowed(bytes)));
     };
-    let lookup = match value.as_str() {
-        Some("higress") => Lookup::Higress,
-        Some("xds") => Lookup::Xds,
-        _ => return Err(BadLookup(value.to_string())),
-    };
+    let lookup =
+        value.as_str().and_then(named).ok_or_else(|| BadLookup { value: value.to_string(), from_env: false })?;
     Ok((lookup, Cow::Owned(Value::Object(object).to_string().into_bytes())))
 }
 
@@ -86,7 +115,7 @@ mod tests {
     use serde_json::json;
 
     fn lookup(config: Value) -> Result<Lookup, BadLookup> {
-        take_lookup(config.to_string().as_bytes()).map(|(lookup, _)| lookup)
+        take_lookup(config.to_string().as_bytes(), Lookup::default()).map(|(lookup, _)| lookup)
     }
 
     /// What `lookup` reads from a host that has every property: the names
@@ -104,7 +133,7 @@ mod tests {
     #[test]
     fn higress_is_the_default() {
         assert_eq!(lookup(json!({"name": "n"})), Ok(Lookup::Higress));
-        assert_eq!(take_lookup(b"").unwrap(), (Lookup::Higress, Cow::Borrowed(&b""[..])));
+        assert_eq!(take_lookup(b"", Lookup::default()).unwrap(), (Lookup::Higress, Cow::Borrowed(&b""[..])));
     }
 
     #[test]
@@ -124,7 +153,7 @@ mod tests {
             (json!(["xds"]), r#"["xds"]"#),
         ] {
             let err = lookup(json!({"properties": value})).unwrap_err();
-            assert_eq!(err, BadLookup(text.to_owned()));
+            assert_eq!(err, BadLookup { value: text.to_owned(), from_env: false });
             assert_eq!(
                 err.to_string(),
                 format!("`properties` is {text}; expected \"higress\" (the default) or \"xds\"")
@@ -134,16 +163,16 @@ mod tests {
 
     #[test]
     fn option_is_taken_out_of_the_configuration() {
-        let (_, rest) = take_lookup(br#"{"properties": "xds", "name": "g", "_rules_": []}"#).unwrap();
+        let (_, rest) = take_lookup(br#"{"properties": "xds", "name": "g", "_rules_": []}"#, Lookup::Higress).unwrap();
         assert_eq!(serde_json::from_slice::<Value>(&rest).unwrap(), json!({"name": "g", "_rules_": []}));
-        let (_, rest) = take_lookup(br#"{"properties": "higress"}"#).unwrap();
+        let (_, rest) = take_lookup(br#"{"properties": "higress"}"#, Lookup::Xds).unwrap();
         assert_eq!(&rest[..], b"{}");
     }
 
     #[test]
     fn configuration_without_the_option_goes_on_untouched() {
         for bytes in [&br#"{"name": "g",  "b": 1}"#[..], b"[", b"[1]", b"\"text\"", b" "] {
-            let (lookup, rest) = take_lookup(bytes).unwrap();
+            let (lookup, rest) = take_lookup(bytes, Lookup::Higress).unwrap();
             assert_eq!((lookup, &rest[..]), (Lookup::Higress, bytes));
         }
     }
@@ -151,7 +180,7 @@ mod tests {
     #[test]
     fn option_inside_a_rule_is_not_the_option() {
         let bytes = br#"{"_rules_": [{"_match_domain_": ["a"], "properties": "bogus"}]}"#;
-        let (lookup, rest) = take_lookup(bytes).unwrap();
+        let (lookup, rest) = take_lookup(bytes, Lookup::Higress).unwrap();
         assert_eq!((lookup, &rest[..]), (Lookup::Higress, &bytes[..]));
     }
 
@@ -179,6 +208,21 @@ mod tests {
         let higress = |path: Vec<&str>| (path.len() == 1).then(|| path.join(".").into_bytes());
         assert_eq!(Lookup::Xds.read(higress), (String::new(), String::new()));
         assert_eq!(Lookup::Higress.read(higress), ("route_name".to_owned(), "cluster_name".to_owned()));
+    }
+
+    #[test]
+    fn the_deployment_names_the_lookup_of_configs_without_the_option() {
+        assert_eq!(deployment_lookup(None), Ok(Lookup::Higress));
+        assert_eq!(deployment_lookup(Some("xds")), Ok(Lookup::Xds));
+        let (lookup, rest) = take_lookup(br#"{"_rules_": []}"#, Lookup::Xds).unwrap();
+        assert_eq!((lookup, &rest[..]), (Lookup::Xds, &br#"{"_rules_": []}"#[..]));
+        let (lookup, _) = take_lookup(br#"{"properties": "higress"}"#, Lookup::Xds).unwrap();
+        assert_eq!(lookup, Lookup::Higress, "a config's own option wins");
+        let err = deployment_lookup(Some("XDS")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"the VM's environment variable PLUGPROOF_PROPERTIES is "XDS"; expected "higress" (the default) or "xds""#
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Envoy: the process (for the standalone profile) and its admin API.
 
+pub mod access_log;
 mod admin;
 pub mod dump;
 mod hints;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::{still_running, ComponentError};
 use crate::runtime::{Process, ProcessSpec};
 use dump::Readiness;
-use updates::{progress, Progress, Resource, Stats, Update, UpdateKind, STATS_FILTER};
+use updates::{progress, Acted, Progress, Resource, Stats, Update, UpdateKind, STATS_FILTER};
 
 /// What must be loaded before a scenario's steps start.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +58,8 @@ impl Envoy {
             .arg("5")
             .arg("--drain-strategy")
             .arg("immediate")
+            .arg("--file-flush-interval-msec")
+            .arg(access_log::FLUSH.as_millis().to_string())
             .envs(env);
         let process = Process::spawn(&spec)?;
         Ok(Envoy { process, admin: Admin::new(admin) })
@@ -152,20 +155,28 @@ pub async fn await_update(
     if resources.is_empty() {
         return Ok(Update::unchanged());
     }
+    // The counters were last seen pending by a reading that began here.
+    let mut pending_since = baseline.at;
     loop {
         still_running(process)?;
+        let reading = Instant::now();
         let pending = match admin.stats(STATS_FILTER).await {
             Ok(now) => match progress(&resources, &baseline.stats, &now) {
                 Progress::Applied => {
+                    let acted = Some(Acted { after: pending_since, by: Instant::now() });
                     let took = baseline.at.elapsed();
-                    return Ok(Update { kind: UpdateKind::Applied, took, resources, rejection: None });
+                    return Ok(Update { kind: UpdateKind::Applied, took, acted, resources, rejection: None });
                 }
                 Progress::Rejected(refused) => {
+                    let acted = Some(Acted { after: pending_since, by: Instant::now() });
                     let took = baseline.at.elapsed();
-                    let rejection = rejection(admin, &refused, process.log_path(), baseline.log_len).await;
-                    return Ok(Update { kind: UpdateKind::Rejected, took, resources, rejection: Some(rejection) });
+                    let rejection = Some(rejection(admin, &refused, process.log_path(), baseline.log_len).await);
+                    return Ok(Update { kind: UpdateKind::Rejected, took, acted, resources, rejection });
                 }
-                Progress::Pending(pending) => pending.join("; "),
+                Progress::Pending(pending) => {
+                    pending_since = reading;
+                    pending.join("; ")
+                }
             },
             Err(e) => format!("cannot read stats: {e}"),
         };

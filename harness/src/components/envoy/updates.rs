@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -90,15 +90,34 @@ pub struct Update {
     pub kind: UpdateKind,
     /// From the change until Envoy had acted on it.
     pub took: Duration,
+    /// When Envoy acted on it, as closely as its counters tell (none when
+    /// the change made no update for it).
+    #[serde(skip)]
+    pub acted: Option<Acted>,
     /// The updates the change makes.
     pub resources: Vec<Resource>,
     /// The resources Envoy refused, with Envoy's own words.
     pub rejection: Option<String>,
 }
 
+/// When Envoy acted on an update: after the last reading of its counters
+/// that showed it pending began, and before the first that showed it done
+/// ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acted {
+    pub after: Instant,
+    pub by: Instant,
+}
+
 impl Update {
     pub fn unchanged() -> Self {
-        Update { kind: UpdateKind::Unchanged, took: Duration::ZERO, resources: Vec::new(), rejection: None }
+        Update {
+            kind: UpdateKind::Unchanged,
+            took: Duration::ZERO,
+            acted: None,
+            resources: Vec::new(),
+            rejection: None,
+        }
     }
 
     /// One line: what happened to what, and how long it took.

@@ -19,6 +19,8 @@ use crate::scenario::Feature;
 use crate::translate::IstioWasmPlugin;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Envoy's access log, in the scenario's folder (kept with its evidence).
+const ACCESS_LOG: &str = "access.log";
 /// One worker keeps boot fast on small CI machines; each worker holds its own Wasm VMs.
 const CONCURRENCY: u32 = 1;
 
@@ -47,6 +49,7 @@ pub struct EnvoyDeployment {
     gateway: SocketAddr,
     admin: SocketAddr,
     xds_dir: PathBuf,
+    access_log: PathBuf,
 }
 
 #[async_trait(?Send)]
@@ -59,6 +62,10 @@ impl Deployment for EnvoyDeployment {
         self.envoy.admin()
     }
 
+    fn access_log(&self) -> &Path {
+        &self.access_log
+    }
+
     fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
         self.boot.clone()
     }
@@ -66,7 +73,7 @@ impl Deployment for EnvoyDeployment {
     /// Rewrites the files that changed, which Envoy picks up by itself, and
     /// waits (up to `within`) until Envoy has taken or refused each update.
     async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
-        let (files, _) = render(stage, &self.xds_dir, self.gateway, self.admin).await?;
+        let (files, _) = render(stage, &self.xds_dir, &self.access_log, self.gateway, self.admin).await?;
         let changes = files.changes(&self.xds_dir);
         let (admin, process) = self.envoy.parts();
         let baseline = Baseline::take(admin, process).await?;
@@ -86,8 +93,9 @@ async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     let gateway = stage.loopback.free_addr().map_err(io("no free port for the gateway listener"))?;
     let admin = stage.loopback.free_addr().map_err(io("no free port for Envoy's admin API"))?;
     let xds_dir = stage.dir.join("xds");
+    let access_log = stage.dir.join(ACCESS_LOG);
     let mut clock = Clock::default();
-    let (files, plugins) = render(stage, &xds_dir, gateway, admin).await?;
+    let (files, plugins) = render(stage, &xds_dir, &access_log, gateway, admin).await?;
     xds::write(&xds_dir, &files.changes(&xds_dir)).map_err(io("cannot write the xDS files"))?;
     clock.lap("pull + render");
     let mut envoy = Envoy::start(
@@ -100,7 +108,7 @@ async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     )?;
     envoy.wait_ready(&stage.expected(xds::LISTENER.to_owned(), &plugins), READY_TIMEOUT).await?;
     clock.lap("envoy ready");
-    Ok(EnvoyDeployment { envoy, boot: clock.laps, gateway, admin, xds_dir })
+    Ok(EnvoyDeployment { envoy, boot: clock.laps, gateway, admin, xds_dir, access_log })
 }
 
 /// The xDS files for the stage's current WasmPlugins, with their modules
@@ -108,6 +116,7 @@ async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
 async fn render(
     stage: &Stage<'_>,
     xds_dir: &Path,
+    access_log: &Path,
     gateway: SocketAddr,
     admin: SocketAddr,
 ) -> Result<(xds::Files, Vec<IstioWasmPlugin>), DeployError> {
@@ -132,6 +141,7 @@ async fn render(
     }
     let files = xds::render(&xds::Input {
         dir: xds_dir,
+        access_log,
         gateway,
         admin,
         scenario: stage.scenario,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::components::envoy::access_log;
 use crate::components::envoy::updates::Resource;
 use crate::scenario::Scenario;
 use crate::translate::ecds::{extension_config, WASM_HTTP_FILTER_TYPE};
@@ -26,6 +27,8 @@ const ROUTER: &str = "envoy.filters.http.router";
 
 pub struct Input<'a> {
     pub dir: &'a Path,
+    /// Where Envoy logs the requests that name themselves (`access_log`).
+    pub access_log: &'a Path,
     pub gateway: SocketAddr,
     pub admin: SocketAddr,
     pub scenario: &'a Scenario,
@@ -149,6 +152,15 @@ pub fn render(input: &Input<'_>) -> Files {
                 "codec_type": "AUTO",
                 "rds": {"route_config_name": ROUTE_CONFIG, "config_source": file_source(&dir.join(RDS))},
                 "http_filters": http_filters,
+                "access_log": [{
+                    "name": "envoy.access_loggers.file",
+                    "filter": {"header_filter": {"header": {"name": access_log::REQUEST_HEADER, "present_match": true}}},
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                        "path": input.access_log,
+                        "log_format": {"json_format": access_log::json_format()},
+                    },
+                }],
             },
         }]}],
     });

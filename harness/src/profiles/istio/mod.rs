@@ -14,7 +14,7 @@ mod template;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -165,6 +165,11 @@ impl Deployment for IstioDeployment {
 
     fn admin(&self) -> &Admin {
         self.gateway.admin()
+    }
+
+    /// The agent's log: its Envoy writes the mesh's access log to stdout.
+    fn access_log(&self) -> &Path {
+        self.gateway.log_path()
     }
 
     /// istiod's own view of the gateway's configuration.
