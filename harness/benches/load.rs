@@ -30,7 +30,7 @@ use plugproof::profiles::ProfileKind;
 use plugproof::provision::ModuleCatalog;
 use plugproof::run::Runner;
 use plugproof::scenario::{load_file, Scenario};
-use plugproof::target::TargetSpec;
+use plugproof::targets::TargetSpec;
 
 const ROUNDS: usize = 2;
 const FIXTURES: [&str; 3] = ["reload-10000.yaml", "reload-10000-rules.yaml", "reload-10000-tag.yaml"];

@@ -25,7 +25,7 @@ use plugproof::outcome::Status;
 use plugproof::provision::{tools, ModuleCatalog, Tools};
 use plugproof::run::Runner;
 use plugproof::scenario::{load_file, ModuleSource};
-use plugproof::target::TargetSpec;
+use plugproof::targets::TargetSpec;
 
 const APPLY_ROUNDS: usize = 5;
 

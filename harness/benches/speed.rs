@@ -36,15 +36,16 @@ use std::time::{Duration, Instant};
 
 use plugproof::assert::reload::{millis, Analysis};
 use plugproof::components::echo::EchoServer;
+use plugproof::failure::Failure;
 use plugproof::options::Options;
-use plugproof::outcome::{Failure, Outcome, Status};
+use plugproof::outcome::{Outcome, Status};
 use plugproof::profiles::ProfileKind;
 use plugproof::provision::{tools, ModuleCatalog};
 use plugproof::run::Runner;
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::{Loopback, Process, ProcessSpec};
 use plugproof::scenario::{discover, load_file, Action, Change, Scenario};
-use plugproof::target::{Target, TargetSpec};
+use plugproof::targets::{Target, TargetSpec};
 use plugproof::translate::ecds::WASM_HTTP_FILTER_TYPE;
 use serde_json::json;
 
@@ -165,7 +166,8 @@ fn why(failure: &Failure) -> String {
 /// file, a cluster to an echo server) and times spawn -> first stamped 200.
 async fn floor(catalog: &ModuleCatalog) -> Vec<Duration> {
     let tools = tools(options(), catalog).await.expect("the modules");
-    let target = Target::resolve(&TargetSpec::of(ProfileKind::Envoy), options(), &tools).await.expect("Envoy");
+    let needs = plugproof::profiles::profile(ProfileKind::Envoy, options()).needs();
+    let target = Target::resolve(&TargetSpec::of(ProfileKind::Envoy), options(), &tools, needs).await.expect("Envoy");
     let http = plugproof::http::client();
     let mut samples = Vec::new();
     for _ in 0..ROUNDS {

@@ -112,8 +112,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let command = Cli::parse().command;
-    // Run folders of runs killed outright (their owner gone) go at the next start.
-    plugproof::runtime::rundir::sweep();
+    // Run folders and containers of runs killed outright (their owner gone) go at the next start.
+    plugproof::runtime::at_start();
     let result = match command {
         Command::Run { paths, target, filter, report_dir, jobs } => {
             cli::run::main(&paths, &target, filter.as_deref(), report_dir, jobs)

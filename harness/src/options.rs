@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::profiles::istio::Endpoints;
-use crate::provision::OciAuth;
+use serde::{Deserialize, Serialize};
 
 /// The plugproof checkout this library was built from (a clone, or cargo's
 /// checkout of a git dependency): where its plugins and pins are unless the
@@ -69,4 +68,20 @@ impl Options {
             },
         }
     }
+}
+
+/// How a gateway and the harness reach a control plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// istiod's plaintext XDS (`HOST:PORT`).
+    pub xds: String,
+    /// The kit's pin, which a scenario's target must match.
+    pub pin: String,
+}
+
+/// Credentials for registries the user names (`oci:`), if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OciAuth {
+    pub username: String,
+    pub password: String,
 }

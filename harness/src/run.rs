@@ -9,19 +9,22 @@ use std::time::Instant;
 
 use crate::components::echo::EchoServer;
 use crate::components::registry::Registry;
+use crate::failure::{Failure, FailureKind};
 use crate::options::Options;
-use crate::outcome::{Failure, FailureKind, Outcome, Status, Timings};
-use crate::profiles::{Deployment, InForce, Names, Published, Stage};
+use crate::outcome::{Outcome, Status, Timings};
+use crate::profiles::{profile, Deployment, InForce, Names, Profile, Published, Stage};
 use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
 use crate::runtime::{rundir, Loopback};
 use crate::scenario::Scenario;
 use crate::steps::{self, Alternative, StepContext};
-use crate::target::{filters, Target, TargetSpec};
+use crate::targets::{filters, Target, TargetSpec};
 
 /// Runs scenarios on one target.
 pub struct Runner {
     target: Target,
+    /// What deploys scenarios on the target.
+    profile: Box<dyn Profile>,
     tools: Tools,
     /// Where the evidence of this target's failures goes.
     evidence: PathBuf,
@@ -36,15 +39,16 @@ impl Runner {
         catalog: &ModuleCatalog,
     ) -> Result<Self, ProvisionError> {
         let tools = provision::tools(options, catalog).await?;
-        let target = Target::resolve(spec, options, &tools).await?;
-        Ok(Runner::new(target, tools, &options.report_dir))
+        let profile = profile(spec.profile, options);
+        let target = Target::resolve(spec, options, &tools, profile.needs()).await?;
+        Ok(Runner::new(target, profile, tools, &options.report_dir))
     }
 
-    /// A runner for a target already resolved; its evidence goes to
-    /// `report_dir/TARGET/SCENARIO`.
-    pub fn new(target: Target, tools: Tools, report_dir: &Path) -> Self {
+    /// A runner for a target already resolved, deployed by `profile`; its
+    /// evidence goes to `report_dir/TARGET/SCENARIO`.
+    pub fn new(target: Target, profile: Box<dyn Profile>, tools: Tools, report_dir: &Path) -> Self {
         let evidence = report_dir.join(crate::report::matrix::folder(target.name()));
-        Runner { target, tools, evidence, http: crate::http::client() }
+        Runner { target, profile, tools, evidence, http: crate::http::client() }
     }
 
     pub fn target(&self) -> &Target {
@@ -79,7 +83,7 @@ impl Runner {
             outcome.status = Status::Skipped(reason);
             return outcome;
         }
-        let names = self.target.profile.names();
+        let names = self.profile.names();
         let misnamed = filters::misnamed(scenario, self.target.istiod, &names, self.target.name());
         if !misnamed.is_empty() {
             outcome.status = Status::Failed(Failure::new(FailureKind::Setup, misnamed.join("\n")));
@@ -144,7 +148,7 @@ impl Runner {
             resources: InForce::initial(&scenario.resources),
         };
         let deploy_started = Instant::now();
-        let mut deployment = match self.target.profile.deploy(&stage).await {
+        let mut deployment = match self.profile.deploy(&stage).await {
             Ok(d) => d,
             Err(error) => return self.fail(outcome, scenario, dir, None, error.failure()).await,
         };
@@ -183,7 +187,7 @@ impl Runner {
 
     /// Stops what the target kept between scenarios (a control plane).
     pub async fn shutdown(&self) {
-        self.target.profile.shutdown().await;
+        self.profile.shutdown().await;
     }
 
     /// Pushes each plugin's module, recording them in `outcome`.
@@ -251,7 +255,7 @@ pub async fn run_all(
     let jobs = jobs.max(1);
     let done = std::cell::RefCell::new(done);
     let (isolated, free): (Vec<usize>, Vec<usize>) =
-        (0..runners.len()).partition(|r| runners[*r].target.profile.needs_isolation());
+        (0..runners.len()).partition(|r| runners[*r].profile.needs_isolation());
     let run = |(r, s): (usize, usize)| {
         let done = &done;
         async move {

@@ -15,6 +15,8 @@ fn entry(target: &str, results: &[(&str, Verdict)]) -> Entry {
         target: target.into(),
         implementation: Implementation {
             profile: "envoy".into(),
+            runtime: "process".into(),
+            image: None,
             envoy: EnvoyFacts {
                 version: target.trim_start_matches("envoy@").into(),
                 build: String::new(),

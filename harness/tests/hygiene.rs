@@ -22,7 +22,7 @@ use libtest_mimic::{Arguments, Trial};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{getuid, Pid};
 use plugproof::runtime::rundir;
-use plugproof::target::TargetSpec;
+use plugproof::targets::TargetSpec;
 
 const MARKER: &str = "PLUGPROOF_HYGIENE_MARKER";
 /// Set when this binary stands for one scenario test: the scenario, and its target.
@@ -220,7 +220,7 @@ fn killing_the_harness_takes_its_children_with_it(target: &str) {
     // run beside this one make and sweep folders of their own.)
     let pids: Vec<u32> = marked(&marker).iter().filter_map(|p| p.split(' ').next()?.parse().ok()).collect();
     let made: Vec<PathBuf> =
-        rundir::all().into_iter().filter(|f| rundir::owner(f).is_some_and(|pid| pids.contains(&pid))).collect();
+        rundir::all().into_iter().filter(|f| rundir::owner_of(f).is_some_and(|pid| pids.contains(&pid))).collect();
     assert!(!made.is_empty(), "the run made no run folder, so its sweep would prove nothing");
     child.kill().expect("SIGKILL is delivered");
     wait(&mut child);

@@ -22,7 +22,7 @@ use plugproof::provision::ModuleCatalog;
 use plugproof::run::Runner;
 use plugproof::runtime::isolation::{is_isolated, rerun_isolated};
 use plugproof::scenario::load_file;
-use plugproof::target::TargetSpec;
+use plugproof::targets::TargetSpec;
 
 /// The namespaces the control plane has before any scenario.
 const BASE: &[&str] = &["default", "kube-node-lease", "kube-public", "kube-system", "higress-system", "istio-system"];

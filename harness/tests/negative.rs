@@ -5,13 +5,14 @@
 use std::path::PathBuf;
 
 use plugproof::audit::{audit, stale, Fate, Justification};
+use plugproof::failure::FailureKind;
 use plugproof::options::Options;
-use plugproof::outcome::{FailureKind, Status};
+use plugproof::outcome::Status;
 use plugproof::profiles::ProfileKind;
 use plugproof::provision::ModuleCatalog;
 use plugproof::run::Runner;
 use plugproof::scenario::{load_file, Diagnostic, LoadError};
-use plugproof::target::TargetSpec;
+use plugproof::targets::TargetSpec;
 use rstest::rstest;
 
 fn harness() -> PathBuf {

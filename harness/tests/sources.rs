@@ -17,7 +17,7 @@ use plugproof::outcome::Outcome;
 use plugproof::provision::{self, ModuleCatalog, Tools};
 use plugproof::runtime::{rundir, Loopback};
 use plugproof::scenario::{load_file, Layout};
-use plugproof::target::TargetSpec;
+use plugproof::targets::TargetSpec;
 use plugproof::testing::{role, run_scenario, run_where_it_runs, targets_from_env, Role};
 
 /// A scenario with one plugin from a source (`name` is its key), its

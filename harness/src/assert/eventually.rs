@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::outcome::Failure;
+use crate::failure::Failure;
 use crate::scenario::Retry;
 
 /// Pause after an attempt that did not hold, so a failing check does not spin.
@@ -96,7 +96,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
-    use crate::outcome::FailureKind;
+    use crate::failure::FailureKind;
 
     fn until(times: u32, within: Duration) -> Retry {
         Retry::Until { times, within, every: Duration::ZERO }

@@ -8,7 +8,7 @@ pub mod reload;
 
 use similar::TextDiff;
 
-use crate::outcome::{Failure, FailureKind, Mismatch};
+use crate::failure::{Failure, FailureKind, Mismatch};
 
 /// One asserted fact. When it holds, `actual` reads exactly like `expected`.
 #[derive(Debug, Clone, PartialEq, Eq)]

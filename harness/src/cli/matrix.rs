@@ -9,12 +9,12 @@ use std::time::Instant;
 use anyhow::Context;
 
 use plugproof::outcome::Status;
-use plugproof::profiles::ProfileKind;
+use plugproof::profiles::{profile, ProfileKind};
 use plugproof::provision;
 use plugproof::report::conformance::{Entry, Report};
 use plugproof::report::{console, html, junit, matrix};
 use plugproof::run::{run_all, Runner};
-use plugproof::target::{Target, TargetSpec};
+use plugproof::targets::{Target, TargetSpec};
 
 /// Which targets: the profile with each Envoy version (on istio, each pin
 /// with each Envoy version), plus any written out whole.
@@ -78,9 +78,10 @@ pub fn main(
         let tools = provision::tools(&options, &catalog).await?;
         let mut runners = Vec::new();
         for spec in &specs {
-            let target = Target::resolve(spec, &options, &tools).await?;
+            let profile = profile(spec.profile, &options);
+            let target = Target::resolve(spec, &options, &tools, profile.needs()).await?;
             println!("{}", target.describe());
-            runners.push(Runner::new(target, tools.clone(), &report_dir));
+            runners.push(Runner::new(target, profile, tools.clone(), &report_dir));
         }
         println!("running {} scenarios on {} targets, {jobs} at a time", scenarios.len(), runners.len());
         let outcomes =

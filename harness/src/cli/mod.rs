@@ -17,7 +17,7 @@ use plugproof::provision::{self, ModuleCatalog, WHEELS};
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
 use plugproof::runtime::until_interrupted;
 use plugproof::scenario::{load_all, Scenario};
-use plugproof::target::{Target, TargetSpec};
+use plugproof::targets::{Target, TargetSpec};
 
 /// Which target to run on: a profile and its versions, or a target as
 /// PLUGPROOF_TARGETS writes it.
@@ -37,10 +37,34 @@ pub struct TargetArgs {
     /// The whole target, e.g. `istio@1.30+envoy@1.39.3` (instead of the flags above).
     #[arg(long, value_name = "TARGET", conflicts_with_all = ["envoy", "istio", "istiod"])]
     target: Option<String>,
+    /// How the gateway runs: host processes, or containers of an image built
+    /// from the same binaries (the target's name gains `+container`).
+    #[arg(long, value_enum, default_value = "process")]
+    runtime: RuntimeChoice,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    Process,
+    Container,
+}
+
+impl RuntimeChoice {
+    /// `spec`, run as this says.
+    pub fn apply(self, spec: TargetSpec) -> TargetSpec {
+        match self {
+            RuntimeChoice::Process => spec,
+            RuntimeChoice::Container => spec.in_containers(),
+        }
+    }
 }
 
 impl TargetArgs {
     pub fn spec(&self) -> anyhow::Result<TargetSpec> {
+        self.written().map(|spec| self.runtime.apply(spec))
+    }
+
+    fn written(&self) -> anyhow::Result<TargetSpec> {
         if let Some(text) = &self.target {
             return TargetSpec::parse(text).map_err(anyhow::Error::msg);
         }
@@ -127,7 +151,7 @@ pub fn isolate(specs: &[TargetSpec], options: &Options, catalog: &ModuleCatalog)
     let provisioned = block_on(async {
         let tools = provision::tools(options, catalog).await?;
         for spec in specs {
-            Target::resolve(spec, options, &tools).await?;
+            Target::resolve(spec, options, &tools, profile(spec.profile, options).needs()).await?;
         }
         anyhow::Ok(())
     })?;
@@ -181,7 +205,7 @@ pub fn provision(target: &TargetArgs) -> anyhow::Result<ExitCode> {
     let catalog = catalog(&options)?;
     let provisioned = block_on(async {
         let tools = provision::tools(&options, &catalog).await?;
-        let target = Target::resolve(&spec, &options, &tools).await?;
+        let target = Target::resolve(&spec, &options, &tools, profile(spec.profile, &options).needs()).await?;
         println!("{}", target.describe());
         anyhow::Ok(())
     })?;

@@ -4,10 +4,9 @@
 //!
 //! Several gateways share a network namespace (one per scenario, on one
 //! control plane), so each gets its own block of ports for what the agent
-//! and Envoy bind on every interface, and runs in mount and PID namespaces
-//! of its own (util-linux `unshare`): its `/var/lib` (the agent's fixed
-//! Wasm cache, /var/lib/istio/data) is a folder of its own, and when the
-//! agent dies the kernel takes its Envoy along.
+//! and Envoy bind on every interface, and a Wasm cache of its own (the
+//! agent's fixed /var/lib/istio/data): as a host process in a mount and PID
+//! namespace of its own, as a container in its own file system.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -17,15 +16,12 @@ use std::time::Duration;
 use super::envoy::{access_log, wait_until_loaded, Admin, Expected};
 use super::ComponentError;
 use crate::runtime::ports::PortBlock;
-use crate::runtime::{Process, ProcessSpec};
+use crate::runtime::{Launch, Program, Running, Runtime};
 
-/// The fixed path of the agent's state, which each gateway gets its own of.
-const AGENT_STATE: &str = "/var/lib";
+/// The fixed path of the agent's Wasm cache, which each gateway gets its own of.
+const WASM_CACHE: &str = "/var/lib/istio/data";
 
 pub struct GatewaySpec<'a> {
-    pub agent: &'a Path,
-    pub envoy: &'a Path,
-    pub bootstrap_template: &'a Path,
     pub dir: &'a Path,
     pub name: &'a str,
     pub namespace: &'a str,
@@ -43,18 +39,17 @@ pub struct GatewaySpec<'a> {
 }
 
 pub struct Gateway {
-    process: Process,
+    process: Box<dyn Running>,
     admin: Admin,
 }
 
 impl Gateway {
-    pub fn start(spec: &GatewaySpec<'_>) -> Result<Self, ComponentError> {
+    /// Starts the agent as `runtime` runs it (with its Envoy and bootstrap
+    /// template where the runtime has them).
+    pub async fn start(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Self, ComponentError> {
         let io = |what: String| move |source| ComponentError::Io { what, source };
         let config_path = spec.dir.join("etc/istio/proxy");
         std::fs::create_dir_all(&config_path).map_err(io(format!("cannot create {}", config_path.display())))?;
-        // The agent makes its cache's entries, not the cache folder itself.
-        let state = spec.dir.join("varlib");
-        std::fs::create_dir_all(state.join("istio/data")).map_err(io(format!("cannot create {}", state.display())))?;
         let (admin, status, envoy_status, prometheus) =
             (spec.ports.port(0), spec.ports.port(1), spec.ports.port(2), spec.ports.port(3));
         let proxy_config = format!(
@@ -63,19 +58,14 @@ impl Gateway {
              drainDuration: 5s\nterminationDrainDuration: 1s\nfileFlushInterval: {flush}s\n\
              proxyStatsMatcher: {{inclusionPrefixes: [extension_config_discovery, listener_manager]}}\n",
             spec.discovery,
-            spec.envoy.display(),
+            runtime.path(Program::Envoy)?.display(),
             config_path.display(),
-            spec.bootstrap_template.display(),
+            runtime.bootstrap_template()?.display(),
             flush = access_log::FLUSH.as_secs_f64(),
         );
-        let process_spec = ProcessSpec::new("pilot-agent", Path::new("unshare"), spec.dir.join("pilot-agent.log"))
-            .cwd(spec.dir)
-            .args(["--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--", "/bin/sh", "-c"])
-            // The agent's state folder over /var/lib, then the agent in its place.
-            .arg(r#"mount --bind "$0" "$1" && shift && exec "$@""#)
-            .arg(&state)
-            .arg(AGENT_STATE)
-            .arg(spec.agent)
+        let launch = Launch::new(Program::Agent, spec.dir, spec.dir.join("pilot-agent.log"))
+            // The agent's Wasm cache is at a fixed path: each gateway its own.
+            .private(Path::new(WASM_CACHE))
             .args(["proxy", "router"])
             .arg(format!("--domain={}.svc.cluster.local", spec.namespace))
             .arg("--proxyLogLevel=warning")
@@ -95,7 +85,7 @@ impl Gateway {
             .env("ENVOY_PROMETHEUS_PORT", prometheus.to_string())
             .env("PROXY_CONFIG", proxy_config)
             .envs(spec.env);
-        let process = Process::spawn(&process_spec)?;
+        let process = runtime.start(&launch).await?;
         Ok(Gateway { process, admin: Admin::new((Ipv4Addr::LOCALHOST, admin).into()) })
     }
 
@@ -109,14 +99,19 @@ impl Gateway {
     }
 
     /// The admin API and the agent's process, whose log holds Envoy's.
-    pub fn parts(&mut self) -> (&Admin, &mut Process) {
-        (&self.admin, &mut self.process)
+    pub fn parts(&mut self) -> (&Admin, &mut dyn Running) {
+        (&self.admin, self.process.as_mut())
+    }
+
+    /// Evidence of how it ran beyond its log (a container's inspection).
+    pub async fn evidence(&self) -> Vec<(String, serde_json::Value)> {
+        self.process.evidence().await
     }
 
     /// Waits until istiod's configuration, with every expected listener,
     /// route and Wasm filter, is loaded in Envoy.
     pub async fn wait_ready(&mut self, expected: &Expected, timeout: Duration) -> Result<(), ComponentError> {
-        wait_until_loaded(&self.admin, expected, timeout, &mut self.process).await
+        wait_until_loaded(&self.admin, expected, timeout, self.process.as_mut()).await
     }
 
     /// Ends the agent and its Envoy at once: a scenario's gateway has

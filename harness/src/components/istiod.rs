@@ -14,7 +14,7 @@ use crate::runtime::{Process, ProcessSpec};
 
 pub const XDS_ADDRESS: &str = "127.0.0.1:15010";
 const HTTP_ADDRESS: &str = "127.0.0.1:8080";
-use crate::translate::placement::ROOT_NAMESPACE;
+use crate::mesh::ROOT_NAMESPACE;
 
 /// No `configSources`: with a kubeconfig, istiod reads the CRDs. No auto
 /// mTLS: there is no CA here, and clusters waiting for certificates would

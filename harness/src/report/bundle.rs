@@ -8,8 +8,10 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::assert::reload::summary;
+use crate::failure::Failure;
 use crate::files::copy_tree;
-use crate::outcome::{Failure, ModuleUse, Outcome};
+use crate::outcome::Outcome;
+use crate::profiles::ModuleUse;
 use crate::steps::StepResult;
 
 /// Run-directory entries not worth keeping: registry blobs, modules, etcd's

@@ -95,6 +95,8 @@ mod tests {
             target: target.into(),
             implementation: Implementation {
                 profile: "envoy".into(),
+                runtime: "process".into(),
+                image: None,
                 envoy: EnvoyFacts { version: "1.40.0".into(), build: String::new(), source: String::new() },
                 istiod: IstiodFacts { version: "1.30".into(), mode: "modelled".into(), pin: None },
             },

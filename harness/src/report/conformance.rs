@@ -7,9 +7,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{FailureKind, Outcome, Status};
+use crate::failure::FailureKind;
+use crate::outcome::{Outcome, Status};
 use crate::scenario::Feature;
-use crate::target::{ControlPlane, Target};
+use crate::targets::{ControlPlane, Target};
 
 pub const API_VERSION: &str = "plugproof.dev/v1alpha1";
 pub const KIND: &str = "ConformanceReport";
@@ -39,8 +40,28 @@ pub struct Entry {
 #[serde(rename_all = "camelCase")]
 pub struct Implementation {
     pub profile: String,
+    /// How its gateway ran: `process` or `container`.
+    #[serde(default = "process")]
+    pub runtime: String,
+    /// The image it ran from, in containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageFacts>,
     pub envoy: EnvoyFacts,
     pub istiod: IstiodFacts,
+}
+
+fn process() -> String {
+    "process".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageFacts {
+    /// As named, or as plugproof tagged the one it built.
+    pub reference: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,6 +168,12 @@ impl Entry {
             target: target.name().to_owned(),
             implementation: Implementation {
                 profile: target.spec.profile.name().to_owned(),
+                runtime: target.runtime.kind().to_owned(),
+                image: target.image.as_ref().map(|image| ImageFacts {
+                    reference: image.reference.clone(),
+                    id: image.id.clone(),
+                    digest: image.digest.clone(),
+                }),
                 envoy: EnvoyFacts {
                     version: target.envoy.version.clone(),
                     build: target.envoy.build.clone(),

@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+
+use super::component::Running;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -118,28 +121,13 @@ impl Process {
         Ok(Process { name: spec.name.clone(), child, pgid: Pid::from_raw(pid as i32), log: spec.log.clone() })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     pub fn pid(&self) -> u32 {
         self.pgid.as_raw() as u32
     }
 
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
     /// The exit status if the process has already ended.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
-    }
-
-    /// The last `lines` lines of the process's log, for error messages.
-    pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// Asks the group to stop (SIGTERM), then kills it after `grace`.
@@ -155,6 +143,29 @@ impl Process {
     pub async fn kill(mut self) {
         let _ = killpg(self.pgid, Signal::SIGKILL);
         let _ = self.child.wait().await;
+    }
+}
+
+#[async_trait]
+impl Running for Process {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        self.exit_status().map(|status| status.to_string())
+    }
+
+    async fn stop(self: Box<Self>, grace: Duration) {
+        Process::stop(*self, grace).await;
+    }
+
+    async fn kill(self: Box<Self>) {
+        Process::kill(*self).await;
     }
 }
 

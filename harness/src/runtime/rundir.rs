@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
+use super::owner;
+
 const PREFIX: &str = "plugproof-";
 const OWNER: &str = ".owner";
 
 /// A fresh run folder, `plugproof-<what>-XXXXXX`, owned by this process.
 pub fn create(what: &str) -> io::Result<TempDir> {
     let dir = tempfile::Builder::new().prefix(&format!("{PREFIX}{what}-")).tempdir()?;
-    let me = std::fs::read_link("/proc/self")?.to_string_lossy().parse().map_err(io::Error::other)?;
-    std::fs::write(dir.path().join(OWNER), identity(me).unwrap_or_default())?;
+    std::fs::write(dir.path().join(OWNER), owner::me())?;
     Ok(dir)
 }
 
@@ -36,7 +37,7 @@ pub fn all() -> Vec<PathBuf> {
 }
 
 /// The id of the process that owns a run folder, as its note says.
-pub fn owner(dir: &Path) -> Option<u32> {
+pub fn owner_of(dir: &Path) -> Option<u32> {
     std::fs::read_to_string(dir.join(OWNER)).ok()?.split_whitespace().next()?.parse().ok()
 }
 
@@ -44,27 +45,7 @@ pub fn owner(dir: &Path) -> Option<u32> {
 /// now has its id). A folder without one is not a run folder, or one being
 /// made: left alone.
 fn orphaned(dir: &Path) -> bool {
-    let Ok(owner) = std::fs::read_to_string(dir.join(OWNER)) else { return false };
-    let Some(pid) = owner.split_whitespace().next().and_then(|p| p.parse().ok()) else { return true };
-    identity(pid).is_none_or(|now| now != owner)
-}
-
-/// `PID START_TIME`: a process id and when it started, which together name
-/// one process (ids are reused); None once it has ended, a zombie too (in
-/// a PID namespace whose init does not reap, a killed run stays one). Ids
-/// are the host's /proc's, which a run in its own PID namespace still sees
-/// (`/proc/self` included).
-fn identity(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name (which may hold spaces): the state
-    // first, the start time 20th.
-    let mut fields = stat.rsplit_once(") ")?.1.split_whitespace();
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    let start = fields.nth(18)?;
-    Some(format!("{pid} {start}"))
+    std::fs::read_to_string(dir.join(OWNER)).is_ok_and(|owner| owner::gone(&owner))
 }
 
 #[cfg(test)]
@@ -93,7 +74,7 @@ mod tests {
         let dir = create("sweep-test").expect("a run folder");
         let mut child = std::process::Command::new("sleep").arg("0.2").spawn().expect("sleep runs");
         let pid = child.id();
-        std::fs::write(dir.path().join(OWNER), identity(pid).expect("a live child")).expect("write");
+        std::fs::write(dir.path().join(OWNER), owner::identity(pid).expect("a live child")).expect("write");
         assert!(!orphaned(dir.path()), "its owner runs");
         // Not waited for: once it exits it stays a zombie until reaped.
         std::thread::sleep(std::time::Duration::from_millis(500));

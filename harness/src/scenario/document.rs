@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use super::feature::Feature;
-use crate::outcome::FailureKind;
-pub use crate::target::filters::FilterRef;
+use crate::failure::FailureKind;
+pub use crate::targets::filters::FilterRef;
 
 /// A JSON object as written in YAML (plugin configurations).
 pub type JsonObject = Map<String, Value>;

@@ -19,7 +19,7 @@ use super::{
     Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_CHANGE_WITHIN,
     DEFAULT_TIMES, DEFAULT_WITHIN,
 };
-use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
+use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 const PLUGIN_SCHEME: &str = "plugin://";
 const MAX_CONNECTIONS: usize = 64;

@@ -17,7 +17,7 @@ pub use document::{
 };
 pub use feature::Feature;
 
-use crate::outcome::{Failure, FailureKind};
+use crate::failure::{Failure, FailureKind};
 pub use load::{discover, load_all, load_file, Diagnostic, LoadError};
 
 /// Consecutive passes a step needs unless it says otherwise.
@@ -393,7 +393,7 @@ pub enum Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Mismatch;
+    use crate::failure::Mismatch;
 
     fn mark(kind: Option<FailureKind>, patterns: &[&str]) -> ExpectedFailure {
         ExpectedFailure {

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use crate::assert::{Check, Verdict};
 use crate::components::envoy::updates::{Update, UpdateKind};
+use crate::failure::{Failure, FailureKind};
 use crate::oci::{repository, RegistryClient};
-use crate::outcome::{Failure, FailureKind, ModuleUse};
+use crate::profiles::ModuleUse;
 use crate::profiles::{Deployment, InForce, Published, Stage};
 use crate::provision::{ModuleError, Tools};
 use crate::scenario::{Change, ModuleSource, Plugin, UpdateExpect};

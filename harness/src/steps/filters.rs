@@ -2,7 +2,7 @@
 //! `/config_dump`.
 
 use crate::components::envoy::dump::http_filters;
-use crate::outcome::{Failure, FailureKind};
+use crate::failure::{Failure, FailureKind};
 use crate::profiles::Deployment;
 
 /// The HTTP filter names of the gateway's listener, in order.

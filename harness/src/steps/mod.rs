@@ -20,7 +20,7 @@ use crate::assert::http::{verify as verify_exchange, Exchange};
 use crate::assert::reload::{analyze, verify as verify_reload, Analysis};
 use crate::assert::{filters::verify as verify_chain, Check, Verdict};
 use crate::components::envoy::updates::Update;
-use crate::outcome::{Failure, FailureKind};
+use crate::failure::{Failure, FailureKind};
 use crate::profiles::{Deployment, Names, Stage};
 use crate::scenario::{Action, Expect, FilterOrder, Phase, Reload, Retry, Step};
 use crate::translate::IstiodVersion;

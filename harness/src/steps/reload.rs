@@ -7,8 +7,8 @@ use super::{change, StepContext};
 use crate::assert::reload::Window;
 use crate::components::envoy::updates::Update;
 use crate::components::get_json;
+use crate::failure::Failure;
 use crate::load::{self, DrainInForce, LoadSpec, Recording};
-use crate::outcome::Failure;
 use crate::scenario::{Reload, DEFAULT_CHANGE_WITHIN};
 
 /// What a reload observed: the load's record (with the gateway's drain

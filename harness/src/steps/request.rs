@@ -6,7 +6,7 @@ use reqwest::Method;
 
 use crate::assert::http::Exchange;
 use crate::components::envoy::access_log;
-use crate::outcome::{Failure, FailureKind};
+use crate::failure::{Failure, FailureKind};
 use crate::profiles::Deployment;
 use crate::scenario::RequestSpec;
 

@@ -32,7 +32,7 @@ use libtest_mimic::{Arguments, Trial};
 use crate::options::Options;
 use crate::provision::ModuleCatalog;
 use crate::scenario::{discover, load_file};
-use crate::target::TargetSpec;
+use crate::targets::TargetSpec;
 
 /// What to test: the scenarios (a folder, searched for `.yaml` files), the
 /// targets to run each on, and the options.
@@ -76,8 +76,8 @@ pub fn test_main(suite: Suite) -> ExitCode {
         Role::Daemon(code) => return code,
         Role::Test(client) => client,
     };
-    // Run folders of tests killed outright (their owner gone) go at the next start.
-    crate::runtime::rundir::sweep();
+    // Run folders and containers of tests killed outright (their owner gone) go at the next start.
+    crate::runtime::at_start();
     let args = Arguments::from_args();
     let trials = match (ModuleCatalog::load(&options.plugins), discover(&scenarios)) {
         (Ok(catalog), Ok(files)) => targets
@@ -104,7 +104,8 @@ fn trial(file: &Path, root: &Path, target: &TargetSpec, options: &Options, catal
     match load_file(file, root, &catalog.names()) {
         Err(error) => broken(&name, error.to_string()),
         Ok(scenario) => {
-            let skip = target.skip_reason(&scenario, options);
+            let features = crate::profiles::profile(target.profile, options).needs().features;
+            let skip = target.skip_reason(&scenario, options, features);
             let (target, options, catalog, test) = (target.clone(), options.clone(), catalog.clone(), name.clone());
             let trial = Trial::test(name, move || {
                 run_where_it_runs(&test, &target, &options, || {

@@ -15,7 +15,7 @@ use crate::profiles::istio::shared::{self, Client};
 use crate::profiles::profile;
 use crate::provision::{self, ModuleCatalog};
 use crate::runtime::isolation::{bring_loopback_up, is_isolated, rerun_joining};
-use crate::target::{ControlPlane, Target, TargetSpec};
+use crate::targets::{ControlPlane, Target, TargetSpec};
 
 /// Set on a test binary started as a shared control plane's daemon: its state folder.
 const SERVE_PLANE: &str = "PLUGPROOF_SERVE_PLANE";
@@ -78,7 +78,8 @@ pub fn run_on_shared_plane(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let pin = runtime.block_on(async {
         let tools = provision::tools(options, catalog).await?;
-        let target = Target::resolve(target, options, &tools).await?;
+        let needs = crate::profiles::profile(target.profile, options).needs();
+        let target = Target::resolve(target, options, &tools, needs).await?;
         Ok::<_, Failed>(target.kit.map(|kit| kit.pin).ok_or("the istio target has no kit")?)
     })?;
     // The test runner's run; without nextest's name for it, the runner's id.

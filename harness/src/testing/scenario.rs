@@ -9,7 +9,7 @@ use crate::report::{bundle, console};
 use crate::run::Runner;
 use crate::runtime::until_interrupted;
 use crate::scenario::Scenario;
-use crate::target::TargetSpec;
+use crate::targets::TargetSpec;
 
 /// Runs one scenario here and now, printing its trace.
 pub fn run_scenario(

@@ -22,10 +22,7 @@ use crate::scenario::Phase;
 
 use super::istio::IstioWasmPlugin;
 
-/// The gateway's namespace: Higress's, where its converted WasmPlugins live.
-pub const GATEWAY_NAMESPACE: &str = "higress-system";
-/// The mesh's root namespace: its WasmPlugins apply to every proxy.
-pub const ROOT_NAMESPACE: &str = "istio-system";
+use crate::mesh::ROOT_NAMESPACE;
 
 /// Whether istiod gives the gateway in `gateway_namespace` this plugin at all.
 pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str) -> bool {
@@ -67,6 +64,7 @@ mod tests {
     use rstest::rstest;
 
     use super::*;
+    use crate::mesh::GATEWAY_NAMESPACE;
     use crate::scenario::Reference;
     use crate::translate::istio::IstioSpec;
     use crate::translate::istiod::IstiodVersion;

@@ -10,11 +10,11 @@ pub use admin::Admin;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{still_running, ComponentError};
-use crate::runtime::{Process, ProcessSpec};
+use crate::runtime::{Launch, Program, Running, Runtime};
 use dump::Readiness;
 use updates::{progress, Acted, Progress, Resource, Stats, Update, UpdateKind, STATS_FILTER};
 
@@ -28,28 +28,34 @@ pub struct Expected {
 }
 
 pub struct Envoy {
-    process: Process,
+    process: Box<dyn Running>,
     admin: Admin,
 }
 
+/// What Envoy is started with.
+pub struct EnvoyStart<'a> {
+    pub bootstrap: &'a Path,
+    /// Its admin API must be at this address.
+    pub admin: SocketAddr,
+    pub log: PathBuf,
+    /// The scenario's folder, which holds the bootstrap, xDS files, modules
+    /// and logs (a container sees it at the same path).
+    pub dir: &'a Path,
+    pub concurrency: u32,
+    /// Added to its environment (what Wasm `valueFrom: HOST` reads).
+    pub env: &'a BTreeMap<String, String>,
+}
+
 impl Envoy {
-    /// Starts Envoy on `bootstrap`; its admin API must be at `admin`. `env`
-    /// is added to its environment (what Wasm `valueFrom: HOST` reads).
-    pub fn start(
-        binary: &Path,
-        bootstrap: &Path,
-        admin: SocketAddr,
-        log: &Path,
-        concurrency: u32,
-        env: &BTreeMap<String, String>,
-    ) -> Result<Self, ComponentError> {
-        let spec = ProcessSpec::new("envoy", binary, log.to_path_buf())
+    /// Starts Envoy as `runtime` runs it.
+    pub async fn start(runtime: &dyn Runtime, start: EnvoyStart<'_>) -> Result<Self, ComponentError> {
+        let launch = Launch::new(Program::Envoy, start.dir, start.log)
             .arg("-c")
-            .arg(bootstrap)
+            .arg(start.bootstrap)
             // Parallel runs must not share the hot-restart shared memory.
             .arg("--disable-hot-restart")
             .arg("--concurrency")
-            .arg(concurrency.to_string())
+            .arg(start.concurrency.to_string())
             .arg("--log-level")
             .arg("info")
             // As the istio profile's pilot-agent runs Envoy (drainDuration 5s):
@@ -60,9 +66,9 @@ impl Envoy {
             .arg("immediate")
             .arg("--file-flush-interval-msec")
             .arg(access_log::FLUSH.as_millis().to_string())
-            .envs(env);
-        let process = Process::spawn(&spec)?;
-        Ok(Envoy { process, admin: Admin::new(admin) })
+            .envs(start.env);
+        let process = runtime.start(&launch).await?;
+        Ok(Envoy { process, admin: Admin::new(start.admin) })
     }
 
     pub fn admin(&self) -> &Admin {
@@ -77,15 +83,16 @@ impl Envoy {
     /// ECDS resource is loaded; fails fast, with Envoy's own message, when
     /// Envoy exits or rejects a resource.
     pub async fn wait_ready(&mut self, expected: &Expected, timeout: Duration) -> Result<(), ComponentError> {
-        wait_until_loaded(&self.admin, expected, timeout, &mut self.process).await
+        wait_until_loaded(&self.admin, expected, timeout, self.process.as_mut()).await
     }
 
-    pub fn process(&self) -> &Process {
-        &self.process
+    pub fn parts(&mut self) -> (&Admin, &mut dyn Running) {
+        (&self.admin, self.process.as_mut())
     }
 
-    pub fn parts(&mut self) -> (&Admin, &mut Process) {
-        (&self.admin, &mut self.process)
+    /// Evidence of how it ran beyond its log (a container's inspection).
+    pub async fn evidence(&self) -> Vec<(String, serde_json::Value)> {
+        self.process.evidence().await
     }
 
     pub async fn stop(self) {
@@ -99,7 +106,7 @@ pub async fn wait_until_loaded(
     admin: &Admin,
     expected: &Expected,
     timeout: Duration,
-    process: &mut Process,
+    process: &mut dyn Running,
 ) -> Result<(), ComponentError> {
     let started = Instant::now();
     loop {
@@ -136,7 +143,7 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    pub async fn take(admin: &Admin, process: &Process) -> Result<Self, ComponentError> {
+    pub async fn take(admin: &Admin, process: &dyn Running) -> Result<Self, ComponentError> {
         let log_len = std::fs::metadata(process.log_path()).map_or(0, |m| m.len());
         Ok(Baseline { stats: admin.stats(STATS_FILTER).await?, log_len, at: Instant::now() })
     }
@@ -147,7 +154,7 @@ impl Baseline {
 /// when `within` passes.
 pub async fn await_update(
     admin: &Admin,
-    process: &mut Process,
+    process: &mut dyn Running,
     resources: Vec<Resource>,
     baseline: Baseline,
     within: Duration,

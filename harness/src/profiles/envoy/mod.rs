@@ -14,8 +14,10 @@ use async_trait::async_trait;
 
 use super::{Clock, DeployError, Deployment, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::Update;
-use crate::components::envoy::{await_update, Admin, Baseline, Envoy};
+use crate::components::envoy::{await_update, Admin, Baseline, Envoy, EnvoyStart};
+use crate::runtime::Program;
 use crate::scenario::Feature;
+use crate::targets::Needs;
 use crate::translate::IstioWasmPlugin;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,8 +35,8 @@ impl Profile for Standalone {
         ProfileKind::Envoy
     }
 
-    fn features(&self) -> &'static [Feature] {
-        &[Feature::DirectDelivery]
+    fn needs(&self) -> Needs {
+        Needs { features: &[Feature::DirectDelivery], programs: &[Program::Envoy] }
     }
 
     async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError> {
@@ -70,6 +72,10 @@ impl Deployment for EnvoyDeployment {
         self.boot.clone()
     }
 
+    async fn extra_evidence(&self) -> Vec<(String, serde_json::Value)> {
+        self.envoy.evidence().await
+    }
+
     /// Rewrites the files that changed, which Envoy picks up by itself, and
     /// waits (up to `within`) until Envoy has taken or refused each update.
     async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
@@ -98,14 +104,15 @@ async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     let (files, plugins) = render(stage, &xds_dir, &access_log, gateway, admin).await?;
     xds::write(&xds_dir, &files.changes(&xds_dir)).map_err(io("cannot write the xDS files"))?;
     clock.lap("pull + render");
-    let mut envoy = Envoy::start(
-        &stage.target.envoy.path,
-        &xds_dir.join(xds::BOOTSTRAP),
+    let start = EnvoyStart {
+        bootstrap: &xds_dir.join(xds::BOOTSTRAP),
         admin,
-        &stage.dir.join("envoy.log"),
-        CONCURRENCY,
-        &stage.scenario.gateway_env,
-    )?;
+        log: stage.dir.join("envoy.log"),
+        dir: stage.dir,
+        concurrency: CONCURRENCY,
+        env: &stage.scenario.gateway_env,
+    };
+    let mut envoy = Envoy::start(stage.target.runtime.as_ref(), start).await?;
     envoy.wait_ready(&stage.expected(xds::LISTENER.to_owned(), &plugins), READY_TIMEOUT).await?;
     clock.lap("envoy ready");
     Ok(EnvoyDeployment { envoy, boot: clock.laps, gateway, admin, xds_dir, access_log })

@@ -7,24 +7,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::template;
 use crate::components::apiserver::{ApiServer, TOKEN, URL};
 use crate::components::etcd::Etcd;
 use crate::components::istiod::{Istiod, XDS_ADDRESS};
 use crate::files::copy_tree;
+use crate::options::Endpoints;
 use crate::profiles::{Clock, DeployError};
 use crate::provision::IstioKit;
-
-/// How a gateway and the harness reach a control plane.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Endpoints {
-    /// istiod's plaintext XDS (`HOST:PORT`).
-    pub xds: String,
-    /// The kit's pin, which a scenario's target must match.
-    pub pin: String,
-}
 
 pub struct ControlPlane {
     // Declared in stopping order: istiod first, etcd last.

@@ -30,11 +30,14 @@ use crate::profiles::Names;
 use crate::runtime::isolation::is_isolated;
 use crate::runtime::ports::PortBlock;
 use crate::runtime::rundir;
+use crate::runtime::Program;
 use crate::scenario::Feature;
+use crate::targets::Needs;
 use crate::translate::IstioWasmPlugin;
 
-pub use self::control_plane::{ControlPlane, Endpoints};
+pub use self::control_plane::ControlPlane;
 pub use self::kube::KubeError;
+pub use crate::options::Endpoints;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long istiod may take to notice a gateway that went away.
@@ -100,8 +103,8 @@ impl Profile for Istio {
         ProfileKind::Istio
     }
 
-    fn features(&self) -> &'static [Feature] {
-        &[Feature::AgentFetch, Feature::NativeFilters]
+    fn needs(&self) -> Needs {
+        Needs { features: &[Feature::AgentFetch, Feature::NativeFilters], programs: &[Program::Agent, Program::Envoy] }
     }
 
     fn needs_isolation(&self) -> bool {
@@ -174,10 +177,12 @@ impl Deployment for IstioDeployment {
 
     /// istiod's own view of the gateway's configuration.
     async fn extra_evidence(&self) -> Vec<(String, Value)> {
-        match istiod::Debug::default().config_dump(&self.proxy_id()).await {
-            Ok(dump) => vec![("istiod_config_dump.json".into(), dump)],
-            Err(e) => vec![("istiod_config_dump.json".into(), json!({"error": e.to_string()}))],
-        }
+        let mut evidence = self.gateway.evidence().await;
+        evidence.push(match istiod::Debug::default().config_dump(&self.proxy_id()).await {
+            Ok(dump) => ("istiod_config_dump.json".into(), dump),
+            Err(e) => ("istiod_config_dump.json".into(), json!({"error": e.to_string()})),
+        });
+        evidence
     }
 
     fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
@@ -249,7 +254,7 @@ async fn deploy(
     port_locks: &std::path::Path,
     mut clock: Clock,
 ) -> Result<IstioDeployment, DeployError> {
-    let kit = stage.target.kit.as_ref().ok_or(DeployError::Unprovisioned("istio"))?;
+    stage.target.kit.as_ref().ok_or(DeployError::Unprovisioned("istio"))?;
     let dir = stage.dir.join("istio");
     std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the istio folder"))?;
     write_names(stage, &dir)?;
@@ -267,10 +272,7 @@ async fn deploy(
     std::fs::create_dir_all(&gateway_dir).map_err(DeployError::io("cannot create the gateway folder"))?;
     let namespace = stage.names.gateway_namespace();
     let label = resources::gateway_label(&stage.names);
-    let mut gateway = Gateway::start(&GatewaySpec {
-        agent: &kit.agent,
-        envoy: &stage.target.envoy.path,
-        bootstrap_template: &kit.bootstrap_template,
+    let spec = GatewaySpec {
         dir: &gateway_dir,
         name: resources::GATEWAY_NAME,
         namespace: &namespace,
@@ -280,7 +282,8 @@ async fn deploy(
         ports: &ports,
         registry: stage.registry.host(),
         env: &stage.scenario.gateway_env,
-    })?;
+    };
+    let mut gateway = Gateway::start(stage.target.runtime.as_ref(), &spec).await?;
     gateway.wait_ready(&stage.expected(format!("{ip}_{port}"), &stage.reaching(&plugins)), READY_TIMEOUT).await?;
     clock.lap("gateway ready");
     Ok(IstioDeployment {
@@ -305,7 +308,7 @@ fn write_names(stage: &Stage<'_>, dir: &std::path::Path) -> Result<(), DeployErr
         .resources
         .iter()
         .map(|r| r.namespace.as_str())
-        .chain([crate::translate::placement::GATEWAY_NAMESPACE, crate::translate::placement::ROOT_NAMESPACE]);
+        .chain([crate::mesh::GATEWAY_NAMESPACE, crate::mesh::ROOT_NAMESPACE]);
     let mapping: BTreeMap<String, String> = stage.names.mapping(written).into_iter().collect();
     let text = serde_json::to_vec_pretty(&json!({"prefix": stage.names.prefix(), "namespaces": mapping}))
         .expect("JSON serialises");

@@ -11,9 +11,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::{json, Value};
 
+use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 use crate::profiles::Names;
 use crate::scenario::{Scenario, SHA256_AUTO};
-use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 use crate::translate::IstioWasmPlugin;
 
 pub const GATEWAY_NAME: &str = "plugproof-gateway";

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::control_plane::{ControlPlane, Endpoints};
+use super::control_plane::ControlPlane;
+use crate::options::Endpoints;
 use crate::provision::IstioKit;
 
 /// How long the daemon stays up with no test using it.

@@ -15,7 +15,7 @@ use crate::profiles::DeployError;
 use crate::provision::IstioKit;
 use crate::report::progress::Progress;
 
-use crate::translate::placement::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
+use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 /// The etcd data folder to copy, made now if the kit has none yet.
 pub async fn etcd_template(kit: &IstioKit, scratch: &Path) -> Result<PathBuf, DeployError> {

@@ -15,18 +15,12 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::{BuiltModules, Cache, ProvisionError};
+use crate::options::OciAuth;
 use crate::scenario::ModuleSource;
 
 /// The largest module plugproof takes from a user (Go plugins run to
 /// several MB; V8 takes seconds per MB to compile them).
 pub const MAX_MODULE: u64 = 64 << 20;
-
-/// Credentials for registries the user names (`oci:`), if any.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OciAuth {
-    pub username: String,
-    pub password: String,
-}
 
 /// A module ready to push: its file, its sha256 (hex), and its source as
 /// the scenario names it.

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use super::super::Cache;
-use super::OciAuth;
 use crate::oci::{OciError, RegistryClient};
+use crate::options::OciAuth;
 
 pub async fn pull(cache: &Cache, reference: &str, auth: Option<&OciAuth>) -> Result<PathBuf, OciError> {
     let client = RegistryClient::remote(reference, auth.map(|a| (a.username.as_str(), a.password.as_str())))?;

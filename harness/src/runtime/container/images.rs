@@ -1,0 +1,226 @@
+//! Images a target runs: ones plugproof builds itself from what it already
+//! provisions (`images/envoy`, `images/gateway`: FROM scratch, the
+//! binaries and the libraries they link, nothing pulled), or ones the user
+//! names, pulled if absent. Either way the image is asked what it holds:
+//! its Envoy's version, and for a gateway image its agent.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use testcontainers::bollard::query_parameters::CreateImageOptionsBuilder;
+use testcontainers::core::BuildImageOptions;
+use testcontainers::runners::{AsyncBuilder, AsyncRunner};
+use testcontainers::{GenericBuildableImage, GenericImage, ImageExt};
+
+use super::engine::{self, ContainerError};
+use super::Image;
+
+/// Where an image's programs are: as in `envoyproxy/envoy` and
+/// `istio/proxyv2` (and Higress's gateway, which is laid out as istio's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageLayout {
+    pub envoy: PathBuf,
+    pub agent: Option<PathBuf>,
+    pub bootstrap_template: Option<PathBuf>,
+}
+
+/// The layout of each kind of image.
+pub const IMAGE_LAYOUT: (&str, &str, &str) =
+    ("/usr/local/bin/envoy", "/usr/local/bin/pilot-agent", "/var/lib/istio/envoy/envoy_bootstrap_tmpl.json");
+
+/// What an image must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// Envoy alone (`envoyproxy/envoy`).
+    Envoy,
+    /// istio's agent and Envoy (`istio/proxyv2`, `higress/gateway`).
+    Gateway,
+}
+
+impl ImageKind {
+    pub fn layout(self) -> ImageLayout {
+        let (envoy, agent, template) = IMAGE_LAYOUT;
+        match self {
+            ImageKind::Envoy => ImageLayout { envoy: envoy.into(), agent: None, bootstrap_template: None },
+            ImageKind::Gateway => ImageLayout {
+                envoy: envoy.into(),
+                agent: Some(agent.into()),
+                bootstrap_template: Some(template.into()),
+            },
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ImageKind::Envoy => "envoy",
+            ImageKind::Gateway => "gateway",
+        }
+    }
+}
+
+/// An image plugproof builds from binaries it provisioned.
+#[derive(Debug, Clone)]
+pub struct LocalImage<'a> {
+    pub kind: ImageKind,
+    /// `images/`: the Containerfile of each kind.
+    pub definitions: &'a Path,
+    pub envoy: &'a Path,
+    pub agent: Option<&'a Path>,
+    pub bootstrap_template: Option<&'a Path>,
+    /// What the tag says before its content hash: `1.40.0`, `1.30-9739e10eb9d7-envoy-1.40.0`.
+    pub version: String,
+}
+
+impl LocalImage<'_> {
+    /// Builds it unless an image of the same content is there already; it
+    /// is tagged `localhost/plugproof/KIND:VERSION-HASH`, the hash over the
+    /// Containerfile and every file put in.
+    pub async fn build(&self) -> Result<Image, ContainerError> {
+        let containerfile = self.definitions.join(self.kind.name()).join("Containerfile");
+        let mut files: Vec<(PathBuf, String)> = Vec::new();
+        let layout = self.kind.layout();
+        for (binary, inside) in [(Some(self.envoy), Some(&layout.envoy)), (self.agent, layout.agent.as_ref())] {
+            let (Some(binary), Some(inside)) = (binary, inside) else { continue };
+            files.push((binary.to_path_buf(), format!("rootfs{}", inside.display())));
+            for library in linked(binary).map_err(|message| self.build_error(&containerfile, message))? {
+                files.push((library.clone(), format!("rootfs{}", library.display())));
+            }
+        }
+        if let (Some(template), Some(inside)) = (self.bootstrap_template, &layout.bootstrap_template) {
+            files.push((template.to_path_buf(), format!("rootfs{}", inside.display())));
+        }
+        files.sort();
+        files.dedup_by(|a, b| a.1 == b.1);
+        let hash = content_hash(&containerfile, &files).map_err(|e| self.build_error(&containerfile, e))?;
+        let (name, tag) = (format!("localhost/plugproof/{}", self.kind.name()), format!("{}-{hash}", self.version));
+        let reference = format!("{name}:{tag}");
+        let mut buildable = GenericBuildableImage::new(name, tag).with_dockerfile(&containerfile);
+        for (host, inside) in &files {
+            buildable = buildable.with_file(host, inside.clone());
+        }
+        if self.kind == ImageKind::Gateway {
+            // Folders the image's user writes (istio's agent: its config and Wasm cache).
+            for owned in ["owned/etc/istio/proxy/.keep", "owned/var/lib/istio/data/.keep", "owned/tmp/.keep"] {
+                buildable = buildable.with_data(Vec::new(), owned);
+            }
+        }
+        // The built image is run by its id, below, not through this handle.
+        let _built = buildable
+            .build_image_with(BuildImageOptions::new().with_skip_if_exists(true))
+            .await
+            .map_err(|e| self.build_error(&containerfile, e.to_string()))?;
+        let id = image_id(&reference).await?;
+        Ok(Image { id, reference, digest: None, layout })
+    }
+
+    fn build_error(&self, containerfile: &Path, message: String) -> ContainerError {
+        ContainerError::Build {
+            image: format!("localhost/plugproof/{}:{}", self.kind.name(), self.version),
+            containerfile: containerfile.display().to_string(),
+            message,
+        }
+    }
+}
+
+/// The shared libraries `binary` links, as `ldd` resolves them here.
+fn linked(binary: &Path) -> Result<Vec<PathBuf>, String> {
+    let out = Command::new("ldd").arg(binary).output().map_err(|e| format!("cannot run ldd: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.contains("not a dynamic executable") || text.contains("statically linked") {
+        return Ok(Vec::new());
+    }
+    if !out.status.success() {
+        return Err(format!("ldd {}: {}", binary.display(), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    // `libm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x...)`, `/lib64/ld-linux-x86-64.so.2 (0x...)`.
+    Ok(text
+        .lines()
+        .filter_map(|line| {
+            let path = line.split("=>").last()?.split_whitespace().next()?;
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect())
+}
+
+fn content_hash(containerfile: &Path, files: &[(PathBuf, String)]) -> Result<String, String> {
+    let mut hasher = Sha256::new();
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    hasher.update(read(containerfile)?);
+    for (host, inside) in files {
+        hasher.update(inside.as_bytes());
+        hasher.update(read(host)?);
+    }
+    Ok(hex::encode(hasher.finalize())[..12].to_owned())
+}
+
+/// An image the user names: pulled if absent, then asked what it holds.
+#[derive(Debug, Clone)]
+pub struct NamedImage {
+    pub reference: String,
+    pub kind: ImageKind,
+}
+
+impl NamedImage {
+    /// The image, with the digest the engine knows it by.
+    pub async fn resolve(&self) -> Result<Image, ContainerError> {
+        let docker = engine::client().await?;
+        let fail = |message: String| ContainerError::Image { reference: self.reference.clone(), message };
+        if docker.inspect_image(&self.reference).await.is_err() {
+            let options = CreateImageOptionsBuilder::new().from_image(&self.reference).build();
+            let mut pull = docker.create_image(Some(options), None, None);
+            while let Some(progress) = pull.next().await {
+                progress.map_err(|e| {
+                    fail(format!("not here, and it cannot be pulled ({e}); pull or build it, or name another"))
+                })?;
+            }
+        }
+        let inspect = docker.inspect_image(&self.reference).await.map_err(|e| fail(e.to_string()))?;
+        let id = inspect.id.ok_or_else(|| fail("the engine gives no image id".into()))?;
+        let digest = inspect.repo_digests.and_then(|d| d.into_iter().next());
+        Ok(Image { id, reference: self.reference.clone(), digest, layout: self.kind.layout() })
+    }
+}
+
+async fn image_id(reference: &str) -> Result<String, ContainerError> {
+    let docker = engine::client().await?;
+    let inspect = docker
+        .inspect_image(reference)
+        .await
+        .map_err(|e| ContainerError::Image { reference: reference.to_owned(), message: e.to_string() })?;
+    inspect.id.ok_or_else(|| ContainerError::Image { reference: reference.to_owned(), message: "no image id".into() })
+}
+
+/// Runs one of the image's programs to its end and returns what it printed.
+pub async fn run_once(
+    image: &Image,
+    program: &Path,
+    args: &[&str],
+    what: &'static str,
+) -> Result<String, ContainerError> {
+    let (repository, tag) = image.id.split_once(':').unwrap_or(("sha256", &image.id));
+    let lacks = |message: String| ContainerError::Lacks {
+        reference: image.reference.clone(),
+        program: what,
+        path: program.display().to_string(),
+        hint: message,
+    };
+    let container = GenericImage::new(repository, tag)
+        .with_entrypoint(&program.to_string_lossy())
+        .with_cmd(args.iter().copied())
+        .with_label(engine::OWNER, crate::runtime::owner::me())
+        .with_host_config_modifier(engine::join_network)
+        .start()
+        .await
+        .map_err(|e| lacks(e.to_string()))?;
+    let mut out = container.stdout_to_vec().await.unwrap_or_default();
+    out.extend(container.stderr_to_vec().await.unwrap_or_default());
+    let code = container.exit_code().await.ok().flatten();
+    let _ = container.rm().await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    match code {
+        Some(0) | None => Ok(text),
+        Some(code) => Err(lacks(format!("it exited with code {code}: {}", text.trim()))),
+    }
+}
