@@ -103,6 +103,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A container reaper serves and exits here; run folders and containers
+    // of runs killed outright (their owner gone) go at the next start.
+    plugproof::runtime::at_start();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -112,8 +115,6 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let command = Cli::parse().command;
-    // Run folders and containers of runs killed outright (their owner gone) go at the next start.
-    plugproof::runtime::at_start();
     let result = match command {
         Command::Run { paths, target, filter, report_dir, jobs } => {
             cli::run::main(&paths, &target, filter.as_deref(), report_dir, jobs)

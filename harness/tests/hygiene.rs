@@ -36,14 +36,39 @@ fn marked(marker: &str) -> Vec<String> {
 }
 
 /// Whether Envoy runs under the run marked `marker` (on istio, under
-/// pilot-agent), serving a configuration (not asked its `--version`).
+/// pilot-agent), serving a configuration (not asked its `--version`), as a
+/// process or in a container of the run's.
 fn envoy_runs(marker: &str) -> bool {
-    marked(marker).iter().filter(|p| p.ends_with(" envoy")).any(|p| {
+    let process = marked(marker).iter().filter(|p| p.ends_with(" envoy")).any(|p| {
         let pid = p.split(' ').next().unwrap_or_default();
         let cmdline = of_process(pid, "cmdline", |dir| std::fs::read(dir.join("cmdline"))).unwrap_or_default();
         cmdline.split(|b| *b == 0).any(|arg| arg == b"-c")
+    });
+    process || !containers(marker).is_empty()
+}
+
+/// The containers of the run marked `marker`: those whose owner label names
+/// one of its processes, live or, once seen, gone (`OWNERS` remembers them).
+fn containers(marker: &str) -> Vec<String> {
+    let mut owners = OWNERS.lock().expect("not poisoned");
+    let seen = owners.entry(marker.to_owned()).or_default();
+    for process in marked(marker) {
+        let pid = process.split(' ').next().and_then(|p| p.parse().ok());
+        seen.extend(pid.and_then(plugproof::runtime::owner::identity));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let mut ids = Vec::new();
+        for owner in seen.iter() {
+            ids.extend(plugproof::runtime::container::engine::owned_by(owner).await);
+        }
+        ids
     })
 }
+
+/// Per marker, the owner identities of every process seen running under it.
+static OWNERS: std::sync::Mutex<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 /// Live processes that could be this test's with an entry of
 /// `/proc/PID/<file>` (NUL-separated) that satisfies `pred`, as "PID COMM".
@@ -144,13 +169,19 @@ fn wait_for(limit: Duration, mut pred: impl FnMut() -> bool) -> bool {
     pred()
 }
 
+/// Neither a process nor a container of the run marked `marker` is left.
 fn assert_nothing_left(marker: &str) {
-    assert_none(|| marked(marker));
+    assert_none(|| {
+        let mut left = marked(marker);
+        left.extend(containers(marker).into_iter().map(|id| format!("container {id}")));
+        left
+    });
 }
 
 fn assert_none(find: impl Fn() -> Vec<String>) {
-    // Orphans of a killed parent are killed by the kernel, not instantly.
-    let clean = wait_for(Duration::from_secs(5), || find().is_empty());
+    // Orphans of a killed parent are killed by the kernel, not instantly,
+    // and a killed run's reaper needs a moment to remove its containers.
+    let clean = wait_for(Duration::from_secs(10), || find().is_empty());
     assert!(clean, "still running after the run ended: {:?}", find());
 }
 
@@ -398,6 +429,7 @@ fn killing_the_test_runner_leaves_no_control_plane(target: &str) {
 }
 
 fn main() -> ExitCode {
+    plugproof::runtime::at_start();
     let mut options = common::options();
     let _client = match plugproof::testing::role(&mut options) {
         plugproof::testing::Role::Daemon(code) => return code,

@@ -28,6 +28,7 @@ use plugproof::targets::TargetSpec;
 const BASE: &[&str] = &["default", "kube-node-lease", "kube-public", "kube-system", "higress-system", "istio-system"];
 
 fn main() -> ExitCode {
+    plugproof::runtime::at_start();
     let mut options = common::options();
     if let plugproof::testing::Role::Daemon(code) = plugproof::testing::role(&mut options) {
         return code;

@@ -201,6 +201,7 @@ fn run_file(file: &Path, target: &TargetSpec, options: &Options, catalog: &Modul
 }
 
 fn main() -> ExitCode {
+    plugproof::runtime::at_start();
     let mut options = common::options();
     let _client = match role(&mut options) {
         Role::Daemon(code) => return code,

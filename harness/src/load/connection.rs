@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::lane::Clock;
+use super::clock::Clock;
 use super::{ConnectionEnd, LoadSpec, Protocol, StreamShape};
 
 type Body = Empty<Bytes>;

@@ -9,36 +9,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::time::MissedTickBehavior;
 
+use super::clock::Clock;
 use super::connection::{chain, is_reset, Connection, SendError, Slot, Target};
 use super::{Answer, LongStream, Protocol, Sample, StreamEnd, StreamShape, GRACE};
 use crate::components::echo::LAST_EVENT;
-
-/// The load's time: its start, its end, and the last moment an answer
-/// still due is waited for.
-#[derive(Debug, Clone)]
-pub(super) struct Clock {
-    pub started: Instant,
-    pub deadline: Instant,
-}
-
-impl Clock {
-    pub fn start(duration: Duration) -> Self {
-        let started = Instant::now();
-        Clock { started, deadline: started + duration }
-    }
-
-    pub fn since(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    fn over(&self) -> bool {
-        Instant::now() >= self.deadline
-    }
-
-    fn last_answer(&self) -> tokio::time::Instant {
-        (self.deadline + GRACE).into()
-    }
-}
 
 /// What one lane saw.
 #[derive(Default)]

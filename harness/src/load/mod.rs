@@ -10,6 +10,7 @@
 //! a bounded time: the plan's duration, then at most `GRACE` for answers
 //! still due.
 
+mod clock;
 mod connection;
 mod lane;
 mod traffic;
@@ -222,7 +223,7 @@ pub async fn run(spec: &LoadSpec, started: tokio::sync::oneshot::Sender<Instant>
 async fn drive(spec: Arc<LoadSpec>, started: tokio::sync::oneshot::Sender<Instant>) -> Recording {
     let plan = &spec.plan;
     let long_http2 = plan.long.as_ref().map_or(0, |l| l.http2);
-    let clock = lane::Clock::start(plan.duration);
+    let clock = clock::Clock::start(plan.duration);
     let _ = started.send(clock.started);
     let lanes = plan.short_lanes().max(1);
     let interval = Duration::from_secs_f64(lanes as f64 / f64::from(plan.rate.max(1)));

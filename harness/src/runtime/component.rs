@@ -99,7 +99,7 @@ pub enum RuntimeError {
     #[error(transparent)]
     Process(#[from] super::ProcessError),
     #[error(transparent)]
-    Container(#[from] super::container::ContainerError),
+    Container(#[from] super::container::engine::ContainerError),
     #[error("this target runs no {program} ({runtime}); {hint}")]
     NoProgram { program: &'static str, runtime: String, hint: String },
 }

@@ -72,12 +72,13 @@ pub fn targets_from_env() -> Vec<TargetSpec> {
 /// as one.
 pub fn test_main(suite: Suite) -> ExitCode {
     let Suite { scenarios, targets, mut options } = suite;
+    // A container reaper serves and exits here; run folders and containers
+    // of tests killed outright (their owner gone) go at the next start.
+    crate::runtime::at_start();
     let _client = match role(&mut options) {
         Role::Daemon(code) => return code,
         Role::Test(client) => client,
     };
-    // Run folders and containers of tests killed outright (their owner gone) go at the next start.
-    crate::runtime::at_start();
     let args = Arguments::from_args();
     let trials = match (ModuleCatalog::load(&options.plugins), discover(&scenarios)) {
         (Ok(catalog), Ok(files)) => targets

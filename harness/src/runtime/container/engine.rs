@@ -123,10 +123,25 @@ pub async fn sweep() -> usize {
     swept
 }
 
-/// The containers this process owns, for hygiene checks: their ids.
+/// The containers `owner` owns: their ids.
 pub async fn owned_by(owner: &str) -> Vec<String> {
     let Ok(docker) = Docker::connect_with_defaults() else { return Vec::new() };
     let filters: HashMap<String, Vec<String>> = HashMap::from([("label".to_owned(), vec![format!("{OWNER}={owner}")])]);
     let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     docker.list_containers(Some(options)).await.unwrap_or_default().into_iter().filter_map(|c| c.id).collect()
+}
+
+/// Removes every container `owner` owns.
+pub async fn remove_owned(owner: &str) {
+    for id in owned_by(owner).await {
+        remove(&id).await;
+    }
+}
+
+/// Removes a container, killing what runs in it.
+pub async fn remove(id: &str) {
+    if let Ok(docker) = Docker::connect_with_defaults() {
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        let _ = docker.remove_container(id, Some(options)).await;
+    }
 }

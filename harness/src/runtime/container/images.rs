@@ -9,10 +9,16 @@ use std::process::Command;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use testcontainers::bollard::query_parameters::CreateImageOptionsBuilder;
+use std::collections::HashMap;
+
+use testcontainers::bollard::models::{ContainerCreateBody, HostConfig};
+use testcontainers::bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StartContainerOptions, WaitContainerOptions,
+};
 use testcontainers::core::BuildImageOptions;
-use testcontainers::runners::{AsyncBuilder, AsyncRunner};
-use testcontainers::{GenericBuildableImage, GenericImage, ImageExt};
+use testcontainers::runners::AsyncBuilder;
+use testcontainers::GenericBuildableImage;
 
 use super::engine::{self, ContainerError};
 use super::Image;
@@ -78,6 +84,7 @@ impl LocalImage<'_> {
     /// is tagged `localhost/plugproof/KIND:VERSION-HASH`, the hash over the
     /// Containerfile and every file put in.
     pub async fn build(&self) -> Result<Image, ContainerError> {
+        engine::client().await?;
         let containerfile = self.definitions.join(self.kind.name()).join("Containerfile");
         let mut files: Vec<(PathBuf, String)> = Vec::new();
         let layout = self.kind.layout();
@@ -106,11 +113,16 @@ impl LocalImage<'_> {
                 buildable = buildable.with_data(Vec::new(), owned);
             }
         }
-        // The built image is run by its id, below, not through this handle.
-        let _built = buildable
-            .build_image_with(BuildImageOptions::new().with_skip_if_exists(true))
-            .await
-            .map_err(|e| self.build_error(&containerfile, e.to_string()))?;
+        if image_id(&reference).await.is_err() {
+            let started = std::time::Instant::now();
+            eprintln!("plugproof: building image {reference} from {} ...", containerfile.display());
+            // The built image is run by its id, below, not through this handle.
+            let _built = buildable
+                .build_image_with(BuildImageOptions::new().with_skip_if_exists(true))
+                .await
+                .map_err(|e| self.build_error(&containerfile, e.to_string()))?;
+            eprintln!("plugproof: building image {reference}: done in {:.1}s", started.elapsed().as_secs_f64());
+        }
         let id = image_id(&reference).await?;
         Ok(Image { id, reference, digest: None, layout })
     }
@@ -193,34 +205,62 @@ async fn image_id(reference: &str) -> Result<String, ContainerError> {
 }
 
 /// Runs one of the image's programs to its end and returns what it printed.
+/// (Through the engine's API directly: a program that ends at once passes
+/// through states, such as Podman's `stopped`, that testcontainers' start
+/// does not read.)
 pub async fn run_once(
     image: &Image,
     program: &Path,
     args: &[&str],
     what: &'static str,
 ) -> Result<String, ContainerError> {
-    let (repository, tag) = image.id.split_once(':').unwrap_or(("sha256", &image.id));
     let lacks = |message: String| ContainerError::Lacks {
         reference: image.reference.clone(),
         program: what,
         path: program.display().to_string(),
         hint: message,
     };
-    let container = GenericImage::new(repository, tag)
-        .with_entrypoint(&program.to_string_lossy())
-        .with_cmd(args.iter().copied())
-        .with_label(engine::OWNER, crate::runtime::owner::me())
-        .with_host_config_modifier(engine::join_network)
-        .start()
-        .await
-        .map_err(|e| lacks(e.to_string()))?;
-    let mut out = container.stdout_to_vec().await.unwrap_or_default();
-    out.extend(container.stderr_to_vec().await.unwrap_or_default());
-    let code = container.exit_code().await.ok().flatten();
-    let _ = container.rm().await;
-    let text = String::from_utf8_lossy(&out).into_owned();
-    match code {
-        Some(0) | None => Ok(text),
-        Some(code) => Err(lacks(format!("it exited with code {code}: {}", text.trim()))),
+    let docker = engine::client().await?;
+    let mut host = HostConfig::default();
+    engine::join_network(&mut host);
+    let labels = HashMap::from([(engine::OWNER.to_owned(), crate::runtime::owner::me())]);
+    let config = ContainerCreateBody {
+        image: Some(image.id.clone()),
+        entrypoint: Some(vec![program.to_string_lossy().into_owned()]),
+        cmd: Some(args.iter().map(|a| (*a).to_owned()).collect()),
+        labels: Some(labels),
+        host_config: Some(host),
+        ..Default::default()
+    };
+    // Removed below; if this process is killed first, by its reaper.
+    super::reaper::ensure();
+    let id =
+        docker.create_container(None::<CreateContainerOptions>, config).await.map_err(|e| lacks(e.to_string()))?.id;
+    let ran = async {
+        docker.start_container(&id, None::<StartContainerOptions>).await.map_err(|e| lacks(e.to_string()))?;
+        let mut waited = docker.wait_container(&id, None::<WaitContainerOptions>);
+        let mut code = 0;
+        while let Some(status) = waited.next().await {
+            match status {
+                Ok(status) => code = status.status_code,
+                // A non-zero exit comes as an error carrying the code.
+                Err(testcontainers::bollard::errors::Error::DockerContainerWaitError { code: c, .. }) => code = c,
+                Err(e) => return Err(lacks(e.to_string())),
+            }
+        }
+        let options = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
+        let mut logs = docker.logs(&id, Some(options));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = logs.next().await {
+            text.push_str(&chunk.to_string());
+        }
+        match code {
+            0 => Ok(text),
+            code => Err(lacks(format!("it exited with code {code}: {}", text.trim()))),
+        }
     }
+    .await;
+    let remove = RemoveContainerOptionsBuilder::new().force(true).build();
+    let _ = docker.remove_container(&id, Some(remove)).await;
+    ran
 }

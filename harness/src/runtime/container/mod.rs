@@ -8,11 +8,13 @@
 //! mounted at the same path, so the xDS files, modules and logs it names
 //! are where it expects them. Its stdout and stderr go to the launch's log
 //! file. Each container carries the owner's label (`engine::OWNER`):
-//! stopped with its component, removed when dropped, and, when the run was
-//! killed outright, removed by the next start's `engine::sweep`.
+//! stopped with its component, removed when dropped, and, when the run is
+//! killed outright, removed by the run's `reaper` (and, failing that, by
+//! the next start's `engine::sweep`).
 
 pub mod engine;
 mod images;
+pub mod reaper;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,7 +24,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use testcontainers::core::Mount;
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{GenericImage, ImageExt};
 use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
@@ -99,7 +101,8 @@ impl ContainerRuntime {
 pub struct Container {
     name: String,
     log: PathBuf,
-    container: Option<ContainerAsync<GenericImage>>,
+    /// Its id, until it is removed.
+    id: Option<String>,
     /// How it ended, once its output ended.
     ended: Arc<Mutex<Option<String>>>,
     pumps: Vec<JoinHandle<()>>,
@@ -133,6 +136,7 @@ impl Container {
             request = request.with_mount(Mount::bind_mount(path.clone(), path));
         }
         // A container's file system is its own: its private paths need nothing.
+        reaper::ensure();
         let container = request.start().await.map_err(|e| failed(e.to_string()))?;
         let ended = Arc::new(Mutex::new(None));
         let log = launch.log.clone();
@@ -140,20 +144,32 @@ impl Container {
             tokio::spawn(pump(container.stdout(true), log.clone(), Some((container.id().to_owned(), ended.clone())))),
             tokio::spawn(pump(container.stderr(true), log.clone(), None)),
         ];
-        tracing::debug!(name = %launch.name, id = container.id(), "started from {}", image.reference);
-        Ok(Container { name: launch.name.clone(), log, container: Some(container), ended, pumps })
+        let id = container.id().to_owned();
+        tracing::debug!(name = %launch.name, id, "started from {}", image.reference);
+        // Removal is this component's own (`remove`, and the reaper):
+        // testcontainers' removal on drop blocks on the async runtime, which
+        // may be shutting down by then.
+        std::mem::forget(container);
+        Ok(Container { name: launch.name.clone(), log, id: Some(id), ended, pumps })
     }
 
-    async fn remove(&mut self, grace: Option<Duration>) {
-        if let Some(container) = self.container.take() {
-            if let Some(grace) = grace {
-                let seconds = grace.as_secs().max(1) as i32;
-                let _ = container.stop_with_timeout(Some(seconds)).await;
-            }
-            let _ = container.rm().await;
+    /// Removes it (the engine kills what runs) off the caller's path: a
+    /// scenario's teardown does not wait for the engine's clean-up. Should
+    /// the process end first, its reaper removes what is left.
+    fn remove(&mut self) {
+        if let Some(id) = self.id.take() {
+            tokio::spawn(async move { engine::remove(&id).await });
         }
         for pump in self.pumps.drain(..) {
             pump.abort();
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if self.id.is_some() && tokio::runtime::Handle::try_current().is_ok() {
+            self.remove();
         }
     }
 }
@@ -204,17 +220,19 @@ impl Running for Container {
         self.ended.lock().expect("not poisoned").clone()
     }
 
-    async fn stop(mut self: Box<Self>, grace: Duration) {
-        self.remove(Some(grace)).await;
+    /// A gateway's programs have nothing to finish once a scenario is over:
+    /// stopping is killing.
+    async fn stop(mut self: Box<Self>, _grace: Duration) {
+        self.remove();
     }
 
     async fn kill(mut self: Box<Self>) {
-        self.remove(None).await;
+        self.remove();
     }
 
     async fn evidence(&self) -> Vec<(String, Value)> {
-        let Some(container) = &self.container else { return Vec::new() };
-        match engine::inspect(container.id()).await {
+        let Some(id) = &self.id else { return Vec::new() };
+        match engine::inspect(id).await {
             Some(inspect) => vec![(format!("container-{}.json", self.name), inspect)],
             None => Vec::new(),
         }
