@@ -49,9 +49,13 @@ pub fn write(path: &Path, report: &Report) -> std::io::Result<()> {
     for (i, entry) in entries.iter().enumerate() {
         let implementation = &entry.implementation;
         let class = if Some(i) == newest { " class=\"newest\"" } else { "" };
+        let image = implementation.image.as_ref().map_or(String::new(), |image| {
+            let id = image.digest.as_deref().unwrap_or(&image.id);
+            format!("<br>image {}<br>{}", escape(&image.reference), escape(id))
+        });
         let _ = write!(
             out,
-            "<th{class}><a href=\"{}/report.html\">{}</a><br><small>Envoy {}<br>istiod {} ({})</small></th>",
+            "<th{class}><a href=\"{}/report.html\">{}</a><br><small>Envoy {}<br>istiod {} ({}){image}</small></th>",
             escape(&folder(&entry.target)),
             escape(&entry.target),
             escape(&implementation.envoy.version),
