@@ -3,6 +3,7 @@
 //! modules, the istio kit of each pin.
 
 mod cache;
+mod cluster;
 mod envoy;
 mod go;
 mod istio;
@@ -11,6 +12,7 @@ mod sources;
 mod wasm;
 
 pub use cache::Cache;
+pub use cluster::{cluster_kit, ClusterKit};
 pub use envoy::{envoy, version_of, wheel_sha256, EnvoyBuild, EnvoySource, DEFAULT_ENVOY, WHEELS};
 pub use istio::{istio_kit, pin, pins, IstioKit, DEFAULT_PIN};
 pub use registry::registry_binary;
@@ -89,6 +91,8 @@ pub enum ProvisionError {
     GoMissing(String),
     #[error("{}: {message}", path.display())]
     Catalog { path: PathBuf, message: String },
+    #[error("{what} is missing ({}): {hint}", path.display())]
+    Missing { what: String, path: PathBuf, hint: String },
 }
 
 impl ProvisionError {

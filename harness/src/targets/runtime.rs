@@ -40,16 +40,11 @@ pub async fn resolve(
                 Some(kit) if kind == ImageKind::Gateway => format!("{}-envoy-{}", kit.pin, envoy.version),
                 _ => envoy.version.clone(),
             };
-            let image = LocalImage {
-                kind,
-                definitions: &options.images,
-                envoy: &envoy.path,
-                agent: kit.map(|k| k.agent.as_path()),
-                bootstrap_template: kit.map(|k| k.bootstrap_template.as_path()),
-                version,
-            }
-            .build()
-            .await?;
+            let agent = kit.map(|k| k.agent.as_path());
+            let template = kit.map(|k| k.bootstrap_template.as_path());
+            let built =
+                LocalImage::gateway(kind, &options.images, version, &envoy.path, agent, template).build().await?;
+            let image = Image { id: built.id, reference: built.reference, digest: None, layout: kind.layout() };
             let envoy = EnvoyBuild { path: image.layout.envoy.clone(), ..envoy };
             Ok(Resolved { envoy, runtime: Arc::new(ContainerRuntime { image: image.clone() }), image: Some(image) })
         }

@@ -66,52 +66,83 @@ impl ImageKind {
     }
 }
 
-/// An image plugproof builds from binaries it provisioned.
+/// An image plugproof builds from binaries it provisioned, defined by
+/// `images/NAME/Containerfile`.
 #[derive(Debug, Clone)]
-pub struct LocalImage<'a> {
-    pub kind: ImageKind,
-    /// `images/`: the Containerfile of each kind.
-    pub definitions: &'a Path,
-    pub envoy: &'a Path,
-    pub agent: Option<&'a Path>,
-    pub bootstrap_template: Option<&'a Path>,
+pub struct LocalImage {
+    pub name: &'static str,
+    /// `images/`: where each image's Containerfile is.
+    pub definitions: PathBuf,
     /// What the tag says before its content hash: `1.40.0`, `1.30-9739e10eb9d7-envoy-1.40.0`.
     pub version: String,
+    /// Programs put in (each with the libraries it links): the host file,
+    /// and where the image has it.
+    pub binaries: Vec<(PathBuf, PathBuf)>,
+    /// Other files put in, likewise.
+    pub files: Vec<(PathBuf, PathBuf)>,
+    /// Folders the image's user owns (`owned/` of the Containerfile).
+    pub owned: &'static [&'static str],
 }
 
-impl LocalImage<'_> {
+/// An image plugproof built: what runs it, and its tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    pub id: String,
+    pub reference: String,
+}
+
+impl LocalImage {
+    /// The image of a target's gateway programs (`images/envoy`,
+    /// `images/gateway`), laid out as `kind` says.
+    pub fn gateway(
+        kind: ImageKind,
+        definitions: &Path,
+        version: String,
+        envoy: &Path,
+        agent: Option<&Path>,
+        template: Option<&Path>,
+    ) -> Self {
+        let layout = kind.layout();
+        let mut binaries = vec![(envoy.to_path_buf(), layout.envoy.clone())];
+        binaries.extend(agent.zip(layout.agent.clone()).map(|(host, inside)| (host.to_path_buf(), inside)));
+        let files = template
+            .zip(layout.bootstrap_template)
+            .map(|(host, inside)| (host.to_path_buf(), inside))
+            .into_iter()
+            .collect();
+        let owned: &'static [&'static str] = match kind {
+            // What istio's agent writes: its config and Wasm cache.
+            ImageKind::Gateway => &["etc/istio/proxy", "var/lib/istio/data", "tmp"],
+            ImageKind::Envoy => &[],
+        };
+        LocalImage { name: kind.name(), definitions: definitions.to_path_buf(), version, binaries, files, owned }
+    }
+
     /// Builds it unless an image of the same content is there already; it
-    /// is tagged `localhost/plugproof/KIND:VERSION-HASH`, the hash over the
+    /// is tagged `localhost/plugproof/NAME:VERSION-HASH`, the hash over the
     /// Containerfile and every file put in.
-    pub async fn build(&self) -> Result<Image, ContainerError> {
+    pub async fn build(&self) -> Result<Built, ContainerError> {
         engine::client().await?;
-        let containerfile = self.definitions.join(self.kind.name()).join("Containerfile");
+        let containerfile = self.definitions.join(self.name).join("Containerfile");
         let mut files: Vec<(PathBuf, String)> = Vec::new();
-        let layout = self.kind.layout();
-        for (binary, inside) in [(Some(self.envoy), Some(&layout.envoy)), (self.agent, layout.agent.as_ref())] {
-            let (Some(binary), Some(inside)) = (binary, inside) else { continue };
-            files.push((binary.to_path_buf(), format!("rootfs{}", inside.display())));
+        for (binary, inside) in &self.binaries {
+            files.push((binary.clone(), format!("rootfs{}", inside.display())));
             for library in linked(binary).map_err(|message| self.build_error(&containerfile, message))? {
                 files.push((library.clone(), format!("rootfs{}", library.display())));
             }
         }
-        if let (Some(template), Some(inside)) = (self.bootstrap_template, &layout.bootstrap_template) {
-            files.push((template.to_path_buf(), format!("rootfs{}", inside.display())));
-        }
+        files.extend(self.files.iter().map(|(host, inside)| (host.clone(), format!("rootfs{}", inside.display()))));
         files.sort();
         files.dedup_by(|a, b| a.1 == b.1);
         let hash = content_hash(&containerfile, &files).map_err(|e| self.build_error(&containerfile, e))?;
-        let (name, tag) = (format!("localhost/plugproof/{}", self.kind.name()), format!("{}-{hash}", self.version));
+        let (name, tag) = (format!("localhost/plugproof/{}", self.name), format!("{}-{hash}", self.version));
         let reference = format!("{name}:{tag}");
         let mut buildable = GenericBuildableImage::new(name, tag).with_dockerfile(&containerfile);
         for (host, inside) in &files {
             buildable = buildable.with_file(host, inside.clone());
         }
-        if self.kind == ImageKind::Gateway {
-            // Folders the image's user writes (istio's agent: its config and Wasm cache).
-            for owned in ["owned/etc/istio/proxy/.keep", "owned/var/lib/istio/data/.keep", "owned/tmp/.keep"] {
-                buildable = buildable.with_data(Vec::new(), owned);
-            }
+        for owned in self.owned {
+            buildable = buildable.with_data(Vec::new(), format!("owned/{owned}/.keep"));
         }
         if image_id(&reference).await.is_err() {
             let started = std::time::Instant::now();
@@ -123,13 +154,12 @@ impl LocalImage<'_> {
                 .map_err(|e| self.build_error(&containerfile, e.to_string()))?;
             eprintln!("plugproof: building image {reference}: done in {:.1}s", started.elapsed().as_secs_f64());
         }
-        let id = image_id(&reference).await?;
-        Ok(Image { id, reference, digest: None, layout })
+        Ok(Built { id: image_id(&reference).await?, reference })
     }
 
     fn build_error(&self, containerfile: &Path, message: String) -> ContainerError {
         ContainerError::Build {
-            image: format!("localhost/plugproof/{}:{}", self.kind.name(), self.version),
+            image: format!("localhost/plugproof/{}:{}", self.name, self.version),
             containerfile: containerfile.display().to_string(),
             message,
         }

@@ -29,7 +29,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::task::JoinHandle;
 
 pub use engine::ContainerError;
-pub use images::{run_once, ImageKind, ImageLayout, LocalImage, NamedImage, IMAGE_LAYOUT};
+pub use images::{run_once, Built, ImageKind, ImageLayout, LocalImage, NamedImage, IMAGE_LAYOUT};
 
 use super::component::{Launch, Program, Running, Runtime, RuntimeError};
 
