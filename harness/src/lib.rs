@@ -10,6 +10,7 @@
 
 pub mod assert;
 pub mod audit;
+pub mod cluster;
 pub mod components;
 pub mod failure;
 pub mod files;

@@ -100,12 +100,14 @@ enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// The local single-node Kubernetes cluster the `cluster` target runs on.
+    Cluster {
+        #[command(subcommand)]
+        command: cli::cluster::ClusterCommand,
+    },
 }
 
 fn main() -> ExitCode {
-    // A container reaper serves and exits here; run folders and containers
-    // of runs killed outright (their owner gone) go at the next start.
-    plugproof::runtime::at_start();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -114,6 +116,14 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // The local cluster's daemon is this program, started by `cluster up`.
+    if let Some(state) = std::env::var_os(plugproof::cluster::DAEMON_ENV) {
+        return cli::cluster::daemon(std::path::Path::new(&state));
+    }
+    // A container reaper serves and exits here; run folders and containers
+    // of runs killed outright (their owner gone) go at the next start.
+    plugproof::runtime::at_start();
+    plugproof::cluster::sweep(&cli::options(PathBuf::new()));
     let command = Cli::parse().command;
     let result = match command {
         Command::Run { paths, target, filter, report_dir, jobs } => {
@@ -131,6 +141,7 @@ fn main() -> ExitCode {
         Command::List { paths } => cli::list(&paths),
         Command::Versions => cli::versions(),
         Command::Provision { target } => cli::provision(&target),
+        Command::Cluster { command } => cli::cluster::main(&command),
     };
     match result {
         Ok(code) => code,

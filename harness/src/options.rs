@@ -75,6 +75,11 @@ impl Options {
 pub struct Endpoints {
     /// istiod's plaintext XDS (`HOST:PORT`).
     pub xds: String,
+    /// istiod's debug API (`HOST:PORT`).
+    pub debug: String,
+    /// What it takes for istiod to answer there (a service account token), if anything.
+    #[serde(default)]
+    pub debug_token: Option<String>,
     /// The kit's pin, which a scenario's target must match.
     pub pin: String,
 }

@@ -186,6 +186,11 @@ impl Runner {
     }
 
     /// Stops what the target kept between scenarios (a control plane).
+    /// What the cluster the target runs on says of itself, if it runs on one.
+    pub async fn cluster_facts(&self) -> Option<crate::cluster::facts::Facts> {
+        self.profile.cluster_facts().await
+    }
+
     pub async fn shutdown(&self) {
         self.profile.shutdown().await;
     }

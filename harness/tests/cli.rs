@@ -17,6 +17,7 @@ fn entry(target: &str, results: &[(&str, Verdict)]) -> Entry {
             profile: "envoy".into(),
             runtime: "process".into(),
             image: None,
+            cluster: None,
             envoy: EnvoyFacts {
                 version: target.trim_start_matches("envoy@").into(),
                 build: String::new(),

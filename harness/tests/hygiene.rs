@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Arguments, Trial};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::{getuid, Pid};
+use plugproof::profiles::Isolation;
 use plugproof::runtime::rundir;
 use plugproof::targets::TargetSpec;
 
@@ -157,18 +158,6 @@ fn plugproof(marker: &str, scenario: &str, target: &str) -> Command {
     cmd
 }
 
-/// Waits until `pred` holds, for up to `limit`.
-fn wait_for(limit: Duration, mut pred: impl FnMut() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if pred() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    pred()
-}
-
 /// Neither a process nor a container of the run marked `marker` is left.
 fn assert_nothing_left(marker: &str) {
     assert_none(|| {
@@ -181,14 +170,14 @@ fn assert_nothing_left(marker: &str) {
 fn assert_none(find: impl Fn() -> Vec<String>) {
     // Orphans of a killed parent are killed by the kernel, not instantly,
     // and a killed run's reaper needs a moment to remove its containers.
-    let clean = wait_for(Duration::from_secs(10), || find().is_empty());
+    let clean = common::wait_for(Duration::from_secs(10), || find().is_empty());
     assert!(clean, "still running after the run ended: {:?}", find());
 }
 
 /// Starts a long run and waits until Envoy is up under it.
 fn start_long_run(marker: &str, target: &str) -> Child {
     let mut child = plugproof(marker, "tests/fixtures/never-holds.yaml", target).spawn().expect("plugproof starts");
-    let envoy_up = wait_for(Duration::from_secs(300), || envoy_runs(marker));
+    let envoy_up = common::wait_for(Duration::from_secs(300), || envoy_runs(marker));
     if !envoy_up {
         let _ = child.kill();
         panic!("Envoy never started under the run: {:?}", marked(marker));
@@ -257,10 +246,15 @@ fn killing_the_harness_takes_its_children_with_it(target: &str) {
     wait(&mut child);
     assert_nothing_left(&marker);
     // Whatever of them is still there was left by the killed run: its owner
-    // is gone. (Another test's start may have swept some already.)
-    let orphans = rundir::orphans();
-    let kept: Vec<&PathBuf> = made.iter().filter(|f| f.exists() && !orphans.contains(f)).collect();
-    assert!(kept.is_empty(), "the killed run's folders are not orphans: {kept:?}");
+    // is gone, once it has finished exiting (a process tearing down its
+    // memory no longer shows its environment, but is not yet a zombie).
+    // (Another test's start may have swept some already.)
+    let kept = || {
+        let orphans = rundir::orphans();
+        made.iter().filter(|f| f.exists() && !orphans.contains(f)).cloned().collect::<Vec<PathBuf>>()
+    };
+    common::wait_for(Duration::from_secs(10), || kept().is_empty());
+    assert!(kept().is_empty(), "the killed run's folders are not orphans: {:?}", kept());
     let next = Command::new(common::plugproof_binary())
         .args(["validate", "../scenarios/scope/global-default.yaml"])
         .output()
@@ -362,7 +356,7 @@ fn assert_the_run_left_nothing(marker: &str) {
     };
     // The daemon sees the runner gone within a second, then stops istiod,
     // the apiserver and etcd.
-    let clean = wait_for(Duration::from_secs(20), || marked(marker).is_empty() && state_left().is_empty());
+    let clean = common::wait_for(Duration::from_secs(20), || marked(marker).is_empty() && state_left().is_empty());
     assert!(clean, "left after the test run ended: processes {:?}, state {:?}", marked(marker), state_left());
 }
 
@@ -389,7 +383,7 @@ fn a_whole_test_run(marker: &str, scenario: &str, target: &str) -> ExitStatus {
 /// Starts a long test run and waits until Envoy is up under it.
 fn a_long_test_run(marker: &str, target: &str) -> Child {
     let mut runner = a_test_run(marker, "tests/fixtures/never-holds.yaml", target).spawn().expect("the runner starts");
-    if !wait_for(Duration::from_secs(300), || envoy_runs(marker) && plane_runs(marker)) {
+    if !common::wait_for(Duration::from_secs(300), || envoy_runs(marker) && plane_runs(marker)) {
         let _ = runner.kill();
         panic!("the control plane and Envoy never both ran under the test run: {:?}", marked(marker));
     }
@@ -459,7 +453,7 @@ fn main() -> ExitCode {
         ("killing-the-test-runner-leaves-no-control-plane", killing_the_test_runner_leaves_no_control_plane),
     ];
     for target in targets {
-        let shares = plugproof::profiles::profile(target.profile, &options).needs_isolation();
+        let shares = plugproof::profiles::profile(target.profile, &options).isolation() == Isolation::Own;
         for (name, check) in checks.iter().chain(if shares { &shared_plane[..] } else { &[] }) {
             let (target, check) = (target.name.clone(), *check);
             trials.push(Trial::test(format!("{target}/{name}"), move || {

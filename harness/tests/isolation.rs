@@ -17,7 +17,7 @@ use plugproof::components::apiserver::{TOKEN, URL};
 use plugproof::components::istiod;
 use plugproof::options::Options;
 use plugproof::outcome::Status;
-use plugproof::profiles::profile;
+use plugproof::profiles::{profile, Isolation};
 use plugproof::provision::ModuleCatalog;
 use plugproof::run::Runner;
 use plugproof::runtime::isolation::{is_isolated, rerun_isolated};
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     let args = Arguments::from_args();
     let trials = plugproof::testing::targets_from_env()
         .into_iter()
-        .filter(|t| profile(t.profile, &options).needs_isolation())
+        .filter(|t| profile(t.profile, &options).isolation() == Isolation::Own)
         .map(|target| {
             let options = options.clone();
             let name = format!("{}/two-interfering-scenarios-at-once-both-pass-and-leave-nothing", target.name);

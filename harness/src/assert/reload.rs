@@ -30,6 +30,9 @@ pub struct Analysis {
     /// When the gateway took it, since the load started (none if the
     /// change made no update for it).
     pub taken: Option<Window>,
+    /// When the gateway put new listeners in force, which starts the drain
+    /// of the old ones (none if the change left the listeners alone).
+    pub listeners_taken: Option<Window>,
     pub errors: usize,
     /// A few failed requests, to show what went wrong.
     pub error_examples: Vec<String>,
@@ -66,6 +69,13 @@ pub struct Analysis {
 pub struct Window {
     pub after: Duration,
     pub by: Duration,
+}
+
+/// When the gateway took a change: all of it, and its listeners.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Taken {
+    pub all: Option<Window>,
+    pub listeners: Option<Window>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -121,7 +131,7 @@ impl Analysis {
 }
 
 /// `applied_at`: when the change began; `taken`: when the gateway took it.
-pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, taken: Option<Window>) -> Analysis {
+pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, taken: Taken) -> Analysis {
     let slots = reload.load.short_slots();
     let (from, to) = (&reload.version.from, &reload.version.to);
     let mut analysis = Analysis {
@@ -131,7 +141,8 @@ pub fn analyze(recording: &Recording, reload: &Reload, applied_at: Duration, tak
         http2: reload.load.http2,
         streams_per_connection: reload.load.streams,
         applied_at,
-        taken,
+        taken: taken.all,
+        listeners_taken: taken.listeners,
         errors: 0,
         error_examples: Vec::new(),
         resent: recording.resent,
@@ -411,23 +422,27 @@ const DRAIN_EARLY: Duration = Duration::from_millis(250);
 const DRAIN_LATE: Duration = Duration::from_secs(1);
 
 /// When the streams that did not complete were cut: at the end of the
-/// gateway's drain time after it took the change, or when else.
+/// gateway's drain time after it put its new listeners in force (or, when
+/// the change left them alone, after it took the change), or when else.
 fn cut_when(analysis: &Analysis, cut: &[&LongStream]) -> String {
     let drain = analysis.drain_in_force.as_ref();
     let in_force =
         drain.map_or("no drain time known".to_owned(), |d| format!("drain time in force {}, {}", d.time, d.strategy));
-    let (Some(taken), Some(time)) = (analysis.taken, drain.and_then(|d| humantime::parse_duration(&d.time).ok()))
-    else {
+    let (start, took) = match analysis.listeners_taken {
+        Some(window) => (Some(window), "the gateway took its new listeners"),
+        None => (analysis.taken, "the gateway took the change"),
+    };
+    let (Some(taken), Some(time)) = (start, drain.and_then(|d| humantime::parse_duration(&d.time).ok())) else {
         return format!("cut ({in_force})");
     };
     let at_drain_end = |s: &&&LongStream| {
         s.ended >= (taken.after + time).saturating_sub(DRAIN_EARLY) && s.ended <= taken.by + time + DRAIN_LATE
     };
     if cut.iter().all(|s| at_drain_end(&s)) {
-        return format!("each cut at the end of the drain time after the gateway took the change ({in_force})");
+        return format!("each cut at the end of the drain time after {took} ({in_force})");
     }
     let since: Vec<String> = cut.iter().map(|s| relative(s.ended, taken.by)).collect();
-    format!("cut at {} of the gateway's take ({in_force})", since.join(", "))
+    format!("cut at {} of the time {took} ({in_force})", since.join(", "))
 }
 
 /// `at` as `+N ms` or `-N ms` from `origin`.
@@ -585,9 +600,14 @@ mod tests {
         }
     }
 
-    /// The gateway took the change between these (ms since the load started).
-    fn taken(after: u64, by: u64) -> Option<Window> {
+    fn window(after: u64, by: u64) -> Option<Window> {
         Some(Window { after: Duration::from_millis(after), by: Duration::from_millis(by) })
+    }
+
+    /// The gateway took the change between these (ms since the load
+    /// started), with its listeners left alone.
+    fn taken(after: u64, by: u64) -> Taken {
+        Taken { all: window(after, by), listeners: None }
     }
 
     fn sample(slot: usize, ms: u64, version: Option<&str>, status: u16) -> Sample {
@@ -771,7 +791,7 @@ mod tests {
         let r = with_long(Closes::None);
         let mut rec = recording(switched(), vec![]);
         rec.streams = vec![long(0, 1200, 1500, "v1", StreamEnd::Completed)];
-        let analysis = analyze(&rec, &r, Duration::from_secs(1), None);
+        let analysis = analyze(&rec, &r, Duration::from_secs(1), Taken::default());
         assert!(verify(&analysis, &r).diff().contains("+the gateway took no update"));
     }
 
@@ -792,7 +812,30 @@ mod tests {
         );
         let early = analyze_long(vec![long(0, 1200, 1400, "v1", cut())], &r);
         let diff = verify(&early, &r).diff();
-        assert!(diff.contains("1 closed with notice, cut at +300 ms of the gateway's take"), "{diff}");
+        assert!(
+            diff.contains("1 closed with notice, cut at +300 ms of the time the gateway took the change"),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn the_drain_is_timed_from_the_new_listeners_not_the_whole_change() {
+        let r = with_long(Closes::Graceful);
+        let cut = || StreamEnd::ClosedWithNotice("stream closed because of a broken pipe".into());
+        let mut rec = recording(switched(), vec![]);
+        rec.streams = vec![long(0, 1200, 5150, "v1", cut())];
+        rec.drain = Some(DrainInForce { time: "4s".into(), strategy: "Immediate".into() });
+        // The listeners were in force by 1100 ms, the filter's config by 2100 ms.
+        let both = Taken { all: window(2080, 2100), listeners: window(1080, 1100) };
+        let diff = verify(&analyze(&rec, &r, Duration::from_secs(1), both), &r).diff();
+        assert!(
+            diff.contains("each cut at the end of the drain time after the gateway took its new listeners"),
+            "{diff}"
+        );
+        // Timed from the whole change, the same cut would be 950 ms early.
+        let whole = Taken { all: window(2080, 2100), listeners: None };
+        let diff = verify(&analyze(&rec, &r, Duration::from_secs(1), whole), &r).diff();
+        assert!(diff.contains("cut at +3050 ms of the time the gateway took the change"), "{diff}");
     }
 
     #[test]

@@ -35,6 +35,13 @@ impl Plan {
                 anyhow::ensure!(self.istio.is_empty(), "--istio names pins for the istio profile; add --profile istio");
                 texts.extend(envoys.iter().map(|e| e.map_or("envoy".to_owned(), |e| format!("envoy@{e}"))));
             }
+            ProfileKind::Cluster => {
+                anyhow::ensure!(
+                    self.istio.is_empty() && self.envoy.is_empty(),
+                    "the cluster profile runs what `plugproof cluster up` installed; --envoy and --istio do not apply"
+                );
+                texts.push("cluster".to_owned());
+            }
             ProfileKind::Istio => {
                 let pins: Vec<Option<&String>> =
                     if self.istio.is_empty() { vec![None] } else { self.istio.iter().map(Some).collect() };
@@ -86,7 +93,10 @@ pub fn main(
         println!("running {} scenarios on {} targets, {jobs} at a time", scenarios.len(), runners.len());
         let outcomes =
             run_all(&runners, &scenarios, jobs, |o| println!("{:<28} {}", o.target, console::outcome_line(o))).await;
-        let entries: Vec<Entry> = runners.iter().zip(&outcomes).map(|(r, o)| Entry::new(r.target(), o)).collect();
+        let mut entries = Vec::new();
+        for (runner, outcomes) in runners.iter().zip(&outcomes) {
+            entries.push(Entry::new(runner.target(), outcomes).on_cluster(runner.cluster_facts().await));
+        }
         for (runner, outcomes) in runners.iter().zip(&outcomes) {
             let dir = report_dir.join(matrix::folder(runner.target().name()));
             junit::write(&dir.join("junit.xml"), runner.target().name(), outcomes)

@@ -2,6 +2,7 @@
 //! read from the environment, loading scenarios, running in namespaces.
 
 pub mod audit;
+pub mod cluster;
 pub mod compare;
 pub mod matrix;
 pub mod run;
@@ -12,9 +13,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use plugproof::options::Options;
-use plugproof::profiles::{profile, ProfileKind};
+use plugproof::profiles::{profile, DeployError, Isolation, ProfileKind};
 use plugproof::provision::{self, ModuleCatalog, WHEELS};
-use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated};
+use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated, rerun_joining};
 use plugproof::runtime::until_interrupted;
 use plugproof::scenario::{load_all, Scenario};
 use plugproof::targets::{Target, TargetSpec};
@@ -82,7 +83,7 @@ impl TargetArgs {
         // `envoy@V` on the envoy profile (its Envoy is the profile's own), `istio@PIN+envoy@V` on istio.
         match (self.profile, &self.envoy) {
             (ProfileKind::Envoy, Some(envoy)) => text.push_str(&format!("@{envoy}")),
-            (ProfileKind::Istio, Some(envoy)) => text.push_str(&format!("+envoy@{envoy}")),
+            (ProfileKind::Istio | ProfileKind::Cluster, Some(envoy)) => text.push_str(&format!("+envoy@{envoy}")),
             (_, None) => {}
         }
         if let Some(istiod) = &self.istiod {
@@ -145,7 +146,9 @@ pub fn isolate(specs: &[TargetSpec], options: &Options, catalog: &ModuleCatalog)
         bring_loopback_up().context("cannot bring up the loopback interface of the run's namespace")?;
         return Ok(None);
     }
-    if !specs.iter().any(|s| profile(s.profile, options).needs_isolation()) {
+    let isolations: Vec<Isolation> = specs.iter().map(|s| profile(s.profile, options).isolation()).collect();
+    let join = joined(&isolations)?;
+    if join.is_none() && !isolations.contains(&Isolation::Own) {
         return Ok(None);
     }
     let provisioned = block_on(async {
@@ -158,9 +161,30 @@ pub fn isolate(specs: &[TargetSpec], options: &Options, catalog: &ModuleCatalog)
     if provisioned.is_none() {
         return Ok(Some(ExitCode::from(INTERRUPTED)));
     }
-    let status = rerun_isolated(std::env::args_os().skip(1))?;
+    let args = std::env::args_os().skip(1);
+    let status = match join {
+        Some(pid) => rerun_joining(pid, args, &[], std::process::id())?,
+        None => rerun_isolated(args)?,
+    };
     // A signal ended it: as an interrupted run.
     Ok(Some(status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(INTERRUPTED), ExitCode::from)))
+}
+
+/// The process whose network namespace the run joins (the local
+/// cluster's node), if a target runs there; such a target runs apart from
+/// those that need namespaces of their own.
+fn joined(isolations: &[Isolation]) -> anyhow::Result<Option<u32>> {
+    let mut joins = isolations.iter().filter_map(|i| match i {
+        Isolation::Join(pid) => Some(*pid),
+        Isolation::None | Isolation::Own => None,
+    });
+    let Some(first) = joins.next() else { return Ok(None) };
+    let pid = first.ok_or(DeployError::NoCluster)?;
+    anyhow::ensure!(
+        !isolations.contains(&Isolation::Own),
+        "the cluster target runs in the local cluster's node, the istio targets in namespaces of their own: run them in separate runs"
+    );
+    Ok(Some(pid))
 }
 
 /// How many scenarios run at once unless told: one per core.

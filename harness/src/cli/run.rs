@@ -43,7 +43,7 @@ pub fn main(
         html::write(&html_path, &target.describe(), &outcomes)
             .with_context(|| format!("cannot write {}", html_path.display()))?;
         let conformance = report_dir.join("conformance.yaml");
-        Report::new(vec![Entry::new(target, &outcomes)])
+        Report::new(vec![Entry::new(target, &outcomes).on_cluster(runner.cluster_facts().await)])
             .write(&conformance)
             .with_context(|| format!("cannot write {}", conformance.display()))?;
         println!("report: {} (and junit.xml, conformance.yaml)", html_path.display());

@@ -1,10 +1,13 @@
-//! The kube-apiserver istiod reads its configuration from: no kubelet, no
-//! nodes, a static admin token, its own self-signed serving certificate.
+//! The kube-apiserver: for the istio profile the one istiod reads its
+//! configuration from (on loopback, no kubelet, no nodes); for the local
+//! cluster its node's (on every address of the node, advertising the node's
+//! address, with the kubelet behind it). A static admin token, its own
+//! self-signed serving certificate.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{wait_healthy, ComponentError};
+use super::{self_signed_client, wait_healthy, ComponentError};
 use crate::runtime::{Process, ProcessSpec};
 
 pub const URL: &str = "https://127.0.0.1:6443";
@@ -18,16 +21,43 @@ pub struct Credentials {
     pub token_file: PathBuf,
 }
 
+/// Where it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serving {
+    /// On loopback, with no node to reach it from: the istio profile's.
+    Loopback,
+    /// On every address of a node, advertising `advertise` (the address
+    /// Pods reach it at, behind the `kubernetes` Service).
+    Node { advertise: std::net::Ipv4Addr },
+}
+
 pub struct ApiServer {
     process: Process,
 }
 
 impl ApiServer {
-    pub async fn start(binary: &Path, credentials: &Credentials, dir: &Path) -> Result<Self, ComponentError> {
+    pub async fn start(
+        binary: &Path,
+        credentials: &Credentials,
+        dir: &Path,
+        serving: Serving,
+    ) -> Result<Self, ComponentError> {
         let spec = ProcessSpec::new("kube-apiserver", binary, dir.join("kube-apiserver.log"))
-            .arg(format!("--etcd-servers={}", super::etcd::CLIENT_URL))
-            .arg("--bind-address=127.0.0.1")
-            .arg("--advertise-address=127.0.0.1")
+            .arg(format!("--etcd-servers={}", super::etcd::CLIENT_URL));
+        let spec = match serving {
+            Serving::Loopback => spec
+                .arg("--bind-address=127.0.0.1")
+                .arg("--advertise-address=127.0.0.1")
+                // No nodes, no kubelet: nothing to reconcile endpoints for.
+                .arg("--endpoint-reconciler-type=none"),
+            Serving::Node { advertise } => spec
+                .arg("--bind-address=0.0.0.0")
+                .arg(format!("--advertise-address={advertise}"))
+                .arg("--kubelet-preferred-address-types=InternalIP")
+                // Webhooks and aggregated APIs reach their Pods directly.
+                .arg("--enable-aggregator-routing=true"),
+        };
+        let spec = spec
             .arg("--secure-port=6443")
             .arg(format!("--cert-dir={}", dir.join("certs").display()))
             .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
@@ -36,13 +66,12 @@ impl ApiServer {
             .arg(format!("--token-auth-file={}", credentials.token_file.display()))
             .arg("--authorization-mode=RBAC")
             .arg("--service-cluster-ip-range=10.96.0.0/16")
-            // No nodes, no kubelet: nothing to reconcile endpoints for.
-            .arg("--endpoint-reconciler-type=none")
             .arg("--enable-priority-and-fairness=false")
             .arg("--profiling=false")
             .arg("--v=1");
         let mut process = Process::spawn(&spec)?;
-        let http = insecure_client();
+        // Its certificate is self-signed, made at its start.
+        let http = self_signed_client(Duration::from_secs(5));
         let url = format!("{URL}/readyz");
         let probe = || async {
             let response = http.get(&url).bearer_auth(TOKEN).send().await;
@@ -52,18 +81,12 @@ impl ApiServer {
         Ok(ApiServer { process })
     }
 
+    /// Its self-signed serving certificate (the cluster's CA, to its Pods).
+    pub fn certificate(dir: &Path) -> PathBuf {
+        dir.join("certs/apiserver.crt")
+    }
+
     pub async fn stop(self) {
         self.process.stop(Duration::from_secs(5)).await;
     }
-}
-
-/// The apiserver's certificate is self-signed, made at its start.
-fn insecure_client() -> reqwest::Client {
-    crate::http::install_crypto_provider();
-    reqwest::Client::builder()
-        .no_proxy()
-        .danger_accept_invalid_certs(true)
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("a client with these settings always builds")
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::envoy::access_log;
-use super::{answers, get_json, wait_healthy, ComponentError};
+use super::{answers, wait_healthy, ComponentError};
 use crate::runtime::{Process, ProcessSpec};
 
 pub const XDS_ADDRESS: &str = "127.0.0.1:15010";
-const HTTP_ADDRESS: &str = "127.0.0.1:8080";
+pub const HTTP_ADDRESS: &str = "127.0.0.1:8080";
 use crate::mesh::ROOT_NAMESPACE;
 
 /// No `configSources`: with a kubeconfig, istiod reads the CRDs. No auto
@@ -83,26 +83,47 @@ impl Istiod {
     }
 }
 
-/// istiod's debug API, for whoever shares its network namespace.
+/// istiod's debug API (plain HTTP), where the caller reaches it.
 pub struct Debug {
     http: reqwest::Client,
+    address: String,
+    /// A Kubernetes service account token: istiod answers callers other
+    /// than its own loopback only with one.
+    token: Option<String>,
 }
 
 impl Default for Debug {
+    /// That of the istiod in the caller's network namespace.
     fn default() -> Self {
-        Debug { http: crate::http::client() }
+        Debug::at(HTTP_ADDRESS, None)
     }
 }
 
 impl Debug {
+    /// At `address` (`HOST:PORT`), sending `token` if given.
+    pub fn at(address: &str, token: Option<String>) -> Self {
+        Debug { http: crate::http::client(), address: address.to_owned(), token }
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, ComponentError> {
+        let url = format!("http://{}{path}", self.address);
+        let http_err = |source| ComponentError::Http { what: format!("GET {url}"), source };
+        let mut request = self.http.get(&url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(http_err)?;
+        response.error_for_status().map_err(http_err)?.json().await.map_err(http_err)
+    }
+
     /// istiod's view of one proxy's configuration (`/debug/config_dump`).
     pub async fn config_dump(&self, proxy_id: &str) -> Result<Value, ComponentError> {
-        get_json(&self.http, &format!("http://{HTTP_ADDRESS}/debug/config_dump?proxyID={proxy_id}")).await
+        self.get(&format!("/debug/config_dump?proxyID={proxy_id}")).await
     }
 
     /// Whether a proxy whose id contains `proxy_id` is connected (`/debug/connections`).
     pub async fn connected(&self, proxy_id: &str) -> Result<bool, ComponentError> {
-        let connections = get_json(&self.http, &format!("http://{HTTP_ADDRESS}/debug/connections")).await?;
+        let connections = self.get("/debug/connections").await?;
         Ok(connections["clients"]
             .as_array()
             .into_iter()

@@ -6,6 +6,7 @@ pub mod envoy;
 pub mod etcd;
 pub mod gateway;
 pub mod istiod;
+pub mod node;
 pub mod registry;
 
 use std::future::Future;
@@ -106,6 +107,17 @@ pub(crate) async fn get_json(http: &reqwest::Client, url: &str) -> Result<serde_
 }
 
 /// True when `url` answers a 2xx status.
+/// A client for health endpoints served on a program's own self-signed certificate.
+pub(crate) fn self_signed_client(timeout: std::time::Duration) -> reqwest::Client {
+    crate::http::install_crypto_provider();
+    reqwest::Client::builder()
+        .no_proxy()
+        .danger_accept_invalid_certs(true)
+        .timeout(timeout)
+        .build()
+        .expect("a client with these settings always builds")
+}
+
 pub(crate) async fn answers(http: &reqwest::Client, url: &str) -> bool {
     http.get(url).send().await.is_ok_and(|r| r.status().is_success())
 }

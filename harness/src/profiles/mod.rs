@@ -3,6 +3,7 @@
 //! Each profile is an implementation of `Profile`; `profile` is the one
 //! place that maps a profile's name to it.
 
+pub mod cluster;
 pub mod envoy;
 pub mod istio;
 mod names;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::cluster::facts::Facts;
 use crate::components::envoy::updates::Update;
 use crate::components::envoy::{Admin, Expected};
 use crate::components::registry::Registry;
@@ -39,7 +41,20 @@ pub fn profile(kind: ProfileKind, options: &Options) -> Box<dyn Profile> {
         ProfileKind::Istio => {
             Box::new(istio::Istio::new(options.cache.join("ports"), options.shared_control_plane.clone()))
         }
+        ProfileKind::Cluster => Box::new(cluster::Cluster::new(options)),
     }
+}
+
+/// Where a profile's runs execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// In the caller's namespaces.
+    None,
+    /// In network, mount and PID namespaces of their own.
+    Own,
+    /// In the network namespace of process `pid` (a local cluster's node);
+    /// none while that is not up.
+    Join(Option<u32>),
 }
 
 /// A way to run the system under test.
@@ -51,9 +66,14 @@ pub trait Profile: Send + Sync {
     /// and the programs its gateway runs.
     fn needs(&self) -> Needs;
 
-    /// Whether its runs must execute in their own network and mount namespaces.
+    /// Where its runs must execute.
+    fn isolation(&self) -> Isolation {
+        Isolation::None
+    }
+
+    /// Whether its runs execute in namespaces other than the caller's.
     fn needs_isolation(&self) -> bool {
-        false
+        self.isolation() != Isolation::None
     }
 
     /// Where the namespaces and names of a scenario about to run land.
@@ -63,6 +83,12 @@ pub trait Profile: Send + Sync {
 
     /// Starts the system for `stage`, ready for the steps.
     async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError>;
+
+    /// What the cluster it runs on says of itself (versions, images), for
+    /// the report; none when it runs on no cluster, or cannot be asked.
+    async fn cluster_facts(&self) -> Option<Facts> {
+        None
+    }
 
     /// Stops what the profile keeps between scenarios (a control plane).
     async fn shutdown(&self) {}
@@ -281,6 +307,10 @@ impl DeployError {
             DeployError::Translate { .. } => FailureKind::Rejected,
             DeployError::Unprovisioned(_) => FailureKind::Provisioning,
             DeployError::Kube(_)
+            | DeployError::Cluster(_)
+            | DeployError::NoCluster
+            | DeployError::NoIstiod
+            | DeployError::ClusterImage { .. }
             | DeployError::Isolation(_)
             | DeployError::NotIsolated
             | DeployError::Oci(_)
@@ -305,8 +335,16 @@ pub enum DeployError {
     Isolation(#[from] IsolationError),
     #[error("the {0} profile's programs were not provisioned")]
     Unprovisioned(&'static str),
-    #[error("the istio profile must run in its own network namespace; run it through `plugproof run` or the nextest scenario tests, which arrange that")]
+    #[error("the istio and cluster profiles run in a network namespace of the run's own or the local cluster's node; run them through `plugproof run` or the nextest scenario tests, which arrange that")]
     NotIsolated,
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    #[error("no local cluster is up; start one with `plugproof cluster up`")]
+    NoCluster,
+    #[error("no istiod runs in the cluster (no running Pod istiod-* with an address in istio-system); install istio there (the local cluster does at `plugproof cluster up`), or see `plugproof cluster status`")]
+    NoIstiod,
+    #[error("the local cluster's node holds the gateway image {holds}, the target wants {wanted}; run `plugproof cluster down` then `plugproof cluster up` to load the target's")]
+    ClusterImage { holds: String, wanted: String },
     #[error(transparent)]
     Oci(#[from] OciError),
     #[error("{at}: WasmPlugin {name}: {source}")]

@@ -189,6 +189,12 @@ fn credentials(state: &Path, credentials: &Credentials) -> Result<(), ProvisionE
         .map_err(ProvisionError::io("cannot write", &credentials.token_file))
 }
 
+/// The istio module of `pin` (a folder of `images/istio`), in the Go module
+/// cache: its charts and packaging files.
+pub fn istio_module(images: &Path, pin: &str) -> Result<PathBuf, ProvisionError> {
+    istio_module_dir(&images.join("istio").join(pin))
+}
+
 /// The istio module's folder in the Go module cache.
 fn istio_module_dir(pin: &Path) -> Result<PathBuf, ProvisionError> {
     let out = go::go(pin, ISTIO_NOSUMDB)

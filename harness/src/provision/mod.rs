@@ -14,7 +14,7 @@ mod wasm;
 pub use cache::Cache;
 pub use cluster::{cluster_kit, ClusterKit};
 pub use envoy::{envoy, version_of, wheel_sha256, EnvoyBuild, EnvoySource, DEFAULT_ENVOY, WHEELS};
-pub use istio::{istio_kit, pin, pins, IstioKit, DEFAULT_PIN};
+pub use istio::{istio_kit, istio_module, pin, pins, IstioKit, DEFAULT_PIN};
 pub use registry::registry_binary;
 pub use sources::{check_module, ModuleError, ModuleFile, Sources, MAX_MODULE};
 pub use wasm::{build_modules, BuiltModules, ModuleCatalog};

@@ -97,6 +97,7 @@ mod tests {
                 profile: "envoy".into(),
                 runtime: "process".into(),
                 image: None,
+                cluster: None,
                 envoy: EnvoyFacts { version: "1.40.0".into(), build: String::new(), source: String::new() },
                 istiod: IstiodFacts { version: "1.30".into(), mode: "modelled".into(), pin: None },
             },

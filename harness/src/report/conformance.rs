@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::facts::Facts;
 use crate::failure::FailureKind;
 use crate::outcome::{Outcome, Status};
 use crate::scenario::Feature;
@@ -40,14 +41,17 @@ pub struct Entry {
 #[serde(rename_all = "camelCase")]
 pub struct Implementation {
     pub profile: String,
-    /// How its gateway ran: `process` or `container`.
+    /// How its gateway ran: `process`, `container` or `pod`.
     #[serde(default = "process")]
     pub runtime: String,
-    /// The image it ran from, in containers.
+    /// The image it ran from, in containers or Pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageFacts>,
     pub envoy: EnvoyFacts,
     pub istiod: IstiodFacts,
+    /// The cluster it ran on, as its API said at the end of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Facts>,
 }
 
 fn process() -> String {
@@ -168,7 +172,7 @@ impl Entry {
             target: target.name().to_owned(),
             implementation: Implementation {
                 profile: target.spec.profile.name().to_owned(),
-                runtime: target.runtime.kind().to_owned(),
+                runtime: target.spec.runtime.name().to_owned(),
                 image: target.image.as_ref().map(|image| ImageFacts {
                     reference: image.reference.clone(),
                     id: image.id.clone(),
@@ -180,6 +184,7 @@ impl Entry {
                     source: target.envoy.origin(),
                 },
                 istiod,
+                cluster: None,
             },
             features: target.features().into_iter().collect(),
             summary: Summary {
@@ -190,6 +195,12 @@ impl Entry {
             },
             results,
         }
+    }
+
+    /// With what the cluster it ran on says of itself.
+    pub fn on_cluster(mut self, facts: Option<Facts>) -> Self {
+        self.implementation.cluster = facts;
+        self
     }
 
     /// Results by scenario id.

@@ -100,6 +100,8 @@ pub enum RuntimeError {
     Process(#[from] super::ProcessError),
     #[error(transparent)]
     Container(#[from] super::container::engine::ContainerError),
+    #[error(transparent)]
+    Pod(#[from] super::pod::PodError),
     #[error("this target runs no {program} ({runtime}); {hint}")]
     NoProgram { program: &'static str, runtime: String, hint: String },
 }
@@ -107,9 +109,6 @@ pub enum RuntimeError {
 /// How a target's gateway programs run.
 #[async_trait]
 pub trait Runtime: Send + Sync {
-    /// `process` or `container`: what target names and reports say.
-    fn kind(&self) -> &'static str;
-
     /// Where `program` is, as what this runtime starts sees it.
     fn path(&self, program: Program) -> Result<PathBuf, RuntimeError>;
 

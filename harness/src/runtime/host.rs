@@ -23,10 +23,6 @@ pub struct HostRuntime {
 
 #[async_trait]
 impl Runtime for HostRuntime {
-    fn kind(&self) -> &'static str {
-        "process"
-    }
-
     fn path(&self, program: Program) -> Result<PathBuf, RuntimeError> {
         match program {
             Program::Envoy => Ok(self.envoy.clone()),

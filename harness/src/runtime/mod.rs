@@ -1,6 +1,7 @@
 //! How components run: local processes in their own process groups, or a
-//! target's gateway programs as containers of an image (`Runtime`), on a
-//! loopback address of the run's own, until the run ends or is interrupted.
+//! target's gateway programs as containers of an image or Pods of a
+//! cluster (`Runtime`), on a loopback address of the run's own, until the
+//! run ends or is interrupted.
 
 mod component;
 pub mod container;
@@ -8,6 +9,7 @@ mod host;
 pub mod isolation;
 mod loopback;
 pub mod owner;
+pub mod pod;
 pub mod ports;
 mod process;
 pub mod rundir;

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -12,6 +13,9 @@ use super::owner;
 
 const PREFIX: &str = "plugproof-";
 const OWNER: &str = ".owner";
+/// How long a run folder may be without its owner note: it gets one as it
+/// is made.
+const UNOWNED_GRACE: Duration = Duration::from_secs(60);
 
 /// A fresh run folder, `plugproof-<what>-XXXXXX`, owned by this process.
 pub fn create(what: &str) -> io::Result<TempDir> {
@@ -42,10 +46,17 @@ pub fn owner_of(dir: &Path) -> Option<u32> {
 }
 
 /// A folder with an owner note whose process is gone (or another process
-/// now has its id). A folder without one is not a run folder, or one being
-/// made: left alone.
+/// now has its id). One without a note is being made, or was made again
+/// after its run removed it (a container engine creates a bind mount's
+/// missing source, and a container of a killed run may still be starting):
+/// orphaned once older than the grace.
 fn orphaned(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join(OWNER)).is_ok_and(|owner| owner::gone(&owner))
+    match std::fs::read_to_string(dir.join(OWNER)) {
+        Ok(owner) => owner::gone(&owner),
+        Err(_) => std::fs::metadata(dir)
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > UNOWNED_GRACE)),
+    }
 }
 
 #[cfg(test)]
@@ -67,6 +78,17 @@ mod tests {
         sweep();
         assert!(!path.exists(), "swept");
         assert!(mine.path().exists(), "kept");
+    }
+
+    #[test]
+    fn a_folder_without_an_owner_is_left_alone_only_while_it_is_new() {
+        let dir = tempfile::Builder::new().prefix(&format!("{PREFIX}sweep-test-")).tempdir().expect("a folder");
+        std::fs::create_dir(dir.path().join("gateway")).expect("mkdir");
+        assert!(!orphaned(dir.path()), "it may be being made");
+        let long_ago = std::time::SystemTime::now() - UNOWNED_GRACE * 2;
+        std::fs::File::open(dir.path()).and_then(|f| f.set_modified(long_ago)).expect("backdate");
+        // Another run's sweep may take it first: that, too, judged it orphaned.
+        assert!(orphaned(dir.path()) || !dir.path().exists(), "remade after its run");
     }
 
     #[test]

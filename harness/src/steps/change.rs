@@ -112,7 +112,7 @@ mod tests {
     use super::*;
 
     fn update(kind: UpdateKind) -> Update {
-        Update { kind, took: Duration::ZERO, acted: None, resources: Vec::new(), rejection: None }
+        Update { kind, ..Update::unchanged() }
     }
 
     #[rstest]

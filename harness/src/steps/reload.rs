@@ -4,20 +4,20 @@
 use std::time::{Duration, Instant};
 
 use super::{change, StepContext};
-use crate::assert::reload::Window;
-use crate::components::envoy::updates::Update;
+use crate::assert::reload::{Taken, Window};
+use crate::components::envoy::updates::{Acted, Resource, Update};
 use crate::components::get_json;
 use crate::failure::Failure;
 use crate::load::{self, DrainInForce, LoadSpec, Recording};
 use crate::scenario::{Reload, DEFAULT_CHANGE_WITHIN};
 
 /// What a reload observed: the load's record (with the gateway's drain
-/// settings), when the change began and when the gateway took it (both
-/// since the load started), and what the gateway did with it.
+/// settings), when the change began and when the gateway took it and its
+/// listeners (all since the load started), and what the gateway did with it.
 pub struct Observed {
     pub recording: Recording,
     pub applied_at: Duration,
-    pub taken: Option<Window>,
+    pub taken: Taken,
     pub update: Update,
 }
 
@@ -41,7 +41,11 @@ pub async fn observe(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<O
     change::judge(&update, None)?;
     recording.drain = drain_in_force(ctx).await;
     let since = |at: Instant| at.saturating_duration_since(load_started);
-    let taken = update.acted.map(|acted| Window { after: since(acted.after), by: since(acted.by) });
+    let window = |acted: Acted| Window { after: since(acted.after), by: since(acted.by) };
+    let taken = Taken {
+        all: update.acted.map(window),
+        listeners: update.acted_each.get(&Resource::Listeners).copied().map(window),
+    };
     Ok(Observed { recording, applied_at, taken, update })
 }
 

@@ -117,9 +117,10 @@ impl Target {
             None => format!("modelling istiod {}", self.istiod),
         };
         let wasm = if self.properties.no_wasm_runtime { ", built without the V8 Wasm runtime" } else { "" };
-        let runs = match &self.image {
-            Some(image) => format!(", in containers of {}", image.describe()),
-            None => String::new(),
+        let runs = match (&self.spec.runtime, &self.image) {
+            (RuntimeSpec::Pod, Some(image)) => format!(", as Pods of the local cluster from {}", image.describe()),
+            (_, Some(image)) => format!(", in containers of {}", image.describe()),
+            (_, None) => String::new(),
         };
         format!(
             "{}: profile {}, Envoy {} ({}{wasm}), {control_plane}{runs}",

@@ -35,7 +35,8 @@ pub async fn resolve(
             };
             Ok(Resolved { envoy, runtime: Arc::new(runtime), image: None })
         }
-        (RuntimeSpec::Container(ImageSource::Local), Some(envoy)) => {
+        // A cluster's node holds the image plugproof built, loaded by `plugproof cluster up`.
+        (RuntimeSpec::Container(ImageSource::Local) | RuntimeSpec::Pod, Some(envoy)) => {
             let version = match kit {
                 Some(kit) if kind == ImageKind::Gateway => format!("{}-envoy-{}", kit.pin, envoy.version),
                 _ => envoy.version.clone(),

@@ -18,6 +18,9 @@ pub enum ProfileKind {
     Envoy,
     /// Real istiod (over a real kube-apiserver) and pilot-agent driving Envoy.
     Istio,
+    /// A Kubernetes cluster with istio installed (the local one `plugproof
+    /// cluster up` boots), each gateway a Pod of it.
+    Cluster,
 }
 
 impl ProfileKind {
@@ -25,6 +28,7 @@ impl ProfileKind {
         match self {
             ProfileKind::Envoy => "envoy",
             ProfileKind::Istio => "istio",
+            ProfileKind::Cluster => "cluster",
         }
     }
 }
@@ -36,6 +40,8 @@ pub enum RuntimeSpec {
     Process,
     /// Containers of an image.
     Container(ImageSource),
+    /// Pods of a cluster, from the image plugproof builds (as `Container(Local)`) and the node holds.
+    Pod,
 }
 
 /// Which image a container target runs.
@@ -48,11 +54,12 @@ pub enum ImageSource {
 }
 
 impl RuntimeSpec {
-    /// `process` or `container`.
+    /// `process`, `container` or `pod`.
     pub fn name(&self) -> &'static str {
         match self {
             RuntimeSpec::Process => "process",
             RuntimeSpec::Container(_) => "container",
+            RuntimeSpec::Pod => "pod",
         }
     }
 }
@@ -91,7 +98,7 @@ impl TargetSpec {
         let head = parts.next().unwrap_or_default();
         let (profile, version) = head.split_once('@').map_or((head, None), |(p, v)| (p, Some(v)));
         let profile = <ProfileKind as clap::ValueEnum>::from_str(profile, true).map_err(|_| {
-            format!("target `{text}`: `{profile}` is not a profile; write envoy[@VERSION] or istio[@PIN]")
+            format!("target `{text}`: `{profile}` is not a profile; write envoy[@VERSION], istio[@PIN] or cluster")
         })?;
         let mut envoy = None;
         let mut control_plane = None;
@@ -110,10 +117,14 @@ impl TargetSpec {
             }
             Ok(())
         };
+        if profile == ProfileKind::Cluster {
+            return TargetSpec::cluster(text, version.is_some() || parts.next().is_some());
+        }
         match (profile, version) {
             (_, None) => {}
             (ProfileKind::Envoy, Some(v)) => set_envoy(v, &mut envoy)?,
             (ProfileKind::Istio, Some(pin)) => control_plane = Some(ControlPlane::Pin(pin.to_owned())),
+            (ProfileKind::Cluster, Some(_)) => unreachable!("parsed above"),
         }
         for part in parts {
             match (profile, part.split_once('@')) {
@@ -150,7 +161,7 @@ impl TargetSpec {
         }
         let control_plane = control_plane.unwrap_or(match profile {
             ProfileKind::Envoy => ControlPlane::Modelled(IstiodVersion::DEFAULT),
-            ProfileKind::Istio => ControlPlane::Pin(crate::provision::DEFAULT_PIN.to_owned()),
+            ProfileKind::Istio | ProfileKind::Cluster => ControlPlane::Pin(crate::provision::DEFAULT_PIN.to_owned()),
         });
         Ok(TargetSpec {
             name: text.to_owned(),
@@ -159,6 +170,25 @@ impl TargetSpec {
             envoy: envoy.unwrap_or_default(),
             control_plane,
             runtime: runtime.unwrap_or(RuntimeSpec::Process),
+        })
+    }
+
+    /// `cluster`: the local cluster's gateway image (the default pin's and
+    /// Envoy's, as `plugproof cluster up` loads it) as Pods.
+    fn cluster(text: &str, qualified: bool) -> Result<Self, String> {
+        if qualified {
+            return Err(format!(
+                "target `{text}`: the cluster target runs what `plugproof cluster up` installed (istio's default pin, \
+                 the gateway image of the default Envoy); write `cluster` alone"
+            ));
+        }
+        Ok(TargetSpec {
+            name: text.to_owned(),
+            profile: ProfileKind::Cluster,
+            envoy: EnvoySource::default(),
+            envoy_named: false,
+            control_plane: ControlPlane::Pin(crate::provision::DEFAULT_PIN.to_owned()),
+            runtime: RuntimeSpec::Pod,
         })
     }
 
@@ -228,6 +258,7 @@ mod tests {
     )]
     #[case::default_istio("istio", ProfileKind::Istio, wheel("1.40.0"), ControlPlane::Pin(crate::provision::DEFAULT_PIN.into()))]
     #[case::pin_and_envoy("istio@1.31+envoy@1.39.3", ProfileKind::Istio, wheel("1.39.3"), ControlPlane::Pin("1.31".into()))]
+    #[case::cluster("cluster", ProfileKind::Cluster, wheel("1.40.0"), ControlPlane::Pin(crate::provision::DEFAULT_PIN.into()))]
     fn parses(#[case] text: &str, #[case] profile: ProfileKind, #[case] envoy: EnvoySource, #[case] cp: ControlPlane) {
         let spec = TargetSpec::parse(text).expect("a valid target");
         assert_eq!((spec.name.as_str(), spec.profile, spec.envoy, spec.control_plane), (text, profile, envoy, cp));
@@ -244,6 +275,7 @@ mod tests {
         RuntimeSpec::Container(ImageSource::Named("localhost/me/gw:1".into()))
     )]
     #[case::processes("istio@1.30+envoy@1.39.3", RuntimeSpec::Process)]
+    #[case::pods("cluster", RuntimeSpec::Pod)]
     fn runtimes(#[case] text: &str, #[case] runtime: RuntimeSpec) {
         assert_eq!(TargetSpec::parse(text).expect("a valid target").runtime, runtime);
     }
@@ -257,6 +289,8 @@ mod tests {
         );
         let named = TargetSpec::parse("envoy+envoy-image@x/y:1").unwrap();
         assert_eq!(named.clone().in_containers(), named);
+        let cluster = TargetSpec::parse("cluster").unwrap();
+        assert_eq!(cluster.clone().in_containers(), cluster);
     }
 
     #[rstest]
@@ -268,6 +302,8 @@ mod tests {
     #[case::istiod_on_istio("istio+istiod@1.24", "`+istiod@1.24` is not understood")]
     #[case::twice("envoy@1.38.3+envoy@1.40.0", "names its Envoy twice")]
     #[case::unknown_istiod("envoy+istiod@2.0", "is not an istiod version")]
+    #[case::pin_on_cluster("cluster@1.30", "write `cluster` alone")]
+    #[case::container_on_cluster("cluster+container", "write `cluster` alone")]
     fn refuses(#[case] text: &str, #[case] message: &str) {
         let error = TargetSpec::parse(text).unwrap_err();
         assert!(error.contains(message), "{error}");

@@ -12,7 +12,7 @@ use libtest_mimic::Failed;
 
 use crate::options::Options;
 use crate::profiles::istio::shared::{self, Client};
-use crate::profiles::profile;
+use crate::profiles::{profile, Isolation};
 use crate::provision::{self, ModuleCatalog};
 use crate::runtime::isolation::{bring_loopback_up, is_isolated, rerun_joining};
 use crate::targets::{ControlPlane, Target, TargetSpec};
@@ -58,12 +58,31 @@ pub fn run_where_it_runs(
     options: &Options,
     test: impl FnOnce() -> Result<(), Failed>,
 ) -> Result<(), Failed> {
-    if !profile(target.profile, options).needs_isolation() || is_isolated() {
+    let isolation = profile(target.profile, options).isolation();
+    if isolation == Isolation::None || is_isolated() {
         return test();
     }
-    let catalog = ModuleCatalog::load(&options.plugins)?;
     let args = ["--exact", name, "--nocapture"].map(Into::into).to_vec();
-    run_on_shared_plane(args, target, options, &catalog)
+    match isolation {
+        Isolation::Join(node) => run_in_node(args, node),
+        Isolation::None | Isolation::Own => {
+            let catalog = ModuleCatalog::load(&options.plugins)?;
+            run_on_shared_plane(args, target, options, &catalog)
+        }
+    }
+}
+
+/// Runs this binary again with `args` inside the local cluster's node
+/// (the network namespace of process `node`); its output is this test's.
+fn run_in_node(args: Vec<OsString>, node: Option<u32>) -> Result<(), Failed> {
+    let node = node.ok_or(crate::profiles::DeployError::NoCluster)?;
+    let runner = std::os::unix::process::parent_id();
+    let status = rerun_joining(node, args.clone(), &[], runner)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the run of {args:?} in the local cluster's node failed ({status}); its output is above").into())
+    }
 }
 
 /// Provisions here (progress shows), finds or starts the test run's shared

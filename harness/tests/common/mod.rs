@@ -26,3 +26,15 @@ pub fn options() -> Options {
     let root = workspace();
     Options::from_env(&root, root.join("target/plugproof-report"))
 }
+
+/// Waits up to `limit` for `done`; whether it held.
+pub fn wait_for(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    done()
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::{still_running, ComponentError};
 use crate::runtime::{Launch, Program, Running, Runtime};
 use dump::Readiness;
-use updates::{progress, Acted, Progress, Resource, Stats, Update, UpdateKind, STATS_FILTER};
+use updates::{Progress, Readings, Resource, Stats, Update, UpdateKind, STATS_FILTER};
 
 /// What must be loaded before a scenario's steps start.
 #[derive(Debug, Clone, Default)]
@@ -162,29 +162,32 @@ pub async fn await_update(
     if resources.is_empty() {
         return Ok(Update::unchanged());
     }
-    // The counters were last seen pending by a reading that began here.
-    let mut pending_since = baseline.at;
+    let mut readings = Readings::new(&resources, baseline.stats, baseline.at);
     loop {
         still_running(process)?;
         let reading = Instant::now();
         let pending = match admin.stats(STATS_FILTER).await {
-            Ok(now) => match progress(&resources, &baseline.stats, &now) {
-                Progress::Applied => {
-                    let acted = Some(Acted { after: pending_since, by: Instant::now() });
-                    let took = baseline.at.elapsed();
-                    return Ok(Update { kind: UpdateKind::Applied, took, acted, resources, rejection: None });
+            Ok(now) => {
+                let ended = Instant::now();
+                let (kind, refused) = match readings.read(&now, reading, ended) {
+                    Progress::Pending(pending) => (Err(pending.join("; ")), Vec::new()),
+                    Progress::Applied => (Ok(UpdateKind::Applied), Vec::new()),
+                    Progress::Rejected(refused) => (Ok(UpdateKind::Rejected), refused),
+                };
+                match kind {
+                    Err(pending) => pending,
+                    Ok(kind) => {
+                        let took = baseline.at.elapsed();
+                        let rejection = if refused.is_empty() {
+                            None
+                        } else {
+                            Some(rejection(admin, &refused, process.log_path(), baseline.log_len).await)
+                        };
+                        let (acted, acted_each) = readings.acted(ended);
+                        return Ok(Update { kind, took, acted: Some(acted), acted_each, resources, rejection });
+                    }
                 }
-                Progress::Rejected(refused) => {
-                    let acted = Some(Acted { after: pending_since, by: Instant::now() });
-                    let took = baseline.at.elapsed();
-                    let rejection = Some(rejection(admin, &refused, process.log_path(), baseline.log_len).await);
-                    return Ok(Update { kind: UpdateKind::Rejected, took, acted, resources, rejection });
-                }
-                Progress::Pending(pending) => {
-                    pending_since = reading;
-                    pending.join("; ")
-                }
-            },
+            }
             Err(e) => format!("cannot read stats: {e}"),
         };
         if baseline.at.elapsed() > within {

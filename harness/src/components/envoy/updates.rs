@@ -94,6 +94,10 @@ pub struct Update {
     /// the change made no update for it).
     #[serde(skip)]
     pub acted: Option<Acted>,
+    /// When Envoy acted on each resource it acted on: a listener change
+    /// (which starts a drain) can come well before a filter's config.
+    #[serde(skip)]
+    pub acted_each: BTreeMap<Resource, Acted>,
     /// The updates the change makes.
     pub resources: Vec<Resource>,
     /// The resources Envoy refused, with Envoy's own words.
@@ -115,6 +119,7 @@ impl Update {
             kind: UpdateKind::Unchanged,
             took: Duration::ZERO,
             acted: None,
+            acted_each: BTreeMap::new(),
             resources: Vec::new(),
             rejection: None,
         }
@@ -147,11 +152,68 @@ pub enum Progress {
     Rejected(Vec<Resource>),
 }
 
+fn moved(r: &Resource, counter: &str, before: &Stats, now: &Stats) -> bool {
+    let stat = r.stat(counter);
+    now.get(&stat).copied().unwrap_or(0) > before.get(&stat).copied().unwrap_or(0)
+}
+
+/// Whether Envoy has acted on `r`: refused it, or taken it and, for the
+/// listeners, put them in force (no new listener is still warming, so the
+/// old ones are draining).
+fn acted_on(r: &Resource, before: &Stats, now: &Stats) -> bool {
+    let warm = !matches!(r, Resource::Listeners) || now.get(WARMING).copied().unwrap_or(0) == 0;
+    moved(r, "update_rejected", before, now) || (moved(r, r.taken(), before, now) && warm)
+}
+
+/// Successive readings of the counters after a change, each between two
+/// instants: where the updates stand, and when Envoy acted on each.
+#[derive(Debug)]
+pub struct Readings {
+    before: Stats,
+    /// Per resource: when the last reading that showed it not acted on began.
+    pending_since: BTreeMap<Resource, Instant>,
+    /// When the last reading that showed anything pending began.
+    any_pending_since: Instant,
+    acted: BTreeMap<Resource, Acted>,
+}
+
+impl Readings {
+    /// `before`: the counters read at `at`, just before the change.
+    pub fn new(resources: &[Resource], before: Stats, at: Instant) -> Self {
+        let pending_since = resources.iter().map(|r| (r.clone(), at)).collect();
+        Readings { before, pending_since, any_pending_since: at, acted: BTreeMap::new() }
+    }
+
+    /// Takes the counters `now`, read by a reading that began at `began`
+    /// and ended at `ended`.
+    pub fn read(&mut self, now: &Stats, began: Instant, ended: Instant) -> Progress {
+        for (resource, since) in &mut self.pending_since {
+            if self.acted.contains_key(resource) {
+                continue;
+            }
+            if acted_on(resource, &self.before, now) {
+                self.acted.insert(resource.clone(), Acted { after: *since, by: ended });
+            } else {
+                *since = began;
+            }
+        }
+        let resources: Vec<Resource> = self.pending_since.keys().cloned().collect();
+        let progress = progress(&resources, &self.before, now);
+        if matches!(progress, Progress::Pending(_)) {
+            self.any_pending_since = began;
+        }
+        progress
+    }
+
+    /// When Envoy acted on the change as a whole, once a reading ending at
+    /// `ended` showed it decided; and on each resource it acted on.
+    pub fn acted(self, ended: Instant) -> (Acted, BTreeMap<Resource, Acted>) {
+        (Acted { after: self.any_pending_since, by: ended }, self.acted)
+    }
+}
+
 pub fn progress(resources: &[Resource], before: &Stats, now: &Stats) -> Progress {
-    let moved = |r: &Resource, counter: &str| {
-        let stat = r.stat(counter);
-        now.get(&stat).copied().unwrap_or(0) > before.get(&stat).copied().unwrap_or(0)
-    };
+    let moved = |r: &Resource, counter: &str| moved(r, counter, before, now);
     let rejected: Vec<Resource> = resources.iter().filter(|r| moved(r, "update_rejected")).cloned().collect();
     if !rejected.is_empty() {
         return Progress::Rejected(rejected);
@@ -220,6 +282,32 @@ mod tests {
         let before = stats(&[(ECDS_OK, 1)]);
         let now = stats(&[(ECDS_NO, 1)]);
         assert_eq!(progress(&both(), &before, &now), Progress::Rejected(vec![Resource::Filter("plug".into())]));
+    }
+
+    #[test]
+    fn each_resource_is_timed_by_the_readings_around_its_own_counter() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut readings = Readings::new(&both(), stats(&[(LDS_OK, 1), (ECDS_OK, 1)]), at(0));
+        assert!(matches!(readings.read(&stats(&[(LDS_OK, 1), (ECDS_OK, 1)]), at(10), at(20)), Progress::Pending(_)));
+        assert!(matches!(readings.read(&stats(&[(LDS_OK, 2), (ECDS_OK, 1)]), at(30), at(40)), Progress::Pending(_)));
+        assert!(matches!(readings.read(&stats(&[(LDS_OK, 2), (ECDS_OK, 1)]), at(50), at(60)), Progress::Pending(_)));
+        assert_eq!(readings.read(&stats(&[(LDS_OK, 2), (ECDS_OK, 2)]), at(70), at(80)), Progress::Applied);
+        let (all, each) = readings.acted(at(80));
+        assert_eq!(all, Acted { after: at(50), by: at(80) });
+        assert_eq!(each[&Resource::Listeners], Acted { after: at(10), by: at(40) });
+        assert_eq!(each[&Resource::Filter("plug".into())], Acted { after: at(50), by: at(80) });
+    }
+
+    #[test]
+    fn listeners_act_once_no_new_listener_is_warming() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut readings = Readings::new(&[Resource::Listeners], stats(&[(LDS_OK, 1)]), at(0));
+        readings.read(&stats(&[(LDS_OK, 2), (WARMING, 1)]), at(10), at(20));
+        readings.read(&stats(&[(LDS_OK, 2), (WARMING, 0)]), at(30), at(40));
+        let (_, each) = readings.acted(at(40));
+        assert_eq!(each[&Resource::Listeners], Acted { after: at(10), by: at(40) });
     }
 
     #[test]

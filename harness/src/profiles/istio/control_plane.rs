@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::template;
-use crate::components::apiserver::{ApiServer, TOKEN, URL};
+use crate::components::apiserver::{ApiServer, Serving, TOKEN, URL};
 use crate::components::etcd::Etcd;
-use crate::components::istiod::{Istiod, XDS_ADDRESS};
+use crate::components::istiod::{Istiod, HTTP_ADDRESS, XDS_ADDRESS};
 use crate::files::copy_tree;
 use crate::options::Endpoints;
 use crate::profiles::{Clock, DeployError};
@@ -36,12 +36,18 @@ impl ControlPlane {
         copy_tree(&template, &data, &[]).map_err(DeployError::io("cannot copy the etcd template"))?;
         let etcd = Etcd::start(&kit.etcd, &data, &dir.join("etcd.log")).await?;
         clock.lap("etcd");
-        let apiserver = ApiServer::start(&kit.apiserver, &kit.credentials, &dir.join("apiserver")).await?;
+        let apiserver =
+            ApiServer::start(&kit.apiserver, &kit.credentials, &dir.join("apiserver"), Serving::Loopback).await?;
         clock.lap("kube-apiserver");
         let kubeconfig = write_kubeconfig(dir)?;
         let istiod = Istiod::start(&kit.discovery, &kubeconfig, dir).await?;
         clock.lap("istiod");
-        let endpoints = Endpoints { xds: XDS_ADDRESS.to_owned(), pin: kit.pin.clone() };
+        let endpoints = Endpoints {
+            xds: XDS_ADDRESS.to_owned(),
+            debug: HTTP_ADDRESS.to_owned(),
+            debug_token: None,
+            pin: kit.pin.clone(),
+        };
         Ok(ControlPlane { istiod, apiserver, etcd, endpoints, boot: clock.laps })
     }
 

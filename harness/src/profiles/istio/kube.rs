@@ -101,6 +101,55 @@ pub async fn remove_namespace(client: &Client, name: &str) -> Result<(), KubeErr
     }
 }
 
+/// Deletes the namespaces labelled `label=value` whose owner (annotation
+/// `owner`, a `runtime::owner` identity) is gone: what runs killed outright
+/// left. The cluster's namespace controller removes what is in them.
+pub async fn sweep_namespaces(client: &Client, label: &str, owner: &str) -> Result<Vec<String>, KubeError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let mut swept = Vec::new();
+    for (namespace, owned_by) in labelled_namespaces(client, label, owner).await? {
+        let Some(name) = namespace.metadata.name else { continue };
+        if namespace.metadata.deletion_timestamp.is_none() && crate::runtime::owner::gone(&owned_by) {
+            match api.delete(&name, &Default::default()).await {
+                Ok(_) => swept.push(name),
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(source) => return Err(KubeError::Apply { kind: "Namespace (delete)".into(), name, source }),
+            }
+        }
+    }
+    Ok(swept)
+}
+
+/// Whether a namespace is being removed, or is gone.
+pub async fn namespace_terminating(client: &Client, name: &str) -> Result<bool, KubeError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let namespace = api.get_opt(name).await.map_err(KubeError::Client)?;
+    Ok(namespace.is_none_or(|n| n.metadata.deletion_timestamp.is_some()))
+}
+
+/// The namespaces labelled `label=plugproof` whose annotation `owner` is `me`.
+pub async fn owned_namespaces(client: &Client, label: &str, owner: &str, me: &str) -> Result<Vec<String>, KubeError> {
+    let labelled = labelled_namespaces(client, label, owner).await?;
+    Ok(labelled.into_iter().filter(|(_, owned_by)| owned_by == me).filter_map(|(n, _)| n.metadata.name).collect())
+}
+
+/// The namespaces labelled `label=plugproof`, each with its annotation `owner` (empty if none).
+async fn labelled_namespaces(client: &Client, label: &str, owner: &str) -> Result<Vec<(Namespace, String)>, KubeError> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let list = api
+        .list(&kube::api::ListParams::default().labels(&format!("{label}=plugproof")))
+        .await
+        .map_err(KubeError::Client)?;
+    Ok(list
+        .items
+        .into_iter()
+        .map(|n| {
+            let owned_by = n.metadata.annotations.as_ref().and_then(|a| a.get(owner)).cloned().unwrap_or_default();
+            (n, owned_by)
+        })
+        .collect())
+}
+
 /// Whether a namespace still exists.
 pub async fn namespace_exists(client: &Client, name: &str) -> Result<bool, KubeError> {
     let api: Api<Namespace> = Api::all(client.clone());

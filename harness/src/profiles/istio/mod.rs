@@ -5,10 +5,12 @@
 //! under nextest, one shared by the test processes, `shared`), each
 //! scenario in namespaces of its own with a gateway of its own. It all runs
 //! in a network namespace of the run's own (see `runtime::isolation`).
+//! The cluster profile deploys its scenarios the same way (`deploy`), on a
+//! cluster's own istiod.
 
 mod control_plane;
-mod kube;
-mod resources;
+pub(in crate::profiles) mod kube;
+pub(in crate::profiles) mod resources;
 pub mod shared;
 mod template;
 
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{Clock, DeployError, Deployment, Profile, ProfileKind, Stage};
+use super::{Clock, DeployError, Deployment, Isolation, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::{Resource, Update};
 use crate::components::envoy::{await_update, Admin, Baseline};
 use crate::components::gateway::{Gateway, GatewaySpec};
@@ -30,7 +32,7 @@ use crate::profiles::Names;
 use crate::runtime::isolation::is_isolated;
 use crate::runtime::ports::PortBlock;
 use crate::runtime::rundir;
-use crate::runtime::Program;
+use crate::runtime::{Program, Runtime};
 use crate::scenario::Feature;
 use crate::targets::Needs;
 use crate::translate::IstioWasmPlugin;
@@ -38,6 +40,10 @@ use crate::translate::IstioWasmPlugin;
 pub use self::control_plane::ControlPlane;
 pub use self::kube::KubeError;
 pub use crate::options::Endpoints;
+
+/// What an istio gateway can do, and the programs it runs.
+pub(in crate::profiles) const NEEDS: Needs =
+    Needs { features: &[Feature::AgentFetch, Feature::NativeFilters], programs: &[Program::Agent, Program::Envoy] };
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long istiod may take to notice a gateway that went away.
@@ -104,11 +110,11 @@ impl Profile for Istio {
     }
 
     fn needs(&self) -> Needs {
-        Needs { features: &[Feature::AgentFetch, Feature::NativeFilters], programs: &[Program::Agent, Program::Envoy] }
+        NEEDS
     }
 
-    fn needs_isolation(&self) -> bool {
-        true
+    fn isolation(&self) -> Isolation {
+        Isolation::Own
     }
 
     fn names(&self) -> Names {
@@ -122,7 +128,9 @@ impl Profile for Istio {
         let mut clock = Clock::default();
         let endpoints = self.endpoints(stage).await?;
         clock.lap("control plane");
-        Ok(Box::new(deploy(stage, &endpoints, &self.port_locks, clock).await?))
+        let control_plane =
+            ControlPlaneAccess { endpoints: &endpoints, client: kube::client()?, namespace_controller: false };
+        Ok(Box::new(deploy(stage, control_plane, stage.target.runtime.as_ref(), &self.port_locks, clock).await?))
     }
 
     async fn shutdown(&self) {
@@ -141,6 +149,10 @@ pub struct IstioDeployment {
     ip: Ipv4Addr,
     port: u16,
     client: ::kube::Client,
+    /// Whether the cluster's namespace controller removes deleted namespaces.
+    namespace_controller: bool,
+    /// istiod's debug API.
+    debug: istiod::Debug,
     names: Names,
     /// Every object applied so far, to remove those a step deletes and,
     /// at the end, all of them.
@@ -178,7 +190,7 @@ impl Deployment for IstioDeployment {
     /// istiod's own view of the gateway's configuration.
     async fn extra_evidence(&self) -> Vec<(String, Value)> {
         let mut evidence = self.gateway.evidence().await;
-        evidence.push(match istiod::Debug::default().config_dump(&self.proxy_id()).await {
+        evidence.push(match self.debug.config_dump(&self.proxy_id()).await {
             Ok(dump) => ("istiod_config_dump.json".into(), dump),
             Err(e) => ("istiod_config_dump.json".into(), json!({"error": e.to_string()})),
         });
@@ -229,14 +241,22 @@ impl Deployment for IstioDeployment {
         }
         for namespace in namespaces {
             let name = namespace["metadata"]["name"].as_str().unwrap_or_default();
-            kube::remove_namespace(&self.client, name).await?;
-            if kube::namespace_exists(&self.client, name).await? {
-                return Err(DeployError::Left(format!("namespace {name}")));
+            if self.namespace_controller {
+                // The controller removes it after a fixed grace of 5 s; the
+                // profile waits for that once, when the run ends.
+                kube::delete(&self.client, namespace).await?;
+                if !kube::namespace_terminating(&self.client, name).await? {
+                    return Err(DeployError::Left(format!("namespace {name}, which is not being removed")));
+                }
+            } else {
+                kube::remove_namespace(&self.client, name).await?;
+                if kube::namespace_exists(&self.client, name).await? {
+                    return Err(DeployError::Left(format!("namespace {name}")));
+                }
             }
         }
-        let debug = istiod::Debug::default();
         let started = Instant::now();
-        while debug.connected(&proxy).await? {
+        while self.debug.connected(&proxy).await? {
             if started.elapsed() > DISCONNECT_TIMEOUT {
                 return Err(DeployError::Left(format!(
                     "gateway {proxy}, which istiod lists {DISCONNECT_TIMEOUT:?} after it stopped"
@@ -248,9 +268,23 @@ impl Deployment for IstioDeployment {
     }
 }
 
-async fn deploy(
+/// How a scenario reaches a control plane: istiod's endpoints, and a
+/// client of the API server it reads.
+pub(in crate::profiles) struct ControlPlaneAccess<'a> {
+    pub endpoints: &'a Endpoints,
+    pub client: ::kube::Client,
+    /// Whether a namespace controller (a cluster's controller manager)
+    /// empties and finalizes deleted namespaces; else the harness does.
+    pub namespace_controller: bool,
+}
+
+/// Deploys a scenario on a control plane: applies its resources, starts
+/// its gateway as `runtime` runs it, and waits until the gateway has its
+/// configuration.
+pub(in crate::profiles) async fn deploy(
     stage: &Stage<'_>,
-    endpoints: &Endpoints,
+    control_plane: ControlPlaneAccess<'_>,
+    runtime: &dyn Runtime,
     port_locks: &std::path::Path,
     mut clock: Clock,
 ) -> Result<IstioDeployment, DeployError> {
@@ -262,7 +296,7 @@ async fn deploy(
     let port = stage.loopback.free_port().map_err(DeployError::io("no free port for the gateway"))?;
     let plugins = stage.plugins()?;
     let objects = render(stage, &plugins, ip, port, &dir)?;
-    let client = kube::client()?;
+    let ControlPlaneAccess { endpoints, client, namespace_controller } = control_plane;
     apply_all(&client, &objects).await?;
     let last_created = unix_second();
     clock.lap("resources");
@@ -283,7 +317,7 @@ async fn deploy(
         registry: stage.registry.host(),
         env: &stage.scenario.gateway_env,
     };
-    let mut gateway = Gateway::start(stage.target.runtime.as_ref(), &spec).await?;
+    let mut gateway = Gateway::start(runtime, &spec).await?;
     gateway.wait_ready(&stage.expected(format!("{ip}_{port}"), &stage.reaching(&plugins)), READY_TIMEOUT).await?;
     clock.lap("gateway ready");
     Ok(IstioDeployment {
@@ -292,6 +326,8 @@ async fn deploy(
         ip,
         port,
         client,
+        namespace_controller,
+        debug: istiod::Debug::at(&endpoints.debug, endpoints.debug_token.clone()),
         names: stage.names.clone(),
         expected: GatewayWasm::of(stage, &plugins, &objects),
         applied: objects,

@@ -13,10 +13,15 @@ use serde_json::{json, Value};
 
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 use crate::profiles::Names;
+use crate::runtime::owner;
 use crate::scenario::{Scenario, SHA256_AUTO};
 use crate::translate::IstioWasmPlugin;
 
 pub const GATEWAY_NAME: &str = "plugproof-gateway";
+/// The label every namespace of a scenario carries, and its value `plugproof`.
+pub const MANAGED_BY: &str = crate::cluster::facts::SCENARIO_LABEL;
+/// The annotation naming the process that owns a scenario's namespace (`runtime::owner`).
+pub const OWNER: &str = "plugproof.dev/owner";
 
 pub struct Input<'a> {
     pub scenario: &'a Scenario,
@@ -53,7 +58,14 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
         .collect();
     let mut objects: Vec<Value> = namespaces
         .iter()
-        .map(|ns| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+        .map(|ns| {
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+                "name": ns,
+                "labels": {MANAGED_BY: "plugproof"},
+                // A run killed outright leaves its namespaces, which the next one removes.
+                "annotations": {OWNER: owner::me()},
+            }})
+        })
         .collect();
     objects.push(gateway(input, &gateway_namespace, &label));
     objects.extend(policies);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::kube::{self, KubeError};
-use crate::components::apiserver::ApiServer;
+use crate::components::apiserver::{ApiServer, Serving};
 use crate::components::etcd::Etcd;
 use crate::files::copy_tree;
 use crate::profiles::DeployError;
@@ -46,7 +46,8 @@ async fn make(kit: &IstioKit, scratch: &Path, template: &Path) -> Result<(), Dep
     let data = scratch.join("etcd");
     std::fs::create_dir_all(scratch).map_err(DeployError::io("cannot create the template's scratch folder"))?;
     let etcd = Etcd::start(&kit.etcd, &data, &scratch.join("etcd.log")).await?;
-    let apiserver = ApiServer::start(&kit.apiserver, &kit.credentials, &scratch.join("apiserver")).await?;
+    let apiserver =
+        ApiServer::start(&kit.apiserver, &kit.credentials, &scratch.join("apiserver"), Serving::Loopback).await?;
     install(kit).await?;
     apiserver.stop().await;
     etcd.stop().await;

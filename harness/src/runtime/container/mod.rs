@@ -64,10 +64,6 @@ pub struct ContainerRuntime {
 
 #[async_trait]
 impl Runtime for ContainerRuntime {
-    fn kind(&self) -> &'static str {
-        "container"
-    }
-
     fn path(&self, program: Program) -> Result<PathBuf, RuntimeError> {
         let layout = &self.image.layout;
         match program {
@@ -176,7 +172,7 @@ impl Drop for Container {
 
 /// Lets the container's user (istio's 1337) write in a shared host folder
 /// and every folder in it (the run's own, removed with it).
-fn open_up(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn open_up(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;

@@ -1,0 +1,54 @@
+//! A kind-like local cluster (`plugproof cluster up | down`): one real
+//! Kubernetes node, booted by a daemon in network, mount and PID namespaces
+//! of its own (`node`), with istio installed from the pin's own charts
+//! through Helm and its istiod and gateway running as Pods from images
+//! built here (`local`). The cluster profile (`profiles::cluster`) runs the
+//! suite on it, or on a cluster a kubeconfig names.
+
+mod config;
+pub mod facts;
+mod local;
+pub mod manifests;
+mod node;
+
+pub use config::{NODE_IP, NODE_NAME};
+pub use local::{down, kits, running, serve, sweep, up, LocalCluster, DAEMON_ENV};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Component(#[from] crate::components::ComponentError),
+    #[error(transparent)]
+    Provision(#[from] crate::provision::ProvisionError),
+    #[error(transparent)]
+    Container(#[from] crate::runtime::container::ContainerError),
+    #[error("the node's network: {0}")]
+    Network(String),
+    #[error("the node's images: {0}")]
+    Image(String),
+    #[error("the kubeconfig {0}; name one that reaches your cluster (--kubeconfig or KUBECONFIG)")]
+    Kubeconfig(String),
+    #[error("the cluster's API cannot be reached: {0}; is the cluster up (`plugproof cluster status`), and does the kubeconfig name it?")]
+    Unreachable(String),
+    #[error("a manifest: {0}")]
+    Manifest(String),
+    #[error("applying {kind} {name}: {message}")]
+    Apply { kind: String, name: String, message: String },
+    #[error("{0} was not ready in time")]
+    NotReady(String),
+    #[error("rendering istio's charts with Helm: {0}")]
+    Helm(String),
+    #[error(
+        "the local cluster did not come up: {reason}; its daemon's log ({}, beside the node's and its Pods' logs) ends:\n{tail}",
+        log.display()
+    )]
+    NotUp { reason: String, log: std::path::PathBuf, tail: String },
+    #[error("the local cluster needs root (its node runs in namespaces of its own); run as root")]
+    NeedsRoot,
+}

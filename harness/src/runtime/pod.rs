@@ -1,0 +1,387 @@
+//! The Pod runtime: a target's gateway programs run as a Pod of a
+//! Kubernetes cluster, from an image its node holds, started by the node's
+//! kubelet and container runtime.
+//!
+//! The Pod uses the node's network (`hostNetwork`), and the harness runs in
+//! that network namespace too (it joins the local cluster's node): the
+//! run's loopback addresses, ports and backends are the same for the Pod as
+//! for a process, so the scenario's steps, the admin API and the registry
+//! need no forwarding. The host folders a launch shares are `hostPath`
+//! volumes at the same path. The Pod's file system is its own (the agent's
+//! Wasm cache lives there). Its log, read through the API server, goes to
+//! the launch's log file. It lives in the scenario's namespace, which the
+//! scenario removes when it ends (and `plugproof cluster down` with the
+//! whole cluster, should the run be killed outright).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::{AsyncBufReadExt, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
+
+use super::component::{Launch, Program, Running, Runtime, RuntimeError};
+use super::container::ContainerRuntime;
+
+/// How long a Pod may take from creation until its container runs.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a deleted Pod may take to be gone.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    #[error("cannot {what} Pod {namespace}/{name} in the cluster: {source}")]
+    Api {
+        what: &'static str,
+        namespace: String,
+        name: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+    #[error("Pod {namespace}/{name} ({image}) did not start: {reason}; {hint}")]
+    NotStarted { namespace: String, name: String, image: String, reason: String, hint: String },
+}
+
+/// Runs a target's programs as Pods of one image, in one namespace.
+#[derive(Clone)]
+pub struct PodRuntime {
+    client: kube::Client,
+    namespace: String,
+    /// The image as the node holds it, and where its programs are.
+    image: ContainerRuntime,
+}
+
+impl PodRuntime {
+    pub fn new(client: kube::Client, namespace: String, image: ContainerRuntime) -> Self {
+        PodRuntime { client, namespace, image }
+    }
+}
+
+#[async_trait]
+impl Runtime for PodRuntime {
+    fn path(&self, program: Program) -> Result<PathBuf, RuntimeError> {
+        self.image.path(program)
+    }
+
+    fn bootstrap_template(&self) -> Result<PathBuf, RuntimeError> {
+        self.image.bootstrap_template()
+    }
+
+    async fn start(&self, launch: &Launch) -> Result<Box<dyn Running>, RuntimeError> {
+        let program = self.path(launch.program)?;
+        Ok(Box::new(PodProcess::start(self, &program, launch).await?))
+    }
+}
+
+/// The Pod of one launch.
+fn manifest(image: &str, program: &Path, launch: &Launch) -> Value {
+    let volumes: Vec<Value> = launch
+        .shared
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| json!({"name": format!("shared-{i}"), "hostPath": {"path": dir, "type": "Directory"}}))
+        .collect();
+    let mounts: Vec<Value> = launch
+        .shared
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| json!({"name": format!("shared-{i}"), "mountPath": dir}))
+        .collect();
+    let env: Vec<Value> =
+        launch.env.iter().map(|(k, v)| json!({"name": k.to_string_lossy(), "value": v.to_string_lossy()})).collect();
+    let args: Vec<String> = launch.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": launch.name,
+            "labels": {"app.kubernetes.io/managed-by": "plugproof", "plugproof.dev/component": launch.name},
+        },
+        "spec": {
+            "hostNetwork": true,
+            // A program that ends is reported, as a process's exit is, not restarted.
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": false,
+            "enableServiceLinks": false,
+            "containers": [{
+                "name": launch.name,
+                "image": image,
+                // The node holds the image; nothing is pulled.
+                "imagePullPolicy": "Never",
+                "command": [program],
+                "args": args,
+                "workingDir": launch.dir,
+                "env": env,
+                "volumeMounts": mounts,
+            }],
+            "volumes": volumes,
+        },
+    })
+}
+
+/// A started Pod.
+pub struct PodProcess {
+    name: String,
+    pods: Api<Pod>,
+    log: PathBuf,
+    /// Whether it is still to be deleted.
+    live: bool,
+    /// How it ended, once its log ended.
+    ended: Arc<Mutex<Option<String>>>,
+    pump: Option<JoinHandle<()>>,
+}
+
+impl PodProcess {
+    async fn start(runtime: &PodRuntime, program: &Path, launch: &Launch) -> Result<Self, PodError> {
+        let namespace = runtime.namespace.clone();
+        let name = launch.name.clone();
+        let api = |what| {
+            let (namespace, name) = (namespace.clone(), name.clone());
+            move |source| PodError::Api { what, namespace, name, source: Box::new(source) }
+        };
+        for dir in &launch.shared {
+            // The image's user (istio's 1337) writes there too.
+            super::container::open_up(dir).map_err(|e| PodError::NotStarted {
+                namespace: namespace.clone(),
+                name: name.clone(),
+                image: runtime.image.image.reference.clone(),
+                reason: format!("cannot open {} to it: {e}", dir.display()),
+                hint: "run plugproof as root".into(),
+            })?;
+        }
+        let pods: Api<Pod> = Api::namespaced(runtime.client.clone(), &namespace);
+        let pod: Pod = serde_json::from_value(manifest(&runtime.image.image.reference, program, launch))
+            .expect("the Pod manifest is a Pod");
+        pods.create(&PostParams::default(), &pod).await.map_err(api("create"))?;
+        let mut started = PodProcess {
+            name: name.clone(),
+            pods: pods.clone(),
+            log: launch.log.clone(),
+            live: true,
+            ended: Arc::new(Mutex::new(None)),
+            pump: None,
+        };
+        if let Err(reason) = wait_running(&pods, &name).await {
+            return Err(PodError::NotStarted {
+                namespace,
+                name,
+                image: runtime.image.image.reference.clone(),
+                hint: hint(&reason),
+                reason,
+            });
+        }
+        started.pump = Some(tokio::spawn(pump(pods, name, launch.log.clone(), started.ended.clone())));
+        tracing::debug!(name = %launch.name, namespace = %runtime.namespace, "Pod started");
+        Ok(started)
+    }
+
+    /// Deletes it at once and waits until it is gone.
+    async fn delete(&mut self) {
+        if let Some(pump) = self.pump.take() {
+            pump.abort();
+        }
+        if std::mem::take(&mut self.live) {
+            remove(self.pods.clone(), self.name.clone()).await;
+        }
+    }
+}
+
+async fn remove(pods: Api<Pod>, name: String) {
+    let _ = pods.delete(&name, &DeleteParams::default().grace_period(0)).await;
+    let since = Instant::now();
+    while since.elapsed() < DELETE_TIMEOUT && matches!(pods.get_opt(&name).await, Ok(Some(_))) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the Pod's container runs; else why it does not.
+async fn wait_running(pods: &Api<Pod>, name: &str) -> Result<(), String> {
+    let since = Instant::now();
+    let mut last = String::from("not scheduled yet");
+    while since.elapsed() < START_TIMEOUT {
+        match pods.get(name).await {
+            Ok(pod) => match state(&pod) {
+                State::Running => return Ok(()),
+                State::Ended(how) => return Err(how),
+                State::Waiting(why) if is_fatal(&why) => return Err(why),
+                State::Waiting(why) => last = why,
+            },
+            Err(e) => last = format!("cannot read it: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("still {last} after {START_TIMEOUT:?}"))
+}
+
+enum State {
+    Running,
+    Waiting(String),
+    Ended(String),
+}
+
+/// Where the Pod's one container is.
+fn state(pod: &Pod) -> State {
+    let status = pod.status.as_ref();
+    let container = status.and_then(|s| s.container_statuses.as_ref()).and_then(|c| c.first());
+    let Some(state) = container.and_then(|c| c.state.as_ref()) else {
+        let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
+        let reason = status
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|c| c.iter().find(|c| c.status == "False"))
+            .and_then(|c| c.message.clone().or_else(|| c.reason.clone()));
+        return State::Waiting(reason.map_or(phase.clone(), |r| format!("{phase}: {r}")));
+    };
+    if state.running.is_some() {
+        return State::Running;
+    }
+    if let Some(done) = &state.terminated {
+        let reason = done.reason.clone().unwrap_or_default();
+        return State::Ended(format!("container exited with code {} ({reason})", done.exit_code));
+    }
+    let waiting = state.waiting.as_ref();
+    let reason = waiting.and_then(|w| w.reason.clone()).unwrap_or_else(|| "waiting".into());
+    State::Waiting(match waiting.and_then(|w| w.message.clone()) {
+        Some(message) => format!("{reason}: {message}"),
+        None => reason,
+    })
+}
+
+/// Waiting reasons that do not resolve by waiting.
+fn is_fatal(why: &str) -> bool {
+    ["ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError"]
+        .iter()
+        .any(|reason| why.starts_with(reason))
+}
+
+fn hint(reason: &str) -> String {
+    if reason.starts_with("ErrImageNeverPull") {
+        "the node does not hold the image: run `plugproof cluster up` again (it loads the gateway image)".into()
+    } else {
+        "see the node's kubelet and containerd logs (`plugproof cluster status`)".into()
+    }
+}
+
+/// Appends the Pod's log to `log` while it runs; then records how it ended.
+async fn pump(pods: Api<Pod>, name: String, log: PathBuf, ended: Arc<Mutex<Option<String>>>) {
+    let params = LogParams { follow: true, ..LogParams::default() };
+    if let (Ok(stream), Ok(mut file)) = (
+        pods.log_stream(&name, &params).await,
+        tokio::fs::OpenOptions::new().create(true).append(true).open(&log).await,
+    ) {
+        let mut lines = stream.lines();
+        while let Some(Ok(line)) = lines.next().await {
+            if file.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                break;
+            }
+            let _ = file.flush().await;
+        }
+    }
+    let how = match pods.get(&name).await {
+        Ok(pod) => match state(&pod) {
+            State::Ended(how) => how,
+            State::Running | State::Waiting(_) => "its log ended".into(),
+        },
+        Err(e) => format!("gone ({e})"),
+    };
+    *ended.lock().expect("not poisoned") = Some(how);
+}
+
+/// Dropped without being stopped (a failed start's cleanup, a panic): removed off the caller's path.
+impl Drop for PodProcess {
+    fn drop(&mut self) {
+        if let Some(pump) = self.pump.take() {
+            pump.abort();
+        }
+        if self.live && tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(remove(self.pods.clone(), self.name.clone()));
+        }
+    }
+}
+
+#[async_trait]
+impl Running for PodProcess {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        self.ended.lock().expect("not poisoned").clone()
+    }
+
+    /// A gateway's programs have nothing to finish once a scenario is over:
+    /// stopping is killing.
+    async fn stop(mut self: Box<Self>, _grace: Duration) {
+        self.delete().await;
+    }
+
+    async fn kill(mut self: Box<Self>) {
+        self.delete().await;
+    }
+
+    async fn evidence(&self) -> Vec<(String, Value)> {
+        match self.pods.get(&self.name).await {
+            Ok(pod) => vec![(format!("pod-{}.json", self.name), serde_json::to_value(pod).unwrap_or_default())],
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_launch_becomes_a_pod_on_the_nodes_network_with_its_folders_at_the_same_path() {
+        let launch = Launch::new(Program::Agent, Path::new("/run/x/gateway"), "/run/x/gateway/log".into())
+            .args(["proxy", "router"])
+            .env("POD_NAME", "gw");
+        let pod = manifest("localhost/plugproof/gateway:1", Path::new("/usr/local/bin/pilot-agent"), &launch);
+        let container = &pod["spec"]["containers"][0];
+        assert_eq!(pod["spec"]["hostNetwork"], true);
+        assert_eq!(pod["spec"]["restartPolicy"], "Never");
+        assert_eq!(container["imagePullPolicy"], "Never");
+        assert_eq!(container["command"], json!(["/usr/local/bin/pilot-agent"]));
+        assert_eq!(container["args"], json!(["proxy", "router"]));
+        assert_eq!(container["env"], json!([{"name": "POD_NAME", "value": "gw"}]));
+        assert_eq!(container["volumeMounts"], json!([{"name": "shared-0", "mountPath": "/run/x/gateway"}]));
+        assert_eq!(pod["spec"]["volumes"][0]["hostPath"]["path"], "/run/x/gateway");
+        serde_json::from_value::<Pod>(pod).expect("a Pod");
+    }
+
+    fn pod(status: Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "status": status})).expect("a Pod")
+    }
+
+    #[test]
+    fn an_image_the_node_lacks_fails_the_start_at_once_and_says_what_to_do() {
+        let waiting = pod(json!({"phase": "Pending", "containerStatuses": [{
+            "name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ErrImageNeverPull", "message": "Container image \"i\" is not present"}}
+        }]}));
+        let State::Waiting(why) = state(&waiting) else { panic!("waiting") };
+        assert!(is_fatal(&why), "{why}");
+        assert!(hint(&why).contains("plugproof cluster up"));
+    }
+
+    #[test]
+    fn an_unscheduled_pod_is_waiting_and_a_finished_one_says_its_exit_code() {
+        let State::Waiting(why) = state(&pod(json!({"phase": "Pending"}))) else { panic!("waiting") };
+        assert!(!is_fatal(&why), "{why}");
+        let done = pod(json!({"phase": "Failed", "containerStatuses": [{
+            "name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 1, "reason": "Error"}}
+        }]}));
+        let State::Ended(how) = state(&done) else { panic!("ended") };
+        assert_eq!(how, "container exited with code 1 (Error)");
+    }
+}
