@@ -29,6 +29,8 @@ pub enum ComponentError {
     EnvoyRejected { message: String },
     #[error("the gateway did not act on the change within {waited:?}: {pending}; the last lines of its log ({log}):\n{tail}")]
     UpdateNotSeen { waited: Duration, pending: String, log: String, tail: String },
+    #[error("{what} still answers {waited:?} after it was ended; see `plugproof cluster status` for Pods the node has not ended")]
+    StillAnswering { what: String, waited: Duration },
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -47,7 +49,9 @@ impl ComponentError {
     pub fn kind(&self) -> FailureKind {
         match self {
             ComponentError::Exited { .. } => FailureKind::Exited,
-            ComponentError::NotReady { .. } | ComponentError::UpdateNotSeen { .. } => FailureKind::Deadline,
+            ComponentError::NotReady { .. }
+            | ComponentError::UpdateNotSeen { .. }
+            | ComponentError::StillAnswering { .. } => FailureKind::Deadline,
             ComponentError::EnvoyRejected { .. } => FailureKind::Rejected,
             ComponentError::Http { .. } => FailureKind::Transport,
             ComponentError::Process(_) | ComponentError::Runtime(_) | ComponentError::Io { .. } => FailureKind::Setup,

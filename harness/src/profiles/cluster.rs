@@ -9,6 +9,7 @@
 //! istiod's Pod reach each other directly.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ::kube::api::{Api, PostParams};
@@ -123,9 +124,10 @@ impl Profile for Cluster {
         }
         let (client, endpoints) = self.access.get_or_try_init(|| access(local)).await?;
         clock.lap("control plane");
-        let runtime = PodRuntime::new(client.clone(), stage.names.gateway_namespace(), ContainerRuntime { image });
+        let runtime =
+            Arc::new(PodRuntime::new(client.clone(), stage.names.gateway_namespace(), ContainerRuntime { image }));
         let control_plane = ControlPlaneAccess { endpoints, client: client.clone(), namespace_controller: true };
-        Ok(Box::new(istio::deploy(stage, control_plane, &runtime, &self.port_locks, clock).await?))
+        Ok(Box::new(istio::deploy(stage, control_plane, runtime, &self.port_locks, clock).await?))
     }
 }
 

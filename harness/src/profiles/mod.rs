@@ -113,6 +113,11 @@ pub trait Deployment {
     /// refused what that changes for it.
     async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError>;
 
+    /// Ends the gateway and starts a new one in its place, with a file
+    /// system of its own (an empty Wasm cache, as a recreated Pod has),
+    /// and waits until it has the configuration the stage calls for.
+    async fn replace_gateway(&mut self, stage: &Stage<'_>) -> Result<(), DeployError>;
+
     /// Evidence beyond the run directory and Envoy's config dump, for a
     /// failure bundle: (file name, JSON).
     async fn extra_evidence(&self) -> Vec<(String, Value)> {
@@ -316,6 +321,7 @@ impl DeployError {
             | DeployError::Oci(_)
             | DeployError::PinMismatch { .. }
             | DeployError::Left(_)
+            | DeployError::CannotReplace(_)
             | DeployError::Io { .. } => FailureKind::Setup,
         }
     }
@@ -364,6 +370,8 @@ pub enum DeployError {
     PinMismatch { running: String, wanted: String },
     #[error("the scenario's {0} is left after it ended")]
     Left(String),
+    #[error("the {0} profile cannot replace its gateway; a scenario with `gateway: replace` declares `features: [new-gateway]`, which only the istio and cluster profiles have")]
+    CannotReplace(&'static str),
 }
 
 impl DeployError {

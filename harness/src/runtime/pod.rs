@@ -181,7 +181,8 @@ impl PodProcess {
         Ok(started)
     }
 
-    /// Deletes it at once and waits until it is gone.
+    /// Deletes it at once and waits until the API no longer lists it (the
+    /// kubelet ends its containers soon after).
     async fn delete(&mut self) {
         if let Some(pump) = self.pump.take() {
             pump.abort();

@@ -248,7 +248,8 @@ pub struct MatchRule {
 }
 
 /// One step; exactly one action key must be set: `request` (with
-/// `expect`), `filters`, `push`, `apply`, `delete` or `reload`.
+/// `expect`), `filters`, `push`, `apply`, `delete`, `reload`, `registry`
+/// or `gateway`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepDoc {
@@ -263,6 +264,8 @@ pub struct StepDoc {
     pub reload: Option<Spanned<ReloadDoc>>,
     /// `stop`: the run's registry stops (what was fetched stays fetched).
     pub registry: Option<RegistryAction>,
+    /// `replace`: the gateway ends and a new one starts in its place.
+    pub gateway: Option<GatewayAction>,
     pub eventually: Option<Spanned<Eventually>>,
     /// For `push`, `apply`, `delete`: what the gateway must do with the
     /// change (default: take it, or have nothing to take).
@@ -366,6 +369,12 @@ impl<'de> Deserialize<'de> for ExpectedFailureDoc {
 #[serde(rename_all = "lowercase")]
 pub enum RegistryAction {
     Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayAction {
+    Replace,
 }
 
 /// `reload`: a change applied while bounded background load runs.

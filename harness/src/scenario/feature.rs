@@ -10,6 +10,10 @@ pub enum Feature {
     /// Modules fetched by istio's agent itself: pull policy, `sha256`, fail
     /// strategy when a fetch fails (istio profile).
     AgentFetch,
+    /// A step can replace the gateway with a new one (`gateway: replace`):
+    /// its own file system, so an empty Wasm cache, as a new Pod has
+    /// (istio profile, local cluster).
+    NewGateway,
     /// Native filters placed by istiod (jwt_authn, rbac) from
     /// RequestAuthentication and AuthorizationPolicy (istio profile).
     NativeFilters,
@@ -31,8 +35,9 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 7] = [
+    pub const ALL: [Feature; 8] = [
         Feature::AgentFetch,
+        Feature::NewGateway,
         Feature::NativeFilters,
         Feature::DirectDelivery,
         Feature::LegacyFailOpen,
@@ -49,6 +54,7 @@ impl Feature {
     pub fn name(self) -> &'static str {
         match self {
             Feature::AgentFetch => "agent-fetch",
+            Feature::NewGateway => "new-gateway",
             Feature::NativeFilters => "native-filters",
             Feature::DirectDelivery => "direct-delivery",
             Feature::LegacyFailOpen => "legacy-fail-open",

@@ -161,6 +161,7 @@ struct StepScope<'a> {
     plugins: &'a BTreeMap<String, Plugin>,
     modules: &'a BTreeSet<String>,
     known: Vec<(String, String)>,
+    features: &'a [Feature],
 }
 
 struct Checker {
@@ -199,6 +200,7 @@ impl Checker {
             plugins: &plugins,
             modules,
             known: resources.iter().map(|r| (r.namespace.clone(), r.name.clone())).collect(),
+            features: &doc.features,
         };
         let steps = doc.steps.iter().filter_map(|s| self.step(s, &mut scope)).collect();
         if doc.steps.is_empty() {
@@ -473,11 +475,12 @@ impl Checker {
             ("delete", s.delete.is_some()),
             ("reload", s.reload.is_some()),
             ("registry", s.registry.is_some()),
+            ("gateway", s.gateway.is_some()),
         ];
         let given: Vec<&str> = actions.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
         if given.len() != 1 {
             let problem = if given.is_empty() {
-                "a step needs one action: `request` (with `expect`), `filters`, `push`, `apply`, `delete`, `reload` or `registry`"
+                "a step needs one action: `request` (with `expect`), `filters`, `push`, `apply`, `delete`, `reload`, `registry` or `gateway`"
                     .to_owned()
             } else {
                 format!("a step has one action, this one has {}", given.join(" and "))
@@ -507,6 +510,14 @@ impl Checker {
             Action::Filters(filters.clone())
         } else if s.registry.is_some() {
             Action::StopRegistry
+        } else if s.gateway.is_some() {
+            if !scope.features.contains(&Feature::NewGateway) {
+                self.problem(
+                    at,
+                    "`gateway: replace` needs the scenario's `features: [new-gateway]` (targets that cannot replace their gateway skip it)",
+                );
+            }
+            Action::ReplaceGateway
         } else if let Some(reload) = &s.reload {
             Action::Reload(Box::new(self.reload(reload, scope)?))
         } else {
@@ -519,7 +530,7 @@ impl Checker {
         let retry = match &action {
             Action::Request { .. } | Action::Filters(_) => self.retry(eventually),
             Action::Change { .. } => Retry::default(),
-            Action::Reload(_) | Action::StopRegistry => {
+            Action::Reload(_) | Action::StopRegistry | Action::ReplaceGateway => {
                 if let Some(eventually) = eventually {
                     self.problem(
                         eventually.referenced,
@@ -624,7 +635,7 @@ impl Checker {
         delete: &Option<Spanned<String>>,
         scope: &mut StepScope<'_>,
     ) -> Option<Change> {
-        let StepScope { plugins, modules, known } = scope;
+        let StepScope { plugins, modules, known, .. } = scope;
         match (push, apply, delete) {
             (Some(push), None, None) => {
                 if !plugins.contains_key(&push.plugin.value) {
@@ -929,7 +940,8 @@ fn wasm_file(path: &Path) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    //! Inputs the fuzzer (`ci/fuzz`) found to panic the loader.
+    //! Inputs the fuzzer (`ci/fuzz`) found to panic the loader, and steps
+    //! that need a feature the scenario must declare.
     use super::*;
 
     /// Loads `text` as `fuzz.yaml`: the diagnostics, as `(line, message)`.
@@ -967,5 +979,15 @@ mod tests {
             "streams: 2, long: {http1: 18446744073709551615, http2: 18446744073709551615, chunks: 1, every: 1s}",
         ));
         assert!(found.iter().any(|(_, m)| m.contains("long.http2") && m.contains("at most 64 in all")), "{found:?}");
+    }
+
+    #[test]
+    fn replacing_the_gateway_needs_the_new_gateway_feature() {
+        let steps = "steps:\n- gateway: replace\n- request: {host: a.example.com}\n  expect: {status: 200}\n";
+        let found = problems(steps);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 2);
+        assert!(found[0].1.contains("`features: [new-gateway]`"), "{found:?}");
+        assert_eq!(problems(&format!("features: [new-gateway]\n{steps}")), Vec::new());
     }
 }

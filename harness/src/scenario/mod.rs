@@ -275,6 +275,7 @@ impl Step {
             Action::Change { change, .. } => change.label(),
             Action::Reload(reload) => format!("reload under load: {}", reload.change.label()),
             Action::StopRegistry => "stop the registry".to_owned(),
+            Action::ReplaceGateway => "replace the gateway with a new one".to_owned(),
         }
     }
 }
@@ -388,6 +389,10 @@ pub enum Action {
     },
     Reload(Box<Reload>),
     StopRegistry,
+    /// The gateway ends and a new one starts in its place, with a file
+    /// system of its own (an empty Wasm cache), as when a gateway Pod is
+    /// recreated; the step waits until the new one is ready.
+    ReplaceGateway,
 }
 
 #[cfg(test)]

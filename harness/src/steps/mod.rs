@@ -39,7 +39,7 @@ pub struct StepResult {
     pub label: String,
     pub passed: bool,
     /// How many times a `request` or `filters` step observed; None for a
-    /// step that acts once (a change, a reload, a registry stop).
+    /// step that acts once (a change, a reload, a registry stop, a new gateway).
     pub attempts: Option<u32>,
     /// Exactly one attempt was allowed (`eventually: once`).
     pub once: bool,
@@ -204,6 +204,7 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
             ctx.stage.registry.halt().await;
             refuses_connections(&host).err()
         }
+        Action::ReplaceGateway => ctx.deployment.replace_gateway(ctx.stage).await.err().map(|e| e.failure()),
         Action::Reload(plan) => match reload::observe(ctx, plan).await {
             Ok(observed) => {
                 judged(&|action| match action {

@@ -88,6 +88,12 @@ impl Deployment for EnvoyDeployment {
         Ok(await_update(admin, process, resources, baseline, within).await?)
     }
 
+    /// Loaders refuse `gateway: replace` without the `new-gateway` feature,
+    /// which this profile lacks.
+    async fn replace_gateway(&mut self, _stage: &Stage<'_>) -> Result<(), DeployError> {
+        Err(DeployError::CannotReplace("envoy"))
+    }
+
     async fn stop(self: Box<Self>) -> Result<(), DeployError> {
         self.envoy.stop().await;
         Ok(())

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 
 use super::{Clock, DeployError, Deployment, Isolation, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::{Resource, Update};
-use crate::components::envoy::{await_update, Admin, Baseline};
+use crate::components::envoy::{await_update, Admin, Baseline, Expected};
 use crate::components::gateway::{Gateway, GatewaySpec};
 use crate::components::istiod;
 use crate::profiles::Names;
@@ -42,8 +42,10 @@ pub use self::kube::KubeError;
 pub use crate::options::Endpoints;
 
 /// What an istio gateway can do, and the programs it runs.
-pub(in crate::profiles) const NEEDS: Needs =
-    Needs { features: &[Feature::AgentFetch, Feature::NativeFilters], programs: &[Program::Agent, Program::Envoy] };
+pub(in crate::profiles) const NEEDS: Needs = Needs {
+    features: &[Feature::AgentFetch, Feature::NewGateway, Feature::NativeFilters],
+    programs: &[Program::Agent, Program::Envoy],
+};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long istiod may take to notice a gateway that went away.
@@ -130,7 +132,7 @@ impl Profile for Istio {
         clock.lap("control plane");
         let control_plane =
             ControlPlaneAccess { endpoints: &endpoints, client: kube::client()?, namespace_controller: false };
-        Ok(Box::new(deploy(stage, control_plane, stage.target.runtime.as_ref(), &self.port_locks, clock).await?))
+        Ok(Box::new(deploy(stage, control_plane, stage.target.runtime.clone(), &self.port_locks, clock).await?))
     }
 
     async fn shutdown(&self) {
@@ -145,8 +147,10 @@ impl Profile for Istio {
 
 pub struct IstioDeployment {
     gateway: Gateway,
-    _ports: PortBlock,
-    ip: Ipv4Addr,
+    /// What a gateway in its place is started from (`gateway: replace`).
+    place: GatewayPlace,
+    /// Gateways started so far; each gets a folder of its own.
+    started: u32,
     port: u16,
     client: ::kube::Client,
     /// Whether the cluster's namespace controller removes deleted namespaces.
@@ -175,7 +179,7 @@ impl IstioDeployment {
 #[async_trait(?Send)]
 impl Deployment for IstioDeployment {
     fn gateway(&self) -> SocketAddr {
-        SocketAddr::from((self.ip, self.port))
+        SocketAddr::from((self.place.ip, self.port))
     }
 
     fn admin(&self) -> &Admin {
@@ -206,7 +210,7 @@ impl Deployment for IstioDeployment {
     /// taken or refused the updates the model expects istiod to send it.
     async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
         let plugins = stage.plugins()?;
-        let objects = render(stage, &plugins, self.ip, self.port, &self.dir)?;
+        let objects = render(stage, &plugins, self.place.ip, self.port, &self.dir)?;
         let expected = GatewayWasm::of(stage, &plugins, &objects);
         let resources = self.expected.updates_to(&expected);
         let creates = wasm_plugins(&objects).any(|o| !self.applied.iter().any(|a| same(a, o)));
@@ -227,6 +231,19 @@ impl Deployment for IstioDeployment {
         self.applied = objects;
         self.expected = expected;
         Ok(await_update(admin, process, resources, baseline, within).await?)
+    }
+
+    /// A new gateway under the same name and on the same ports (istiod
+    /// sees the same proxy come back), in a folder of its own.
+    async fn replace_gateway(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+        self.started += 1;
+        let dir = self.dir.join(format!("gateway-{}", self.started));
+        std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the new gateway's folder"))?;
+        let runtime = self.place.runtime.clone();
+        self.gateway.replace(runtime.as_ref(), &self.place.spec(stage, &dir)).await?;
+        let expected = ready(stage, self.place.ip, self.port)?;
+        self.gateway.wait_ready(&expected, READY_TIMEOUT).await?;
+        Ok(())
     }
 
     /// Ends the gateway, removes what the scenario applied, its namespaces
@@ -284,7 +301,7 @@ pub(in crate::profiles) struct ControlPlaneAccess<'a> {
 pub(in crate::profiles) async fn deploy(
     stage: &Stage<'_>,
     control_plane: ControlPlaneAccess<'_>,
-    runtime: &dyn Runtime,
+    runtime: Arc<dyn Runtime>,
     port_locks: &std::path::Path,
     mut clock: Clock,
 ) -> Result<IstioDeployment, DeployError> {
@@ -301,29 +318,23 @@ pub(in crate::profiles) async fn deploy(
     let last_created = unix_second();
     clock.lap("resources");
 
-    let ports = PortBlock::claim(port_locks).map_err(DeployError::io("no block of ports for the gateway"))?;
+    let place = GatewayPlace {
+        runtime,
+        namespace: stage.names.gateway_namespace(),
+        label: resources::gateway_label(&stage.names),
+        ip,
+        discovery: endpoints.xds.clone(),
+        ports: PortBlock::claim(port_locks).map_err(DeployError::io("no block of ports for the gateway"))?,
+    };
     let gateway_dir = dir.join("gateway");
     std::fs::create_dir_all(&gateway_dir).map_err(DeployError::io("cannot create the gateway folder"))?;
-    let namespace = stage.names.gateway_namespace();
-    let label = resources::gateway_label(&stage.names);
-    let spec = GatewaySpec {
-        dir: &gateway_dir,
-        name: resources::GATEWAY_NAME,
-        namespace: &namespace,
-        label: &label,
-        ip,
-        discovery: &endpoints.xds,
-        ports: &ports,
-        registry: stage.registry.host(),
-        env: &stage.scenario.gateway_env,
-    };
-    let mut gateway = Gateway::start(runtime, &spec).await?;
-    gateway.wait_ready(&stage.expected(format!("{ip}_{port}"), &stage.reaching(&plugins)), READY_TIMEOUT).await?;
+    let mut gateway = Gateway::start(place.runtime.as_ref(), &place.spec(stage, &gateway_dir)).await?;
+    gateway.wait_ready(&ready(stage, ip, port)?, READY_TIMEOUT).await?;
     clock.lap("gateway ready");
     Ok(IstioDeployment {
         gateway,
-        _ports: ports,
-        ip,
+        place,
+        started: 1,
         port,
         client,
         namespace_controller,
@@ -335,6 +346,41 @@ pub(in crate::profiles) async fn deploy(
         dir,
         boot: clock.laps,
     })
+}
+
+/// Where a scenario's gateway runs, and what it is told: what starts
+/// another in its place.
+struct GatewayPlace {
+    runtime: Arc<dyn Runtime>,
+    namespace: String,
+    /// The label its Gateway and WasmPlugins select.
+    label: String,
+    ip: Ipv4Addr,
+    /// istiod's XDS address.
+    discovery: String,
+    ports: PortBlock,
+}
+
+impl GatewayPlace {
+    fn spec<'a>(&'a self, stage: &'a Stage<'_>, dir: &'a Path) -> GatewaySpec<'a> {
+        GatewaySpec {
+            dir,
+            name: resources::GATEWAY_NAME,
+            namespace: &self.namespace,
+            label: &self.label,
+            ip: self.ip,
+            discovery: &self.discovery,
+            ports: &self.ports,
+            registry: stage.registry.host(),
+            env: &stage.scenario.gateway_env,
+        }
+    }
+}
+
+/// What a gateway of the stage has once ready: its listener, and the
+/// Wasm filters of the plugins that reach it.
+fn ready(stage: &Stage<'_>, ip: Ipv4Addr, port: u16) -> Result<Expected, DeployError> {
+    Ok(stage.expected(format!("{ip}_{port}"), &stage.reaching(&stage.plugins()?)))
 }
 
 /// Where the scenario's namespaces landed, kept with its evidence.
