@@ -30,6 +30,17 @@ pub struct Options {
     pub shared_control_plane: Option<Endpoints>,
     /// Credentials for the registries `oci:` modules come from.
     pub oci_auth: Option<OciAuth>,
+    /// The cluster the cluster target runs on, when not the local one.
+    pub cluster: Option<NamedCluster>,
+}
+
+/// A Kubernetes cluster with istio installed, named by a kubeconfig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedCluster {
+    pub kubeconfig: PathBuf,
+    /// An address of this machine that the cluster's Pods reach: the run's
+    /// registry and echo backends listen there.
+    pub pods_reach: std::net::Ipv4Addr,
 }
 
 impl Options {
@@ -45,6 +56,7 @@ impl Options {
             report_dir,
             shared_control_plane: None,
             oci_auth: None,
+            cluster: None,
         }
     }
 
@@ -66,6 +78,7 @@ impl Options {
                 (Ok(username), Ok(password)) => Some(OciAuth { username, password }),
                 _ => None,
             },
+            cluster: None,
         }
     }
 }

@@ -110,7 +110,7 @@ impl Runner {
         outcome: &mut Outcome,
         alternatives: &mut BTreeMap<usize, Vec<Alternative>>,
     ) {
-        let loopback = Loopback::for_run();
+        let loopback = self.profile.serve_at().map_or_else(Loopback::for_run, Loopback::at);
         let stage_started = Instant::now();
         let registry_dir = dir.join("registry");
         let (registry, backends) = tokio::join!(
@@ -223,6 +223,11 @@ impl Runner {
         let (config_dump, extra) = match deployment {
             Some(d) => (d.admin().config_dump().await.ok(), d.extra_evidence().await),
             None => (None, Vec::new()),
+        };
+        let notes = deployment.map(|d| d.notes()).unwrap_or_default();
+        let failure = match notes.is_empty() {
+            true => failure,
+            false => failure.reworded(format!("{}\n{}", failure.message, notes.join("\n"))),
         };
         let target = self.evidence.join(&scenario.id);
         outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &extra, &failure, outcome) {

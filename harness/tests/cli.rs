@@ -161,3 +161,28 @@ fn an_archive_runs_from_another_folder_with_the_workspace_remapped() {
     assert!(printed.contains("PASS") && printed.contains("envoy/scope/global-default"), "{printed}");
     assert!(printed.contains("1 test run: 1 passed"), "{printed}");
 }
+
+#[test]
+fn a_named_cluster_needs_the_address_its_pods_reach_and_its_flags_need_it() {
+    let run = |args: &[&str], kubeconfig: Option<&str>| {
+        let mut cmd = Command::new(common::plugproof_binary());
+        cmd.args(["run", "scenarios", "--target", "cluster"]).args(args).env_remove("KUBECONFIG");
+        if let Some(file) = kubeconfig {
+            cmd.env("KUBECONFIG", file);
+        }
+        let output = cmd.output().expect("plugproof runs");
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        text(&output)
+    };
+    let flagged = run(&["--kubeconfig", "/nowhere/kubeconfig"], None);
+    assert!(flagged.contains("the cluster target on the cluster /nowhere/kubeconfig names"), "{flagged}");
+    assert!(flagged.contains("needs --pods-reach"), "{flagged}");
+    let from_env = run(&[], Some("/nowhere/env-kubeconfig"));
+    assert!(
+        from_env.contains("/nowhere/env-kubeconfig names (--kubeconfig or KUBECONFIG) needs --pods-reach"),
+        "{from_env}"
+    );
+    assert!(from_env.contains("unset KUBECONFIG"), "{from_env}");
+    let alone = run(&["--pods-reach", "10.244.0.1"], None);
+    assert!(alone.contains("--pods-reach goes with --kubeconfig"), "{alone}");
+}

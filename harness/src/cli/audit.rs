@@ -19,7 +19,7 @@ pub fn main(
     justified: Option<&Path>,
     report_dir: PathBuf,
 ) -> anyhow::Result<ExitCode> {
-    let (spec, options) = (target.spec()?, super::options(report_dir));
+    let (spec, options) = (target.spec()?, target.options(report_dir)?);
     let catalog = super::catalog(&options)?;
     let justified = justified.map(load_justified).transpose()?.unwrap_or_default();
     let Some(scenarios) = super::selected(paths, &catalog, filter) else { return Ok(ExitCode::from(2)) };

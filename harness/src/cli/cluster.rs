@@ -1,5 +1,5 @@
-//! `plugproof cluster up | down | status`: the local cluster's life, and
-//! the daemon role the `up` command starts.
+//! `plugproof cluster up | down | status | exec`: the local cluster's
+//! life, and the daemon role the `up` command starts.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,6 +21,14 @@ pub enum ClusterCommand {
     Status,
     /// Build what the local cluster runs (cached, with progress), without booting it.
     Provision,
+    /// Run a command on the local cluster's network, where its API and
+    /// its Pods are reached (as a machine on a kind cluster's network reaches
+    /// kind's): for example `plugproof run --target cluster --kubeconfig ...`
+    /// on it as on a cluster of the user's, with `--pods-reach 10.244.0.1`.
+    Exec {
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<std::ffi::OsString>,
+    },
 }
 
 pub fn main(command: &ClusterCommand) -> anyhow::Result<ExitCode> {
@@ -48,6 +56,17 @@ pub fn main(command: &ClusterCommand) -> anyhow::Result<ExitCode> {
         ClusterCommand::Provision => {
             let done = block_on(async { Ok(cluster::kits(&options).await.map(|_| ())?) })?;
             Ok(done.map_or(ExitCode::from(INTERRUPTED), |()| ExitCode::SUCCESS))
+        }
+        ClusterCommand::Exec { command } => {
+            let cluster =
+                cluster::running(&options).context("no local cluster is up; start it with `plugproof cluster up`")?;
+            let node = cluster.node_pid().context("the cluster's daemon has no node process")?;
+            let status = std::process::Command::new("nsenter")
+                .args(["--target", &node.to_string(), "--net", "--"])
+                .args(command)
+                .status()
+                .context("cannot run nsenter (util-linux)")?;
+            Ok(status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(INTERRUPTED), ExitCode::from))
         }
         ClusterCommand::Status => Ok(match cluster::running(&options) {
             Some(cluster) if is_isolated() => {

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use plugproof::options::Options;
+use plugproof::options::{NamedCluster, Options};
 use plugproof::profiles::{profile, DeployError, Isolation, ProfileKind};
 use plugproof::provision::{self, ModuleCatalog, WHEELS};
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated, rerun_joining};
@@ -42,6 +42,21 @@ pub struct TargetArgs {
     /// from the same binaries (the target's name gains `+container`).
     #[arg(long, value_enum, default_value = "process")]
     runtime: RuntimeChoice,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+/// The cluster target on a cluster of the user's (not the local one).
+#[derive(clap::Args, Debug)]
+pub struct ClusterArgs {
+    /// cluster target: the kubeconfig of a cluster with istio installed (one file).
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// cluster target, with --kubeconfig: an address of this machine that
+    /// the cluster's Pods reach (for kind, its network's gateway, as `docker
+    /// network inspect kind` shows); the run's registry and echo backends listen there.
+    #[arg(long, value_name = "IPV4")]
+    pods_reach: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +78,27 @@ impl RuntimeChoice {
 impl TargetArgs {
     pub fn spec(&self) -> anyhow::Result<TargetSpec> {
         self.written().map(|spec| self.runtime.apply(spec))
+    }
+
+    /// The options for this target: `options(report_dir)`, with the cluster it names.
+    pub fn options(&self, report_dir: PathBuf) -> anyhow::Result<Options> {
+        let mut options = options(report_dir);
+        let on_cluster = self.spec()?.profile == ProfileKind::Cluster;
+        let ClusterArgs { kubeconfig, pods_reach } = &self.cluster;
+        options.cluster = match (kubeconfig, pods_reach) {
+            (Some(kubeconfig), Some(pods_reach)) if on_cluster => {
+                Some(NamedCluster { kubeconfig: kubeconfig.clone(), pods_reach: *pods_reach })
+            }
+            (Some(kubeconfig), None) if on_cluster => anyhow::bail!(
+                "the cluster target on the cluster {} names (--kubeconfig or KUBECONFIG) needs --pods-reach: \
+                 an address of this machine that the cluster's Pods reach (for kind, its network's gateway); \
+                 to run on the local cluster (`plugproof cluster up`) instead, unset KUBECONFIG",
+                kubeconfig.display()
+            ),
+            (None, Some(_)) => anyhow::bail!("--pods-reach goes with --kubeconfig, on the cluster target"),
+            _ => None,
+        };
+        Ok(options)
     }
 
     fn written(&self) -> anyhow::Result<TargetSpec> {

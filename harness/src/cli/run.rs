@@ -21,7 +21,7 @@ pub fn main(
     report_dir: PathBuf,
     jobs: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
-    let (spec, options) = (target.spec()?, super::options(report_dir.clone()));
+    let (spec, options) = (target.spec()?, target.options(report_dir.clone())?);
     let catalog = super::catalog(&options)?;
     let Some(scenarios) = super::selected(paths, &catalog, filter) else { return Ok(ExitCode::from(2)) };
     if let Some(code) = super::isolate(std::slice::from_ref(&spec), &options, &catalog)? {

@@ -3,8 +3,9 @@
 //! Pods of istio's namespace with their images. What the cluster target
 //! records of the cluster it runs on, and what `cluster status` shows.
 
+use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::Client;
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +87,26 @@ pub async fn read(client: &Client) -> Result<Facts, ClusterError> {
         .map_err(unreachable)?;
     let scenario_namespaces = namespaces.items.into_iter().filter_map(|n| n.metadata.name).collect();
     Ok(Facts { server, nodes, istio_pods, scenario_namespaces })
+}
+
+/// Fails unless the client's user may create namespaces (each scenario
+/// runs in namespaces of its own), as the API's access review says.
+pub async fn may_create_namespaces(client: &Client) -> Result<(), ClusterError> {
+    let review: SelfSubjectAccessReview = serde_json::from_value(serde_json::json!({
+        "spec": {"resourceAttributes": {"verb": "create", "resource": "namespaces"}}
+    }))
+    .expect("a SelfSubjectAccessReview");
+    let reviewed = Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(|e| ClusterError::Unreachable(e.to_string()))?;
+    match reviewed.status {
+        Some(status) if status.allowed => Ok(()),
+        status => Err(ClusterError::Forbidden {
+            what: "create namespaces".into(),
+            reason: status.and_then(|s| s.reason).unwrap_or_default(),
+        }),
+    }
 }
 
 impl Facts {

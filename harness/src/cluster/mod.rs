@@ -36,6 +36,8 @@ pub enum ClusterError {
     Kubeconfig(String),
     #[error("the cluster's API cannot be reached: {0}; is the cluster up (`plugproof cluster status`), and does the kubeconfig name it?")]
     Unreachable(String),
+    #[error("the kubeconfig's user may not {what} in the cluster{}; plugproof runs each scenario in namespaces of its own and removes them after: use a user that may (on a test cluster, one bound to cluster-admin)", if reason.is_empty() { String::new() } else { format!(" ({reason})") })]
+    Forbidden { what: String, reason: String },
     #[error("a manifest: {0}")]
     Manifest(String),
     #[error("applying {kind} {name}: {message}")]

@@ -50,7 +50,8 @@ impl Gateway {
     /// template where the runtime has them).
     pub async fn start(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Self, ComponentError> {
         let process = runtime.start(&launch(runtime, spec)?).await?;
-        Ok(Gateway { process, admin: Admin::new((Ipv4Addr::LOCALHOST, spec.ports.port(0)).into()) })
+        let admin = reach(runtime, (Ipv4Addr::LOCALHOST, spec.ports.port(0)).into()).await?;
+        Ok(Gateway { process, admin: Admin::new(admin) })
     }
 
     /// Ends this gateway and starts a new one in its place from `spec`, on
@@ -60,6 +61,7 @@ impl Gateway {
         let launch = launch(runtime, spec)?;
         let ended = std::mem::replace(&mut self.process, Box::new(Replaced { log: launch.log.clone() }));
         ended.kill().await;
+        // Where the gateway shares the harness's network; elsewhere nothing answers there.
         wait_gone(SocketAddr::from((Ipv4Addr::LOCALHOST, spec.ports.port(0)))).await?;
         self.process = runtime.start(&launch).await?;
         Ok(())
@@ -95,6 +97,12 @@ impl Gateway {
     pub async fn stop(self) {
         self.process.kill().await;
     }
+}
+
+/// Where the harness reaches the gateway's `addr` (its admin API, a
+/// listener), as its runtime runs it.
+pub async fn reach(runtime: &dyn Runtime, addr: SocketAddr) -> Result<SocketAddr, ComponentError> {
+    Ok(runtime.reach(Program::Agent.name(), addr).await?)
 }
 
 /// How the agent of `spec` is launched (with its Envoy and bootstrap
@@ -140,6 +148,33 @@ fn launch(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Launch, Compo
         .envs(spec.env))
 }
 
+/// What the agent logs when it cannot fetch a module.
+const FETCH_FAILED: &str = "cannot fetch Wasm module ";
+/// Causes of a failed fetch that mean the gateway cannot reach the registry at all.
+const UNREACHABLE: &[&str] = &["connection refused", "i/o timeout", "no route to host", "network is unreachable"];
+
+/// The modules the agent logged it could not fetch, each once, with why;
+/// where the registry was out of the gateway's reach, what to do.
+pub fn fetch_failures(log: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut notes: Vec<String> = Vec::new();
+    for failed in text.lines().filter_map(|line| line.split_once(FETCH_FAILED).map(|(_, failed)| failed)) {
+        let (url, cause) = failed.split_once(": ").unwrap_or((failed, ""));
+        let mut note = format!("the gateway's agent could not fetch {url}: {cause}");
+        if UNREACHABLE.iter().any(|u| cause.contains(u)) {
+            note.push_str(
+                "\nplugproof: the gateway cannot reach the run's registry. On a cluster of yours, \
+                 --pods-reach must name an address of this machine that the cluster's Pods reach \
+                 (for kind, its network's gateway); check that no firewall drops the registry's port",
+            );
+        }
+        if !notes.iter().any(|n| n.starts_with(&format!("the gateway's agent could not fetch {url}:"))) {
+            notes.push(note);
+        }
+    }
+    notes
+}
+
 /// Waits until nothing answers on an ended gateway's admin address: its
 /// Envoy, and so its listeners, are gone. (A Pod deleted at once leaves
 /// the API before the kubelet has ended its containers; until then the
@@ -183,4 +218,38 @@ impl Running for Replaced {
     async fn stop(self: Box<Self>, _grace: Duration) {}
 
     async fn kill(self: Box<Self>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REFUSED: &str = "2026-12-04T16:14:57.483736Z\terror\twasm\terror in converting the wasm config to local: \
+        cannot fetch Wasm module oci://127.0.0.1:42189/plugproof/stamp:1.0: could not fetch Wasm OCI image: \
+        could not fetch manifest: Get \"http://127.0.0.1:42189/v2/\": dial tcp 127.0.0.1:42189: connect: connection refused";
+
+    #[test]
+    fn a_registry_out_of_the_gateways_reach_is_told_once_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("pilot-agent.log");
+        std::fs::write(&log, format!("{REFUSED}\n{REFUSED}\n")).unwrap();
+        let notes = fetch_failures(&log);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(notes[0].starts_with("the gateway's agent could not fetch oci://127.0.0.1:42189/plugproof/stamp:1.0: could not fetch Wasm OCI image"));
+        assert!(notes[0].contains("--pods-reach"), "{}", notes[0]);
+    }
+
+    #[test]
+    fn a_module_the_registry_lacks_is_told_without_the_reach_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("pilot-agent.log");
+        let missing =
+            "error\twasm\tcannot fetch Wasm module oci://10.244.0.1:5000/plugproof/none:1.0: MANIFEST_UNKNOWN";
+        std::fs::write(&log, format!("info\tnothing here\n{missing}\n")).unwrap();
+        assert_eq!(
+            fetch_failures(&log),
+            vec!["the gateway's agent could not fetch oci://10.244.0.1:5000/plugproof/none:1.0: MANIFEST_UNKNOWN"]
+        );
+        assert!(fetch_failures(&dir.path().join("absent.log")).is_empty());
+    }
 }

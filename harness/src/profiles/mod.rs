@@ -82,6 +82,12 @@ pub trait Profile: Send + Sync {
     }
 
     /// Starts the system for `stage`, ready for the steps.
+    /// Where the run's registry and echo backends listen, if not on an
+    /// address of the run's own: where a cluster's Pods reach this machine.
+    fn serve_at(&self) -> Option<std::net::Ipv4Addr> {
+        None
+    }
+
     async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError>;
 
     /// What the cluster it runs on says of itself (versions, images), for
@@ -121,6 +127,12 @@ pub trait Deployment {
     /// Evidence beyond the run directory and Envoy's config dump, for a
     /// failure bundle: (file name, JSON).
     async fn extra_evidence(&self) -> Vec<(String, Value)> {
+        Vec::new()
+    }
+
+    /// What the gateway's own log says went wrong that no step sees (a
+    /// module its agent could not fetch), told with a failure.
+    fn notes(&self) -> Vec<String> {
         Vec::new()
     }
 

@@ -5,6 +5,7 @@
 //! it ended, how to stop it, and what to keep as evidence.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -116,6 +117,12 @@ pub trait Runtime: Send + Sync {
     fn bootstrap_template(&self) -> Result<PathBuf, RuntimeError>;
 
     async fn start(&self, launch: &Launch) -> Result<Box<dyn Running>, RuntimeError>;
+
+    /// Where the harness reaches `addr`, on which the program it started as
+    /// `name` listens: the address itself where they share a network.
+    async fn reach(&self, _name: &str, addr: SocketAddr) -> Result<SocketAddr, RuntimeError> {
+        Ok(addr)
+    }
 }
 
 /// A started program, as the components see it.

@@ -24,6 +24,12 @@ impl Loopback {
         Loopback { ip, given: Arc::default() }
     }
 
+    /// An address of this machine that others share (one a cluster's
+    /// Pods reach it at): ports are still handed out once per run.
+    pub fn at(ip: Ipv4Addr) -> Self {
+        Loopback { ip, given: Arc::default() }
+    }
+
     pub fn ip(&self) -> Ipv4Addr {
         self.ip
     }

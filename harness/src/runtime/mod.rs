@@ -10,6 +10,7 @@ pub mod isolation;
 mod loopback;
 pub mod owner;
 pub mod pod;
+pub mod port_forward;
 pub mod ports;
 mod process;
 pub mod rundir;

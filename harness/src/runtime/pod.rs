@@ -1,18 +1,21 @@
 //! The Pod runtime: a target's gateway programs run as a Pod of a
-//! Kubernetes cluster, from an image its node holds, started by the node's
-//! kubelet and container runtime.
+//! Kubernetes cluster, from an image its nodes hold or pull, started by a
+//! node's kubelet and container runtime.
 //!
-//! The Pod uses the node's network (`hostNetwork`), and the harness runs in
-//! that network namespace too (it joins the local cluster's node): the
-//! run's loopback addresses, ports and backends are the same for the Pod as
-//! for a process, so the scenario's steps, the admin API and the registry
-//! need no forwarding. The host folders a launch shares are `hostPath`
-//! volumes at the same path. The Pod's file system is its own (the agent's
-//! Wasm cache lives there). Its log, read through the API server, goes to
+//! On the local cluster the Pod uses the node's network (`hostNetwork`),
+//! and the harness runs in that network namespace too (it joins the node):
+//! the run's loopback addresses, ports and backends are the same for the
+//! Pod as for a process, so nothing is forwarded, and the host folders a
+//! launch shares are `hostPath` volumes at the same path. On a cluster a
+//! kubeconfig names, the Pod is on the cluster's Pod network: the harness
+//! reaches its ports through the API's port-forward (`reach`), and the
+//! folders a launch shares are the Pod's own (`emptyDir`). The Pod's file
+//! system is its own either way (the agent's Wasm cache lives there). Its log, read through the API server, goes to
 //! the launch's log file. It lives in the scenario's namespace, which the
 //! scenario removes when it ends (and `plugproof cluster down` with the
 //! whole cluster, should the run be killed outright).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,11 +30,14 @@ use tokio::task::JoinHandle;
 
 use super::component::{Launch, Program, Running, Runtime, RuntimeError};
 use super::container::ContainerRuntime;
+use super::port_forward::PortForward;
 
 /// How long a Pod may take from creation until its container runs.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a deleted Pod may take to be gone.
 const DELETE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The variable that tells istio's agent its Pod's address.
+const INSTANCE_IP: &str = "INSTANCE_IP";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PodError {
@@ -45,20 +51,38 @@ pub enum PodError {
     },
     #[error("Pod {namespace}/{name} ({image}) did not start: {reason}; {hint}")]
     NotStarted { namespace: String, name: String, image: String, reason: String, hint: String },
+    #[error("cannot listen on this machine's loopback to forward port {port} of Pod {name}: {source}")]
+    Forward {
+        name: String,
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Which network a Pod is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodNetwork {
+    /// The node's, which the harness shares (the local cluster).
+    Node,
+    /// The cluster's Pod network, reached through port-forwards.
+    Pods,
 }
 
 /// Runs a target's programs as Pods of one image, in one namespace.
-#[derive(Clone)]
 pub struct PodRuntime {
     client: kube::Client,
     namespace: String,
-    /// The image as the node holds it, and where its programs are.
+    /// The image, and where its programs are.
     image: ContainerRuntime,
+    network: PodNetwork,
+    /// The port-forwards `reach` made, by Pod name and port; they last as long as the runtime.
+    forwards: Mutex<Vec<(String, u16, PortForward)>>,
 }
 
 impl PodRuntime {
-    pub fn new(client: kube::Client, namespace: String, image: ContainerRuntime) -> Self {
-        PodRuntime { client, namespace, image }
+    pub fn new(client: kube::Client, namespace: String, image: ContainerRuntime, network: PodNetwork) -> Self {
+        PodRuntime { client, namespace, image, network, forwards: Mutex::default() }
     }
 }
 
@@ -76,24 +100,60 @@ impl Runtime for PodRuntime {
         let program = self.path(launch.program)?;
         Ok(Box::new(PodProcess::start(self, &program, launch).await?))
     }
+
+    /// On the Pod network, a loopback port forwarded to the Pod's port (one
+    /// per port, which reaches a Pod that replaces it under its name too).
+    async fn reach(&self, name: &str, addr: SocketAddr) -> Result<SocketAddr, RuntimeError> {
+        if self.network == PodNetwork::Node {
+            return Ok(addr);
+        }
+        let port = addr.port();
+        let known = |forwards: &[(String, u16, PortForward)]| {
+            forwards.iter().find(|(n, p, _)| n == name && *p == port).map(|(_, _, f)| f.local())
+        };
+        if let Some(local) = known(&self.forwards.lock().expect("not poisoned")) {
+            return Ok(local);
+        }
+        let pods = Api::namespaced(self.client.clone(), &self.namespace);
+        let forward = PortForward::start(pods, name, port).await.map_err(|source| PodError::Forward {
+            name: name.to_owned(),
+            port,
+            source,
+        })?;
+        let local = forward.local();
+        self.forwards.lock().expect("not poisoned").push((name.to_owned(), port, forward));
+        Ok(local)
+    }
 }
 
 /// The Pod of one launch.
-fn manifest(image: &str, program: &Path, launch: &Launch) -> Value {
+fn manifest(image: &str, program: &Path, launch: &Launch, network: PodNetwork) -> Value {
+    let on_node = network == PodNetwork::Node;
     let (volumes, mounts): (Vec<Value>, Vec<Value>) = launch
         .shared
         .iter()
         .enumerate()
         .map(|(i, dir)| {
             let name = format!("shared-{i}");
-            (
-                json!({"name": name, "hostPath": {"path": dir, "type": "Directory"}}),
-                json!({"name": name, "mountPath": dir}),
-            )
+            let volume = if on_node {
+                json!({"name": name, "hostPath": {"path": dir, "type": "Directory"}})
+            } else {
+                json!({"name": name, "emptyDir": {}})
+            };
+            (volume, json!({"name": name, "mountPath": dir}))
         })
         .unzip();
-    let env: Vec<Value> =
-        launch.env.iter().map(|(k, v)| json!({"name": k.to_string_lossy(), "value": v.to_string_lossy()})).collect();
+    let env: Vec<Value> = launch
+        .env
+        .iter()
+        .map(|(k, v)| match k.to_str() {
+            // On the Pod network the Pod's address is known once it is scheduled.
+            Some(INSTANCE_IP) if !on_node => {
+                json!({"name": INSTANCE_IP, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+            }
+            _ => json!({"name": k.to_string_lossy(), "value": v.to_string_lossy()}),
+        })
+        .collect();
     let args: Vec<String> = launch.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     json!({
         "apiVersion": "v1",
@@ -103,7 +163,7 @@ fn manifest(image: &str, program: &Path, launch: &Launch) -> Value {
             "labels": {"app.kubernetes.io/managed-by": "plugproof", "plugproof.dev/component": launch.name},
         },
         "spec": {
-            "hostNetwork": true,
+            "hostNetwork": on_node,
             // A program that ends is reported, as a process's exit is, not restarted.
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
@@ -112,8 +172,8 @@ fn manifest(image: &str, program: &Path, launch: &Launch) -> Value {
             "containers": [{
                 "name": launch.name,
                 "image": image,
-                // The node holds the image; nothing is pulled.
-                "imagePullPolicy": "Never",
+                // The local node holds the image; a cluster's nodes may pull it.
+                "imagePullPolicy": if on_node { "Never" } else { "IfNotPresent" },
                 "command": [program],
                 "args": args,
                 "workingDir": launch.dir,
@@ -145,7 +205,8 @@ impl PodProcess {
             let (namespace, name) = (namespace.clone(), name.clone());
             move |source| PodError::Api { what, namespace, name, source: Box::new(source) }
         };
-        for dir in &launch.shared {
+        let host_folders = if runtime.network == PodNetwork::Node { launch.shared.as_slice() } else { &[] };
+        for dir in host_folders {
             // The image's user (istio's 1337) writes there too.
             super::container::open_up(dir).map_err(|e| PodError::NotStarted {
                 namespace: namespace.clone(),
@@ -156,8 +217,9 @@ impl PodProcess {
             })?;
         }
         let pods: Api<Pod> = Api::namespaced(runtime.client.clone(), &namespace);
-        let pod: Pod = serde_json::from_value(manifest(&runtime.image.image.reference, program, launch))
-            .expect("the Pod manifest is a Pod");
+        let pod: Pod =
+            serde_json::from_value(manifest(&runtime.image.image.reference, program, launch, runtime.network))
+                .expect("the Pod manifest is a Pod");
         pods.create(&PostParams::default(), &pod).await.map_err(api("create"))?;
         let mut started = PodProcess {
             name: name.clone(),
@@ -265,6 +327,10 @@ fn is_fatal(why: &str) -> bool {
 fn hint(reason: &str) -> String {
     if reason.starts_with("ErrImageNeverPull") {
         "the node does not hold the image: run `plugproof cluster up` again (it loads the gateway image)".into()
+    } else if ["ErrImagePull", "ImagePullBackOff"].iter().any(|r| reason.starts_with(r)) {
+        "the cluster's nodes neither hold nor can pull the image: load plugproof's gateway image into them \
+         (for kind: `podman save IMAGE -o gateway.tar && kind load image-archive gateway.tar`)"
+            .into()
     } else {
         "see the node's kubelet and containerd logs (`plugproof cluster status`)".into()
     }
@@ -348,7 +414,12 @@ mod tests {
         let launch = Launch::new(Program::Agent, Path::new("/run/x/gateway"), "/run/x/gateway/log".into())
             .args(["proxy", "router"])
             .env("POD_NAME", "gw");
-        let pod = manifest("localhost/plugproof/gateway:1", Path::new("/usr/local/bin/pilot-agent"), &launch);
+        let pod = manifest(
+            "localhost/plugproof/gateway:1",
+            Path::new("/usr/local/bin/pilot-agent"),
+            &launch,
+            PodNetwork::Node,
+        );
         let container = &pod["spec"]["containers"][0];
         assert_eq!(pod["spec"]["hostNetwork"], true);
         assert_eq!(pod["spec"]["restartPolicy"], "Never");
@@ -358,6 +429,32 @@ mod tests {
         assert_eq!(container["env"], json!([{"name": "POD_NAME", "value": "gw"}]));
         assert_eq!(container["volumeMounts"], json!([{"name": "shared-0", "mountPath": "/run/x/gateway"}]));
         assert_eq!(pod["spec"]["volumes"][0]["hostPath"]["path"], "/run/x/gateway");
+        serde_json::from_value::<Pod>(pod).expect("a Pod");
+    }
+
+    #[test]
+    fn on_the_pod_network_a_launch_has_its_own_address_and_folders_and_may_pull_its_image() {
+        let launch = Launch::new(Program::Agent, Path::new("/run/x/gateway"), "/run/x/gateway/log".into())
+            .env("INSTANCE_IP", "0.0.0.0")
+            .env("POD_NAME", "gw");
+        let pod = manifest(
+            "docker.io/istio/proxyv2:1.30.0",
+            Path::new("/usr/local/bin/pilot-agent"),
+            &launch,
+            PodNetwork::Pods,
+        );
+        let container = &pod["spec"]["containers"][0];
+        assert_eq!(pod["spec"]["hostNetwork"], false);
+        assert_eq!(container["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            container["env"],
+            json!([
+                {"name": "INSTANCE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "POD_NAME", "value": "gw"}
+            ])
+        );
+        assert_eq!(pod["spec"]["volumes"], json!([{"name": "shared-0", "emptyDir": {}}]));
+        assert_eq!(container["volumeMounts"], json!([{"name": "shared-0", "mountPath": "/run/x/gateway"}]));
         serde_json::from_value::<Pod>(pod).expect("a Pod");
     }
 
@@ -374,6 +471,9 @@ mod tests {
         let State::Waiting(why) = state(&waiting) else { panic!("waiting") };
         assert!(is_fatal(&why), "{why}");
         assert!(hint(&why).contains("plugproof cluster up"));
+        let pull = "ErrImagePull: failed to pull and unpack image \"localhost/plugproof/gateway:1\"";
+        assert!(is_fatal(pull));
+        assert!(hint(pull).contains("kind load image-archive"), "{}", hint(pull));
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl Target {
         };
         let wasm = if self.properties.no_wasm_runtime { ", built without the V8 Wasm runtime" } else { "" };
         let runs = match (&self.spec.runtime, &self.image) {
-            (RuntimeSpec::Pod, Some(image)) => format!(", as Pods of the local cluster from {}", image.describe()),
+            (RuntimeSpec::Pod, Some(image)) => format!(", as Pods of the cluster from {}", image.describe()),
             (_, Some(image)) => format!(", in containers of {}", image.describe()),
             (_, None) => String::new(),
         };

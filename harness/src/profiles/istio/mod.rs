@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use super::{Clock, DeployError, Deployment, Isolation, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::{Resource, Update};
 use crate::components::envoy::{await_update, Admin, Baseline, Expected};
-use crate::components::gateway::{Gateway, GatewaySpec};
+use crate::components::gateway::{self, Gateway, GatewaySpec};
 use crate::components::istiod;
 use crate::profiles::Names;
 use crate::runtime::isolation::is_isolated;
@@ -132,7 +132,8 @@ impl Profile for Istio {
         clock.lap("control plane");
         let control_plane =
             ControlPlaneAccess { endpoints: &endpoints, client: kube::client()?, namespace_controller: false };
-        Ok(Box::new(deploy(stage, control_plane, stage.target.runtime.clone(), &self.port_locks, clock).await?))
+        let gateway = GatewayRun { runtime: stage.target.runtime.clone(), bind: stage.loopback.ip() };
+        Ok(Box::new(deploy(stage, control_plane, gateway, &self.port_locks, clock).await?))
     }
 
     async fn shutdown(&self) {
@@ -152,6 +153,8 @@ pub struct IstioDeployment {
     /// Gateways started so far; each gets a folder of its own.
     started: u32,
     port: u16,
+    /// Where the harness reaches the gateway's listener.
+    listener: SocketAddr,
     client: ::kube::Client,
     /// Whether the cluster's namespace controller removes deleted namespaces.
     namespace_controller: bool,
@@ -179,7 +182,7 @@ impl IstioDeployment {
 #[async_trait(?Send)]
 impl Deployment for IstioDeployment {
     fn gateway(&self) -> SocketAddr {
-        SocketAddr::from((self.place.ip, self.port))
+        self.listener
     }
 
     fn admin(&self) -> &Admin {
@@ -203,6 +206,10 @@ impl Deployment for IstioDeployment {
 
     fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
         self.boot.clone()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        gateway::fetch_failures(self.gateway.log_path())
     }
 
     /// Applies the stage's current resources, deletes the WasmPlugins no
@@ -295,13 +302,21 @@ pub(in crate::profiles) struct ControlPlaneAccess<'a> {
     pub namespace_controller: bool,
 }
 
+/// How a scenario's gateway runs, and the address its listener binds.
+pub(in crate::profiles) struct GatewayRun {
+    pub runtime: Arc<dyn Runtime>,
+    /// The run's own address where the gateway shares the harness's
+    /// network; else every address of the gateway's own.
+    pub bind: Ipv4Addr,
+}
+
 /// Deploys a scenario on a control plane: applies its resources, starts
-/// its gateway as `runtime` runs it, and waits until the gateway has its
+/// its gateway as `gateway` says, and waits until the gateway has its
 /// configuration.
 pub(in crate::profiles) async fn deploy(
     stage: &Stage<'_>,
     control_plane: ControlPlaneAccess<'_>,
-    runtime: Arc<dyn Runtime>,
+    gateway: GatewayRun,
     port_locks: &std::path::Path,
     mut clock: Clock,
 ) -> Result<IstioDeployment, DeployError> {
@@ -309,7 +324,8 @@ pub(in crate::profiles) async fn deploy(
     let dir = stage.dir.join("istio");
     std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the istio folder"))?;
     write_names(stage, &dir)?;
-    let ip = stage.loopback.ip();
+    let GatewayRun { runtime, bind: ip } = gateway;
+    // A port free on the run's address: where the gateway shares it, its listener's.
     let port = stage.loopback.free_port().map_err(DeployError::io("no free port for the gateway"))?;
     let plugins = stage.plugins()?;
     let objects = render(stage, &plugins, ip, port, &dir)?;
@@ -331,11 +347,13 @@ pub(in crate::profiles) async fn deploy(
     let mut gateway = Gateway::start(place.runtime.as_ref(), &place.spec(stage, &gateway_dir)).await?;
     gateway.wait_ready(&ready(stage, ip, port)?, READY_TIMEOUT).await?;
     clock.lap("gateway ready");
+    let listener = gateway::reach(place.runtime.as_ref(), SocketAddr::from((ip, port))).await?;
     Ok(IstioDeployment {
         gateway,
         place,
         started: 1,
         port,
+        listener,
         client,
         namespace_controller,
         debug: istiod::Debug::at(&endpoints.debug, endpoints.debug_token.clone()),
