@@ -130,7 +130,7 @@ fn actions(action: &Action, siblings: &Siblings) -> Vec<Mutated> {
             .into_iter()
             .map(|(class, change, r)| (class, change, Action::Reload(Box::new(r))))
             .collect(),
-        Action::StopRegistry | Action::ReplaceGateway => Vec::new(),
+        Action::StopRegistry | Action::ReplaceGateway | Action::RestartGateway => Vec::new(),
     }
 }
 

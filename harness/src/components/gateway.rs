@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::envoy::{access_log, wait_until_loaded, Admin, Expected};
 use super::ComponentError;
 use crate::runtime::ports::PortBlock;
-use crate::runtime::{Launch, Program, Running, Runtime};
+use crate::runtime::{Launch, Program, Running, Runtime, RuntimeError};
 
 /// The fixed path of the agent's Wasm cache, which each gateway gets its own of.
 const WASM_CACHE: &str = "/var/lib/istio/data";
@@ -64,6 +64,18 @@ impl Gateway {
         // Where the gateway shares the harness's network; elsewhere nothing answers there.
         wait_gone(SocketAddr::from((Ipv4Addr::LOCALHOST, spec.ports.port(0)))).await?;
         self.process = runtime.start(&launch).await?;
+        Ok(())
+    }
+
+    /// Ends the gateway's Envoy (through its admin API), and so its agent,
+    /// and waits until the runtime has started the agent again in place, as
+    /// a kubelet restarts a container that ended: the same Pod, address and
+    /// volumes. `wait_ready` waits for its configuration.
+    pub async fn restart(&mut self) -> Result<(), ComponentError> {
+        let name = self.process.name().to_owned();
+        let before = self.process.restarts().await.ok_or(RuntimeError::NoRestart { name })?;
+        self.admin.quit().await?;
+        self.process.await_restart(before).await?;
         Ok(())
     }
 

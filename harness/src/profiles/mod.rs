@@ -124,6 +124,13 @@ pub trait Deployment {
     /// and waits until it has the configuration the stage calls for.
     async fn replace_gateway(&mut self, stage: &Stage<'_>) -> Result<(), DeployError>;
 
+    /// Restarts the gateway in place, as a kubelet restarts a container
+    /// that ended (the same Pod, address and volumes, so the agent's Wasm
+    /// cache on disk), and waits until it has the stage's configuration.
+    async fn restart_gateway(&mut self, _stage: &Stage<'_>) -> Result<(), DeployError> {
+        Err(DeployError::CannotRestart)
+    }
+
     /// Evidence beyond the run directory and Envoy's config dump, for a
     /// failure bundle: (file name, JSON).
     async fn extra_evidence(&self) -> Vec<(String, Value)> {
@@ -334,6 +341,7 @@ impl DeployError {
             | DeployError::PinMismatch { .. }
             | DeployError::Left(_)
             | DeployError::CannotReplace(_)
+            | DeployError::CannotRestart
             | DeployError::Io { .. } => FailureKind::Setup,
         }
     }
@@ -382,6 +390,8 @@ pub enum DeployError {
     PinMismatch { running: String, wanted: String },
     #[error("the scenario's {0} is left after it ended")]
     Left(String),
+    #[error("this target cannot restart its gateway in place; a scenario with `gateway: restart` declares `features: [restarted-gateway]`, which only the cluster profile has")]
+    CannotRestart,
     #[error("the {0} profile cannot replace its gateway; a scenario with `gateway: replace` declares `features: [new-gateway]`, which only the istio and cluster profiles have")]
     CannotReplace(&'static str),
 }

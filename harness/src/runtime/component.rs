@@ -103,6 +103,8 @@ pub enum RuntimeError {
     Container(#[from] super::container::engine::ContainerError),
     #[error(transparent)]
     Pod(#[from] super::pod::PodError),
+    #[error("nothing restarts {name} in place where this target runs it; only a Pod's restart policy does (the cluster target)")]
+    NoRestart { name: String },
     #[error("this target runs no {program} ({runtime}); {hint}")]
     NoProgram { program: &'static str, runtime: String, hint: String },
 }
@@ -145,6 +147,18 @@ pub trait Running: Send + Sync {
     /// Evidence beyond its log, for a failure's bundle: (file name, JSON).
     async fn evidence(&self) -> Vec<(String, Value)> {
         Vec::new()
+    }
+
+    /// How many times it was started again in place (a Pod's restart
+    /// policy does that), or None where nothing restarts it.
+    async fn restarts(&self) -> Option<u32> {
+        None
+    }
+
+    /// Waits until it runs again in place after its restart number `after`
+    /// ended, and follows the new run; where nothing restarts it, says so.
+    async fn await_restart(&mut self, _after: u32) -> Result<(), RuntimeError> {
+        Err(RuntimeError::NoRestart { name: self.name().to_owned() })
     }
 
     /// The last `lines` lines of its log, for error messages.

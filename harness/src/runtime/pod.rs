@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::{AsyncBufReadExt, StreamExt};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -51,6 +51,8 @@ pub enum PodError {
     },
     #[error("Pod {namespace}/{name} ({image}) did not start: {reason}; {hint}")]
     NotStarted { namespace: String, name: String, image: String, reason: String, hint: String },
+    #[error("the container of Pod {name} was not started again within {waited:?} after it ended; it is {state}")]
+    NotRestarted { name: String, waited: Duration, state: String },
     #[error("cannot listen on this machine's loopback to forward port {port} of Pod {name}: {source}")]
     Forward {
         name: String,
@@ -142,6 +144,13 @@ fn manifest(image: &str, program: &Path, launch: &Launch, network: PodNetwork) -
             };
             (volume, json!({"name": name, "mountPath": dir}))
         })
+        // Paths that must be the Pod's own are its volumes, which outlive a
+        // restart of its container (istio's injected gateway keeps its
+        // agent's Wasm cache in such an `emptyDir`).
+        .chain(launch.private.iter().enumerate().map(|(i, path)| {
+            let name = format!("private-{i}");
+            (json!({"name": name, "emptyDir": {}}), json!({"name": name, "mountPath": path}))
+        }))
         .unzip();
     let env: Vec<Value> = launch
         .env
@@ -164,8 +173,9 @@ fn manifest(image: &str, program: &Path, launch: &Launch, network: PodNetwork) -
         },
         "spec": {
             "hostNetwork": on_node,
-            // A program that ends is reported, as a process's exit is, not restarted.
-            "restartPolicy": "Never",
+            // As a Deployment's Pod: a container that ends is started again
+            // in place. That an end happened is still reported (`exited`).
+            "restartPolicy": "Always",
             "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": false,
             "enableServiceLinks": false,
@@ -290,11 +300,15 @@ enum State {
     Ended(String),
 }
 
+/// The status of the Pod's one container, once it has one.
+fn container(pod: &Pod) -> Option<&ContainerStatus> {
+    pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|c| c.first())
+}
+
 /// Where the Pod's one container is.
 fn state(pod: &Pod) -> State {
     let status = pod.status.as_ref();
-    let container = status.and_then(|s| s.container_statuses.as_ref()).and_then(|c| c.first());
-    let Some(state) = container.and_then(|c| c.state.as_ref()) else {
+    let Some(state) = container(pod).and_then(|c| c.state.as_ref()) else {
         let phase = status.and_then(|s| s.phase.clone()).unwrap_or_else(|| "Pending".into());
         let reason = status
             .and_then(|s| s.conditions.as_ref())
@@ -319,9 +333,16 @@ fn state(pod: &Pod) -> State {
 
 /// Waiting reasons that do not resolve by waiting.
 fn is_fatal(why: &str) -> bool {
-    ["ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError"]
-        .iter()
-        .any(|reason| why.starts_with(reason))
+    [
+        "ErrImageNeverPull",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerError",
+        "CrashLoopBackOff",
+    ]
+    .iter()
+    .any(|reason| why.starts_with(reason))
 }
 
 fn hint(reason: &str) -> String {
@@ -397,6 +418,45 @@ impl Running for PodProcess {
         self.delete().await;
     }
 
+    async fn restarts(&self) -> Option<u32> {
+        let pod = self.pods.get(&self.name).await.ok()?;
+        Some(container(&pod).map_or(0, |c| u32::try_from(c.restart_count).unwrap_or(0)))
+    }
+
+    /// Waits until the kubelet has started the container again (its
+    /// restart count past `after`, running), then follows its new log.
+    async fn await_restart(&mut self, after: u32) -> Result<(), RuntimeError> {
+        let since = Instant::now();
+        loop {
+            let pod = self.pods.get(&self.name).await.ok();
+            let restarted = pod.as_ref().and_then(container).is_some_and(|c| {
+                u32::try_from(c.restart_count).unwrap_or(0) > after
+                    && c.state.as_ref().is_some_and(|s| s.running.is_some())
+            });
+            if restarted {
+                break;
+            }
+            if since.elapsed() > START_TIMEOUT {
+                let state = pod.as_ref().map_or_else(
+                    || "unreadable".to_owned(),
+                    |p| match state(p) {
+                        State::Running => "running, not restarted".to_owned(),
+                        State::Waiting(why) | State::Ended(why) => why,
+                    },
+                );
+                return Err(PodError::NotRestarted { name: self.name.clone(), waited: START_TIMEOUT, state }.into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if let Some(pump) = self.pump.take() {
+            pump.abort();
+        }
+        *self.ended.lock().expect("not poisoned") = None;
+        self.pump =
+            Some(tokio::spawn(pump(self.pods.clone(), self.name.clone(), self.log.clone(), self.ended.clone())));
+        Ok(())
+    }
+
     async fn evidence(&self) -> Vec<(String, Value)> {
         match self.pods.get(&self.name).await {
             Ok(pod) => vec![(format!("pod-{}.json", self.name), serde_json::to_value(pod).unwrap_or_default())],
@@ -413,7 +473,8 @@ mod tests {
     fn a_launch_becomes_a_pod_on_the_nodes_network_with_its_folders_at_the_same_path() {
         let launch = Launch::new(Program::Agent, Path::new("/run/x/gateway"), "/run/x/gateway/log".into())
             .args(["proxy", "router"])
-            .env("POD_NAME", "gw");
+            .env("POD_NAME", "gw")
+            .private(Path::new("/var/lib/istio/data"));
         let pod = manifest(
             "localhost/plugproof/gateway:1",
             Path::new("/usr/local/bin/pilot-agent"),
@@ -422,13 +483,21 @@ mod tests {
         );
         let container = &pod["spec"]["containers"][0];
         assert_eq!(pod["spec"]["hostNetwork"], true);
-        assert_eq!(pod["spec"]["restartPolicy"], "Never");
+        assert_eq!(pod["spec"]["restartPolicy"], "Always");
         assert_eq!(container["imagePullPolicy"], "Never");
         assert_eq!(container["command"], json!(["/usr/local/bin/pilot-agent"]));
         assert_eq!(container["args"], json!(["proxy", "router"]));
         assert_eq!(container["env"], json!([{"name": "POD_NAME", "value": "gw"}]));
-        assert_eq!(container["volumeMounts"], json!([{"name": "shared-0", "mountPath": "/run/x/gateway"}]));
+        assert_eq!(
+            container["volumeMounts"],
+            json!([
+                {"name": "shared-0", "mountPath": "/run/x/gateway"},
+                {"name": "private-0", "mountPath": "/var/lib/istio/data"}
+            ])
+        );
         assert_eq!(pod["spec"]["volumes"][0]["hostPath"]["path"], "/run/x/gateway");
+        // The agent's Wasm cache outlives a restart of the container, as in istio's injected gateway.
+        assert_eq!(pod["spec"]["volumes"][1], json!({"name": "private-0", "emptyDir": {}}));
         serde_json::from_value::<Pod>(pod).expect("a Pod");
     }
 

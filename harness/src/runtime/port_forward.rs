@@ -3,6 +3,10 @@
 //! every connection the API server's port-forward carries to the Pod. The
 //! Pod is named, not resolved once: a Pod that is replaced under the same
 //! name is reached again. Ended when dropped.
+//!
+//! What it cannot carry: a connection the Pod closes without a word (Envoy
+//! resetting a connection it accepted) is not closed here, as the API's
+//! port-forward does not convey it; the client waits for its own timeout.
 
 use std::net::{Ipv4Addr, SocketAddr};
 

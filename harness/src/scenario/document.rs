@@ -264,7 +264,8 @@ pub struct StepDoc {
     pub reload: Option<Spanned<ReloadDoc>>,
     /// `stop`: the run's registry stops (what was fetched stays fetched).
     pub registry: Option<RegistryAction>,
-    /// `replace`: the gateway ends and a new one starts in its place.
+    /// `replace`: the gateway ends and a new one starts in its place;
+    /// `restart`: it ends and starts again in place.
     pub gateway: Option<GatewayAction>,
     pub eventually: Option<Spanned<Eventually>>,
     /// For `push`, `apply`, `delete`: what the gateway must do with the
@@ -375,6 +376,7 @@ pub enum RegistryAction {
 #[serde(rename_all = "lowercase")]
 pub enum GatewayAction {
     Replace,
+    Restart,
 }
 
 /// `reload`: a change applied while bounded background load runs.

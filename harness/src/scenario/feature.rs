@@ -14,6 +14,10 @@ pub enum Feature {
     /// its own file system, so an empty Wasm cache, as a new Pod has
     /// (istio profile, local cluster).
     NewGateway,
+    /// A step can restart the gateway in place (`gateway: restart`): the
+    /// same Pod, address and volumes, the agent's Wasm cache an `emptyDir`
+    /// as in istio's injected gateway (cluster profile).
+    RestartedGateway,
     /// Native filters placed by istiod (jwt_authn, rbac) from
     /// RequestAuthentication and AuthorizationPolicy (istio profile).
     NativeFilters,
@@ -35,9 +39,10 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 8] = [
+    pub const ALL: [Feature; 9] = [
         Feature::AgentFetch,
         Feature::NewGateway,
+        Feature::RestartedGateway,
         Feature::NativeFilters,
         Feature::DirectDelivery,
         Feature::LegacyFailOpen,
@@ -55,6 +60,7 @@ impl Feature {
         match self {
             Feature::AgentFetch => "agent-fetch",
             Feature::NewGateway => "new-gateway",
+            Feature::RestartedGateway => "restarted-gateway",
             Feature::NativeFilters => "native-filters",
             Feature::DirectDelivery => "direct-delivery",
             Feature::LegacyFailOpen => "legacy-fail-open",

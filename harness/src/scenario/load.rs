@@ -11,8 +11,8 @@ use serde_saphyr::{Location, Spanned};
 use serde_json::Value;
 
 use super::document::{
-    Eventually, Expect, ExpectedFailureDoc, FilterRef, PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, ScenarioDoc,
-    StepDoc,
+    Eventually, Expect, ExpectedFailureDoc, FilterRef, GatewayAction, PushDoc, ReloadDoc, ResourceDoc,
+    Retry as RetryDoc, ScenarioDoc, StepDoc,
 };
 use super::{
     Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
@@ -510,14 +510,21 @@ impl Checker {
             Action::Filters(filters.clone())
         } else if s.registry.is_some() {
             Action::StopRegistry
-        } else if s.gateway.is_some() {
-            if !scope.features.contains(&Feature::NewGateway) {
+        } else if let Some(gateway) = s.gateway {
+            let (action, feature, can) = match gateway {
+                GatewayAction::Replace => (Action::ReplaceGateway, Feature::NewGateway, "replace their gateway"),
+                GatewayAction::Restart => {
+                    (Action::RestartGateway, Feature::RestartedGateway, "restart their gateway in place")
+                }
+            };
+            if !scope.features.contains(&feature) {
+                let (step, feature) = (format!("{gateway:?}").to_lowercase(), feature.name());
                 self.problem(
                     at,
-                    "`gateway: replace` needs the scenario's `features: [new-gateway]` (targets that cannot replace their gateway skip it)",
+                    format!("`gateway: {step}` needs the scenario's `features: [{feature}]` (targets that cannot {can} skip it)"),
                 );
             }
-            Action::ReplaceGateway
+            action
         } else if let Some(reload) = &s.reload {
             Action::Reload(Box::new(self.reload(reload, scope)?))
         } else {
@@ -530,7 +537,7 @@ impl Checker {
         let retry = match &action {
             Action::Request { .. } | Action::Filters(_) => self.retry(eventually),
             Action::Change { .. } => Retry::default(),
-            Action::Reload(_) | Action::StopRegistry | Action::ReplaceGateway => {
+            Action::Reload(_) | Action::StopRegistry | Action::ReplaceGateway | Action::RestartGateway => {
                 if let Some(eventually) = eventually {
                     self.problem(
                         eventually.referenced,
@@ -987,7 +994,20 @@ mod tests {
         let found = problems(steps);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].0, 2);
-        assert!(found[0].1.contains("`features: [new-gateway]`"), "{found:?}");
+        assert!(found[0].1.contains("`gateway: replace` needs the scenario's `features: [new-gateway]`"), "{found:?}");
         assert_eq!(problems(&format!("features: [new-gateway]\n{steps}")), Vec::new());
+    }
+
+    #[test]
+    fn restarting_the_gateway_needs_the_restarted_gateway_feature() {
+        let steps = "steps:\n- gateway: restart\n- request: {host: a.example.com}\n  expect: {status: 200}\n";
+        let found = problems(steps);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].1.contains("`gateway: restart` needs the scenario's `features: [restarted-gateway]`"),
+            "{found:?}"
+        );
+        assert_eq!(problems(&format!("features: [new-gateway]\n{steps}")).len(), 1);
+        assert_eq!(problems(&format!("features: [restarted-gateway]\n{steps}")), Vec::new());
     }
 }

@@ -276,6 +276,7 @@ impl Step {
             Action::Reload(reload) => format!("reload under load: {}", reload.change.label()),
             Action::StopRegistry => "stop the registry".to_owned(),
             Action::ReplaceGateway => "replace the gateway with a new one".to_owned(),
+            Action::RestartGateway => "restart the gateway in place".to_owned(),
         }
     }
 }
@@ -393,6 +394,10 @@ pub enum Action {
     /// system of its own (an empty Wasm cache), as when a gateway Pod is
     /// recreated; the step waits until the new one is ready.
     ReplaceGateway,
+    /// The gateway ends and is started again in place (`gateway: restart`),
+    /// as a kubelet restarts a container: the same Pod and volumes; the
+    /// step waits until it is ready again.
+    RestartGateway,
 }
 
 #[cfg(test)]

@@ -205,6 +205,7 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
             refuses_connections(&host).err()
         }
         Action::ReplaceGateway => ctx.deployment.replace_gateway(ctx.stage).await.err().map(|e| e.failure()),
+        Action::RestartGateway => ctx.deployment.restart_gateway(ctx.stage).await.err().map(|e| e.failure()),
         Action::Reload(plan) => match reload::observe(ctx, plan).await {
             Ok(observed) => {
                 judged(&|action| match action {

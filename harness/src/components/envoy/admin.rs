@@ -41,6 +41,15 @@ impl Admin {
             .collect())
     }
 
+    /// Asks Envoy to exit (`POST /quitquitquit`).
+    pub async fn quit(&self) -> Result<(), ComponentError> {
+        let asked = self.http.post(format!("{}/quitquitquit", self.base)).send().await;
+        asked
+            .and_then(reqwest::Response::error_for_status)
+            .map(drop)
+            .map_err(|source| ComponentError::Http { what: "asking Envoy to exit".into(), source })
+    }
+
     async fn get_json(&self, path: &str) -> Result<Value, ComponentError> {
         get_json(&self.http, &format!("{}{path}", self.base)).await
     }

@@ -253,6 +253,12 @@ impl Deployment for IstioDeployment {
         Ok(())
     }
 
+    async fn restart_gateway(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+        self.gateway.restart().await?;
+        self.gateway.wait_ready(&ready(stage, self.place.ip, self.port)?, READY_TIMEOUT).await?;
+        Ok(())
+    }
+
     /// Ends the gateway, removes what the scenario applied, its namespaces
     /// last, and waits until istiod no longer lists the gateway.
     async fn stop(self: Box<Self>) -> Result<(), DeployError> {

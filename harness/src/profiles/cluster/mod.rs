@@ -3,17 +3,15 @@
 //! (`runtime::pod`), from the gateway image its node holds, configured by
 //! the cluster's own istiod. Each scenario's resources are applied to the
 //! cluster as written, in namespaces of the scenario's own, and removed
-//! when it ends. The cluster is one of two sites:
-//! - the local one `plugproof cluster up` boots: the run joins its node's
-//!   network namespace, where the gateway Pod (on the node's network), the
-//!   run's registry and echo backends, and istiod's Pod reach each other
-//!   directly;
-//! - one a kubeconfig names (`NamedCluster`): the gateway Pod is on the
-//!   cluster's Pod network, and the harness reaches it and istiod's debug
-//!   API through the API's port-forwards; the run's registry and echo
-//!   backends listen on an address of this machine that the Pods reach.
+//! when it ends. Where the cluster is, and so how the run reaches it, is
+//! its `Site`: the local cluster (`local`) or one a kubeconfig names
+//! (`named`).
 
-use std::path::PathBuf;
+mod local;
+mod named;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,14 +23,21 @@ use tokio::sync::OnceCell;
 
 use super::istio::{self, kube, resources, ControlPlaneAccess, Endpoints, GatewayRun};
 use super::{Clock, DeployError, Deployment, Isolation, Names, Profile, ProfileKind, Stage};
-use crate::cluster::{facts, manifests, LocalCluster};
-use crate::options::{NamedCluster, Options};
+use crate::cluster::facts::{self, PodFacts};
+use crate::cluster::manifests;
+use crate::options::Options;
 use crate::runtime::container::ContainerRuntime;
-use crate::runtime::isolation::is_isolated;
 use crate::runtime::owner;
 use crate::runtime::pod::{PodNetwork, PodRuntime};
 use crate::runtime::port_forward::PortForward;
+use crate::scenario::Feature;
 use crate::targets::Needs;
+
+/// What an istio gateway can do, and more as a Pod: start again in place.
+const NEEDS: Needs = Needs {
+    features: &[Feature::AgentFetch, Feature::NewGateway, Feature::RestartedGateway, Feature::NativeFilters],
+    programs: istio::NEEDS.programs,
+};
 
 /// istiod's plaintext XDS and debug ports, on its Pod.
 const ISTIOD_XDS_PORT: u16 = 15010;
@@ -46,17 +51,36 @@ const NAMESPACE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Cluster {
     /// Where the locks of port blocks are kept: gateway Pods share the node's network.
     port_locks: PathBuf,
-    site: Site,
+    site: Box<dyn Site>,
     /// The cluster's API and istiod, found once per run (when earlier
     /// runs' leftovers are swept).
     access: OnceCell<Access>,
 }
 
-/// Which cluster the scenarios run on.
-enum Site {
-    /// The local cluster, if it is up.
-    Local(Option<LocalCluster>),
-    Named(NamedCluster),
+/// A cluster the profile runs on: how the run reaches its API and Pods,
+/// and where the gateway Pods go.
+#[async_trait(?Send)]
+trait Site: Send + Sync {
+    fn kubeconfig(&self) -> Option<&Path>;
+
+    fn isolation(&self) -> Isolation;
+
+    /// Where the run's registry and echo backends listen, if not on the run's own address.
+    fn serve_at(&self) -> Option<Ipv4Addr> {
+        None
+    }
+
+    /// Whether the stage can run here; if so, the gateway Pod's network and
+    /// the address its listener binds.
+    fn place(&self, stage: &Stage<'_>) -> Result<(PodNetwork, Ipv4Addr), DeployError>;
+
+    /// Where the harness reaches the debug API of istiod's Pod, and the
+    /// port-forward that carries it there, if one does.
+    async fn debug_api(
+        &self,
+        client: &::kube::Client,
+        istiod: &PodFacts,
+    ) -> Result<(String, Option<PortForward>), DeployError>;
 }
 
 struct Access {
@@ -68,18 +92,11 @@ struct Access {
 
 impl Cluster {
     pub fn new(options: &Options) -> Self {
-        let site = match &options.cluster {
-            Some(named) => Site::Named(named.clone()),
-            None => Site::Local(crate::cluster::running(options)),
+        let site: Box<dyn Site> = match &options.cluster {
+            Some(named) => Box::new(named::Named(named.clone())),
+            None => Box::new(local::Local(crate::cluster::running(options))),
         };
         Cluster { port_locks: options.cache.join("ports"), site, access: OnceCell::new() }
-    }
-
-    fn kubeconfig(&self) -> Option<&std::path::Path> {
-        match &self.site {
-            Site::Local(local) => local.as_ref().map(|l| l.kubeconfig.as_path()),
-            Site::Named(named) => Some(&named.kubeconfig),
-        }
     }
 }
 
@@ -90,21 +107,15 @@ impl Profile for Cluster {
     }
 
     fn needs(&self) -> Needs {
-        istio::NEEDS
+        NEEDS
     }
 
     fn isolation(&self) -> Isolation {
-        match &self.site {
-            Site::Local(local) => Isolation::Join(local.as_ref().and_then(LocalCluster::node_pid)),
-            Site::Named(_) => Isolation::None,
-        }
+        self.site.isolation()
     }
 
-    fn serve_at(&self) -> Option<std::net::Ipv4Addr> {
-        match &self.site {
-            Site::Local(_) => None,
-            Site::Named(named) => Some(named.pods_reach),
-        }
+    fn serve_at(&self) -> Option<Ipv4Addr> {
+        self.site.serve_at()
     }
 
     fn names(&self) -> Names {
@@ -112,7 +123,7 @@ impl Profile for Cluster {
     }
 
     async fn cluster_facts(&self) -> Option<facts::Facts> {
-        let client = manifests::client(self.kubeconfig()?).await.ok()?;
+        let client = manifests::client(self.site.kubeconfig()?).await.ok()?;
         facts::read(&client).await.ok()
     }
 
@@ -148,26 +159,7 @@ impl Profile for Cluster {
         let mut clock = Clock::default();
         let kit = stage.target.kit.as_ref().ok_or(DeployError::Unprovisioned("cluster"))?;
         let image = stage.target.image.clone().ok_or(DeployError::Unprovisioned("cluster"))?;
-        let (network, bind) = match &self.site {
-            Site::Local(local) => {
-                if !is_isolated() {
-                    return Err(DeployError::NotIsolated);
-                }
-                let local = local.as_ref().ok_or(DeployError::NoCluster)?;
-                if kit.pin != local.pin {
-                    return Err(DeployError::PinMismatch { running: local.pin.clone(), wanted: kit.pin.clone() });
-                }
-                if image.reference != local.gateway_image {
-                    return Err(DeployError::ClusterImage {
-                        holds: local.gateway_image.clone(),
-                        wanted: image.reference,
-                    });
-                }
-                (PodNetwork::Node, stage.loopback.ip())
-            }
-            // Its nodes hold the image plugproof built (the user loads it, as `kind load` does).
-            Site::Named(_) => (PodNetwork::Pods, std::net::Ipv4Addr::UNSPECIFIED),
-        };
+        let (network, bind) = self.site.place(stage)?;
         let access = self.access.get_or_try_init(|| self.connect(&kit.pin)).await?;
         clock.lap("control plane");
         let runtime = Arc::new(PodRuntime::new(
@@ -187,11 +179,10 @@ impl Profile for Cluster {
 }
 
 impl Cluster {
-    /// A client of the cluster's API, and istiod's endpoints on its Pod
-    /// (its debug API forwarded, on a named cluster); first removes what
-    /// runs killed outright left.
+    /// A client of the cluster's API, and istiod's endpoints on its Pod;
+    /// first removes what runs killed outright left.
     async fn connect(&self, pin: &str) -> Result<Access, DeployError> {
-        let client = manifests::client(self.kubeconfig().ok_or(DeployError::NoCluster)?).await?;
+        let client = manifests::client(self.site.kubeconfig().ok_or(DeployError::NoCluster)?).await?;
         facts::may_create_namespaces(&client).await?;
         let swept = kube::sweep_namespaces(&client, resources::MANAGED_BY, resources::OWNER).await?;
         if !swept.is_empty() {
@@ -200,16 +191,7 @@ impl Cluster {
         let facts = facts::read(&client).await?;
         let istiod = facts.istiod().ok_or(DeployError::NoIstiod)?;
         let ip = istiod.ip.clone().ok_or(DeployError::NoIstiod)?;
-        let (debug, forward) = match &self.site {
-            Site::Local(_) => (format!("{ip}:{ISTIOD_DEBUG_PORT}"), None),
-            Site::Named(_) => {
-                let pods = Api::namespaced(client.clone(), facts::ISTIO_NAMESPACE);
-                let forward = PortForward::start(pods, &istiod.name, ISTIOD_DEBUG_PORT)
-                    .await
-                    .map_err(DeployError::io("cannot listen on loopback to forward istiod's debug API"))?;
-                (forward.local().to_string(), Some(forward))
-            }
-        };
+        let (debug, forward) = self.site.debug_api(&client, istiod).await?;
         let endpoints = Endpoints {
             xds: format!("{ip}:{ISTIOD_XDS_PORT}"),
             debug,
