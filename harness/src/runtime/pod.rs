@@ -10,10 +10,13 @@
 //! kubeconfig names, the Pod is on the cluster's Pod network: the harness
 //! reaches its ports through the API's port-forward (`reach`), and the
 //! folders a launch shares are the Pod's own (`emptyDir`). The Pod's file
-//! system is its own either way (the agent's Wasm cache lives there). Its log, read through the API server, goes to
-//! the launch's log file. It lives in the scenario's namespace, which the
-//! scenario removes when it ends (and `plugproof cluster down` with the
-//! whole cluster, should the run be killed outright).
+//! system is its own either way; the paths a launch keeps private (the
+//! agent's Wasm cache) are `emptyDir` volumes, which outlive a restart of
+//! its container (its restart policy is a Deployment's, `Always`). Its log,
+//! read through the API server, goes to the launch's log file. It lives in
+//! the scenario's namespace, which the scenario removes when it ends (and
+//! `plugproof cluster down` with the whole cluster, should the run be
+//! killed outright).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
