@@ -225,9 +225,10 @@ impl Runner {
             None => (None, Vec::new()),
         };
         let notes = deployment.map(|d| d.notes()).unwrap_or_default();
-        let failure = match notes.is_empty() {
-            true => failure,
-            false => failure.reworded(format!("{}\n{}", failure.message, notes.join("\n"))),
+        let failure = if notes.is_empty() {
+            failure
+        } else {
+            failure.reworded(format!("{}\n{}", failure.message, notes.join("\n")))
         };
         let target = self.evidence.join(&scenario.id);
         outcome.bundle = match bundle::write(&target, dir, config_dump.as_ref(), &extra, &failure, outcome) {

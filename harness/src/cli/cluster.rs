@@ -8,7 +8,7 @@ use anyhow::Context;
 use plugproof::cluster;
 use plugproof::runtime::isolation::{is_isolated, rerun_joining};
 
-use super::{block_on, options, INTERRUPTED};
+use super::{block_on, exit_code, options, INTERRUPTED};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum ClusterCommand {
@@ -66,7 +66,7 @@ pub fn main(command: &ClusterCommand) -> anyhow::Result<ExitCode> {
                 .args(command)
                 .status()
                 .context("cannot run nsenter (util-linux)")?;
-            Ok(status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(INTERRUPTED), ExitCode::from))
+            Ok(exit_code(status))
         }
         ClusterCommand::Status => Ok(match cluster::running(&options) {
             Some(cluster) if is_isolated() => {
@@ -85,7 +85,7 @@ pub fn main(command: &ClusterCommand) -> anyhow::Result<ExitCode> {
                 let node = cluster.node_pid().context("the cluster's daemon has no node process")?;
                 // Its API serves on the node's address: asked from inside the node's network.
                 let status = rerun_joining(node, std::env::args_os().skip(1), &[], node)?;
-                status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(INTERRUPTED), ExitCode::from)
+                exit_code(status)
             }
             None => {
                 println!("down");

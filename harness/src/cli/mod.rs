@@ -202,8 +202,12 @@ pub fn isolate(specs: &[TargetSpec], options: &Options, catalog: &ModuleCatalog)
         Some(pid) => rerun_joining(pid, args, &[], std::process::id())?,
         None => rerun_isolated(args)?,
     };
-    // A signal ended it: as an interrupted run.
-    Ok(Some(status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(INTERRUPTED), ExitCode::from)))
+    Ok(Some(exit_code(status)))
+}
+
+/// The exit code of a command this one ran; one a signal ended, as an interrupted run.
+pub fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    status.code().and_then(|c| u8::try_from(c).ok()).map_or(ExitCode::from(INTERRUPTED), ExitCode::from)
 }
 
 /// The process whose network namespace the run joins (the local

@@ -169,20 +169,22 @@ const UNREACHABLE: &[&str] = &["connection refused", "i/o timeout", "no route to
 /// where the registry was out of the gateway's reach, what to do.
 pub fn fetch_failures(log: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut notes: Vec<String> = Vec::new();
+    let (mut notes, mut told): (Vec<String>, Vec<&str>) = (Vec::new(), Vec::new());
     for failed in text.lines().filter_map(|line| line.split_once(FETCH_FAILED).map(|(_, failed)| failed)) {
         let (url, cause) = failed.split_once(": ").unwrap_or((failed, ""));
+        if told.contains(&url) {
+            continue;
+        }
+        told.push(url);
         let mut note = format!("the gateway's agent could not fetch {url}: {cause}");
         if UNREACHABLE.iter().any(|u| cause.contains(u)) {
             note.push_str(
-                "\nplugproof: the gateway cannot reach the run's registry. On a cluster of yours, \
-                 --pods-reach must name an address of this machine that the cluster's Pods reach \
+                "\nplugproof: the gateway could not reach the run's registry. Unless a step stopped it: on a \
+                 cluster of yours, --pods-reach must name an address of this machine that the cluster's Pods reach \
                  (for kind, its network's gateway); check that no firewall drops the registry's port",
             );
         }
-        if !notes.iter().any(|n| n.starts_with(&format!("the gateway's agent could not fetch {url}:"))) {
-            notes.push(note);
-        }
+        notes.push(note);
     }
     notes
 }

@@ -507,7 +507,7 @@ mod tests {
     #[test]
     fn on_the_pod_network_a_launch_has_its_own_address_and_folders_and_may_pull_its_image() {
         let launch = Launch::new(Program::Agent, Path::new("/run/x/gateway"), "/run/x/gateway/log".into())
-            .env("INSTANCE_IP", "0.0.0.0")
+            .env("INSTANCE_IP", "127.0.0.1")
             .env("POD_NAME", "gw");
         let pod = manifest(
             "docker.io/istio/proxyv2:1.30.0",

@@ -34,7 +34,10 @@ impl Site for Named {
         Some(self.0.pods_reach)
     }
 
-    /// The listener binds every address of the gateway Pod's own.
+    /// The listener binds every address of the gateway Pod's own network
+    /// namespace (a listener on its loopback alone, reached through the
+    /// same port-forward, left `gateway: replace` waiting on a request in
+    /// 2 of 4 runs, against none of many this way).
     fn place(&self, _stage: &Stage<'_>) -> Result<(PodNetwork, Ipv4Addr), DeployError> {
         Ok((PodNetwork::Pods, Ipv4Addr::UNSPECIFIED))
     }
