@@ -32,6 +32,46 @@ pub struct Options {
     pub oci_auth: Option<OciAuth>,
     /// The cluster the cluster target runs on, when not the local one.
     pub cluster: Option<NamedCluster>,
+    /// A gateway installed in that cluster, which the cluster target's
+    /// scenarios drive (one at a time) instead of each starting its own.
+    pub installed_gateway: Option<GatewaySelector>,
+}
+
+/// A gateway installed in a cluster: the namespace of its Pod, and labels
+/// that select it there (`key=value`, comma-separated, as `kubectl -l`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySelector {
+    pub namespace: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// Letters, digits, `-`, `_`, `.` and `also`: a label key's or value's characters.
+fn is_label(text: &str, also: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c) || also.contains(c))
+}
+
+impl GatewaySelector {
+    /// From `--gateway-namespace` and `--gateway-selector`.
+    pub fn parse(namespace: &str, selector: &str) -> Result<Self, String> {
+        let labels = selector
+            .split(',')
+            .map(|term| match term.split_once('=') {
+                Some((key, value)) if is_label(key, "/") && (value.is_empty() || is_label(value, "")) => {
+                    Ok((key.to_owned(), value.to_owned()))
+                }
+                _ => Err(format!(
+                    "the gateway selector `{selector}` has `{term}`; give labels as key=value, comma-separated \
+                     (istio's ingress gateway: istio=ingressgateway); only equality selects a gateway here"
+                )),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(GatewaySelector { namespace: namespace.to_owned(), labels })
+    }
+
+    /// As `kubectl -l` takes it.
+    pub fn selector(&self) -> String {
+        self.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    }
 }
 
 /// A Kubernetes cluster with istio installed, named by a kubeconfig.
@@ -57,6 +97,7 @@ impl Options {
             shared_control_plane: None,
             oci_auth: None,
             cluster: None,
+            installed_gateway: None,
         }
     }
 
@@ -79,6 +120,7 @@ impl Options {
                 _ => None,
             },
             cluster: None,
+            installed_gateway: None,
         }
     }
 }
@@ -102,4 +144,20 @@ pub struct Endpoints {
 pub struct OciAuth {
     pub username: String,
     pub password: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_selector_is_labels_by_equality() {
+        let selector =
+            GatewaySelector::parse("istio-ingress", "istio=ingressgateway,app.kubernetes.io/name=gw").unwrap();
+        assert_eq!(selector.selector(), "app.kubernetes.io/name=gw,istio=ingressgateway");
+        for wrong in ["istio!=x", "istio", "=x", "istio in (a)", "a=b=c", "a=b,"] {
+            let error = GatewaySelector::parse("ns", wrong).expect_err(wrong);
+            assert!(error.contains("give labels as key=value"), "{wrong}: {error}");
+        }
+    }
 }

@@ -186,3 +186,24 @@ fn a_named_cluster_needs_the_address_its_pods_reach_and_its_flags_need_it() {
     let alone = run(&["--pods-reach", "10.244.0.1"], None);
     assert!(alone.contains("--pods-reach goes with --kubeconfig"), "{alone}");
 }
+
+#[test]
+fn an_installed_gateway_is_named_by_labels_and_namespace_on_the_cluster_target() {
+    let run = |args: &[&str]| {
+        let output = Command::new(common::plugproof_binary())
+            .args(["run", "scenarios"])
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("plugproof runs");
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        text(&output)
+    };
+    let selector = ["--gateway-selector", "istio!=ingressgateway", "--gateway-namespace", "istio-ingress"];
+    let wrong = run(&[&["--target", "cluster"][..], &selector].concat());
+    assert!(wrong.contains("has `istio!=ingressgateway`; give labels as key=value"), "{wrong}");
+    let elsewhere = run(&[&["--target", "envoy"][..], &selector].concat());
+    assert!(elsewhere.contains("it goes with the cluster target"), "{elsewhere}");
+    let no_namespace = run(&["--target", "cluster", "--gateway-selector", "istio=ingressgateway"]);
+    assert!(no_namespace.contains("--gateway-namespace <NAMESPACE>"), "{no_namespace}");
+}

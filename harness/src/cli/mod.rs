@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use plugproof::options::{NamedCluster, Options};
+use plugproof::options::{GatewaySelector, NamedCluster, Options};
 use plugproof::profiles::{profile, DeployError, Isolation, ProfileKind};
 use plugproof::provision::{self, ModuleCatalog, WHEELS};
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated, rerun_joining};
@@ -57,6 +57,14 @@ pub struct ClusterArgs {
     /// network inspect kind` shows); the run's registry and echo backends listen there.
     #[arg(long, value_name = "IPV4")]
     pods_reach: Option<std::net::Ipv4Addr>,
+    /// cluster target: drive the gateway installed in the cluster whose Pod
+    /// has these labels (key=value, comma-separated), one scenario at a
+    /// time, instead of starting a gateway Pod per scenario.
+    #[arg(long, value_name = "LABELS", requires = "gateway_namespace")]
+    gateway_selector: Option<String>,
+    /// cluster target, with --gateway-selector: the namespace of the installed gateway's Pod.
+    #[arg(long, value_name = "NAMESPACE", requires = "gateway_selector")]
+    gateway_namespace: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +92,7 @@ impl TargetArgs {
     pub fn options(&self, report_dir: PathBuf) -> anyhow::Result<Options> {
         let mut options = options(report_dir);
         let on_cluster = self.spec()?.profile == ProfileKind::Cluster;
-        let ClusterArgs { kubeconfig, pods_reach } = &self.cluster;
+        let ClusterArgs { kubeconfig, pods_reach, gateway_selector, gateway_namespace } = &self.cluster;
         options.cluster = match (kubeconfig, pods_reach) {
             (Some(kubeconfig), Some(pods_reach)) if on_cluster => {
                 Some(NamedCluster { kubeconfig: kubeconfig.clone(), pods_reach: *pods_reach })
@@ -96,6 +104,15 @@ impl TargetArgs {
                 kubeconfig.display()
             ),
             (None, Some(_)) => anyhow::bail!("--pods-reach goes with --kubeconfig, on the cluster target"),
+            _ => None,
+        };
+        options.installed_gateway = match (gateway_selector, gateway_namespace) {
+            (Some(_), _) if !on_cluster => anyhow::bail!(
+                "--gateway-selector names a gateway installed in a cluster: it goes with the cluster target (--target cluster)"
+            ),
+            (Some(selector), Some(namespace)) => {
+                Some(GatewaySelector::parse(namespace, selector).map_err(anyhow::Error::msg)?)
+            }
             _ => None,
         };
         Ok(options)

@@ -10,9 +10,12 @@ use kube::Client;
 use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
+use crate::options::GatewaySelector;
 
 /// The namespace istio is installed in.
 pub const ISTIO_NAMESPACE: &str = "istio-system";
+/// istiod's plaintext XDS port, on its Pod.
+pub const ISTIOD_XDS_PORT: u16 = 15010;
 /// The label of scenarios' namespaces, whose value is `plugproof`.
 pub const SCENARIO_LABEL: &str = "app.kubernetes.io/managed-by";
 
@@ -25,6 +28,9 @@ pub struct Facts {
     /// Namespaces of scenarios (labelled as plugproof's), being removed or not.
     #[serde(default)]
     pub scenario_namespaces: Vec<String>,
+    /// The installed gateway the run drove, if it drove one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed_gateway: Option<PodFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +42,8 @@ pub struct NodeFacts {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PodFacts {
+    #[serde(default)]
+    pub namespace: String,
     pub name: String,
     pub phase: String,
     pub images: Vec<String>,
@@ -65,28 +73,52 @@ pub async fn read(client: &Client) -> Result<Facts, ClusterError> {
         .list(&ListParams::default())
         .await
         .map_err(unreachable)?;
-    let istio_pods = pods
-        .items
-        .into_iter()
-        .map(|pod| {
-            let status = pod.status.unwrap_or_default();
-            PodFacts {
-                name: pod.metadata.name.unwrap_or_default(),
-                phase: status.phase.unwrap_or_default(),
-                images: pod
-                    .spec
-                    .map(|s| s.containers.into_iter().filter_map(|c| c.image).collect())
-                    .unwrap_or_default(),
-                ip: status.pod_ip,
-            }
-        })
-        .collect();
+    let istio_pods = pods.items.into_iter().map(PodFacts::of).collect();
     let namespaces = Api::<Namespace>::all(client.clone())
         .list(&ListParams::default().labels(&format!("{SCENARIO_LABEL}=plugproof")))
         .await
         .map_err(unreachable)?;
     let scenario_namespaces = namespaces.items.into_iter().filter_map(|n| n.metadata.name).collect();
-    Ok(Facts { server, nodes, istio_pods, scenario_namespaces })
+    Ok(Facts { server, nodes, istio_pods, scenario_namespaces, installed_gateway: None })
+}
+
+/// The one running Pod that `selector` selects: an installed gateway's.
+pub async fn installed_gateway(client: &Client, selector: &GatewaySelector) -> Result<PodFacts, ClusterError> {
+    let labels = selector.selector();
+    let pods = Api::<Pod>::namespaced(client.clone(), &selector.namespace)
+        .list(&ListParams::default().labels(&labels))
+        .await
+        .map_err(|e| ClusterError::Unreachable(e.to_string()))?;
+    let (running, others): (Vec<PodFacts>, Vec<PodFacts>) =
+        pods.items.into_iter().map(PodFacts::of).partition(|p| p.phase == "Running" && p.ip.is_some());
+    let namespace = selector.namespace.clone();
+    match <[PodFacts; 1]>::try_from(running) {
+        Ok([pod]) => Ok(pod),
+        Err(running) if running.is_empty() => Err(ClusterError::NoGateway {
+            namespace,
+            selector: labels,
+            others: others.iter().map(|p| format!("{} {}", p.name, p.phase)).collect::<Vec<_>>().join(", "),
+        }),
+        Err(running) => Err(ClusterError::Gateways {
+            namespace,
+            selector: labels,
+            count: running.len(),
+            pods: running.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
+impl PodFacts {
+    fn of(pod: Pod) -> Self {
+        let status = pod.status.unwrap_or_default();
+        PodFacts {
+            namespace: pod.metadata.namespace.unwrap_or_default(),
+            name: pod.metadata.name.unwrap_or_default(),
+            phase: status.phase.unwrap_or_default(),
+            images: pod.spec.map(|s| s.containers.into_iter().filter_map(|c| c.image).collect()).unwrap_or_default(),
+            ip: status.pod_ip,
+        }
+    }
 }
 
 /// Fails unless the client's user may create namespaces (each scenario
@@ -125,6 +157,9 @@ impl std::fmt::Display for Facts {
         }
         for pod in &self.istio_pods {
             writeln!(f, "pod {ISTIO_NAMESPACE}/{} {} {}", pod.name, pod.phase, pod.images.join(","))?;
+        }
+        if let Some(pod) = &self.installed_gateway {
+            writeln!(f, "installed gateway {}/{} {} {}", pod.namespace, pod.name, pod.phase, pod.images.join(","))?;
         }
         match self.scenario_namespaces.as_slice() {
             [] => writeln!(f, "scenario namespaces: none")?,

@@ -17,6 +17,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::facts::ISTIO_NAMESPACE;
+use super::ingress;
 use super::node::{restore, Node, NodeInputs};
 use super::ClusterError;
 use crate::components::envoy::access_log;
@@ -295,14 +296,15 @@ pub async fn serve(state: &Path, options: &Options) -> Result<(), ClusterError> 
     };
     let mut signals = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|source| ClusterError::Io { what: "cannot wait for signals".into(), source })?;
-    let node = Node::boot(&inputs, state).await?;
-    let client = super::manifests::client(&node.kubeconfig).await?;
-    super::manifests::wait_deployment(&client, ISTIO_NAMESPACE, "istiod", Duration::from_secs(180)).await?;
     let mut cluster: LocalCluster = serde_json::from_slice(
         &std::fs::read(state.join("cluster.json"))
             .map_err(|source| ClusterError::Io { what: "cannot read the cluster's state".into(), source })?,
     )
     .map_err(|e| ClusterError::Manifest(e.to_string()))?;
+    let node = Node::boot(&inputs, state).await?;
+    let client = super::manifests::client(&node.kubeconfig).await?;
+    super::manifests::wait_deployment(&client, ISTIO_NAMESPACE, "istiod", Duration::from_secs(180)).await?;
+    install_gateway(&client, &cluster.gateway_image).await?;
     cluster.kubeconfig = node.kubeconfig.clone();
     let partial = state.join("ready.partial");
     std::fs::write(&partial, serde_json::to_vec(&cluster).expect("serialises"))
@@ -315,6 +317,17 @@ pub async fn serve(state: &Path, options: &Options) -> Result<(), ClusterError> 
     }
     node.stop().await;
     Ok(())
+}
+
+/// The ingress gateway a user's cluster has (`ingress`), configured by istiod's Pod.
+async fn install_gateway(client: &kube::Client, image: &str) -> Result<(), ClusterError> {
+    let facts = super::facts::read(client).await?;
+    let istiod =
+        facts.istiod().and_then(|p| p.ip.clone()).ok_or_else(|| ClusterError::NotReady("istiod's Pod".into()))?;
+    for object in ingress::manifests(image, &format!("{istiod}:{}", super::facts::ISTIOD_XDS_PORT)) {
+        super::manifests::apply(client, &object).await?;
+    }
+    super::manifests::wait_deployment(client, ingress::NAMESPACE, ingress::NAME, Duration::from_secs(120)).await
 }
 
 /// `docker save` of an image, through the engine, to `file`.

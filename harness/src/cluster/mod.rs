@@ -2,11 +2,13 @@
 //! Kubernetes node, booted by a daemon in network, mount and PID namespaces
 //! of its own (`node`), with istio installed from the pin's own charts
 //! through Helm and its istiod and gateway running as Pods from images
-//! built here (`local`). The cluster profile (`profiles::cluster`) runs the
+//! built here (`local`), and an ingress gateway installed as a user's
+//! cluster has one (`ingress`). The cluster profile (`profiles::cluster`) runs the
 //! suite on it, or on a cluster a kubeconfig names.
 
 mod config;
 pub mod facts;
+pub mod ingress;
 mod local;
 pub mod manifests;
 mod node;
@@ -51,6 +53,10 @@ pub enum ClusterError {
         log.display()
     )]
     NotUp { reason: String, log: std::path::PathBuf, tail: String },
+    #[error("no running Pod in namespace {namespace} has the labels {selector}{}; name the gateway's Pod by its labels and namespace (`kubectl get pods -n {namespace} --show-labels` lists them), or leave out --gateway-selector to give each scenario a gateway Pod of its own", if others.is_empty() { String::new() } else { format!(" (these have them but do not run: {others})") })]
+    NoGateway { namespace: String, selector: String, others: String },
+    #[error("{count} running Pods in namespace {namespace} have the labels {selector} ({pods}); plugproof drives one gateway Pod: narrow the selector, or scale the gateway to one replica")]
+    Gateways { namespace: String, selector: String, count: usize, pods: String },
     #[error("the local cluster needs root (its node runs in namespaces of its own); run as root")]
     NeedsRoot,
 }

@@ -50,8 +50,19 @@ impl Gateway {
     /// template where the runtime has them).
     pub async fn start(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Self, ComponentError> {
         let process = runtime.start(&launch(runtime, spec)?).await?;
-        let admin = reach(runtime, (Ipv4Addr::LOCALHOST, spec.ports.port(0)).into()).await?;
+        Gateway::of(runtime, process, spec.ports.port(0)).await
+    }
+
+    /// A gateway that runs already (`process`, one installed in a cluster),
+    /// its Envoy's admin API on `admin_port` of its loopback.
+    pub async fn of(runtime: &dyn Runtime, process: Box<dyn Running>, admin_port: u16) -> Result<Self, ComponentError> {
+        let admin = runtime.reach(process.name(), (Ipv4Addr::LOCALHOST, admin_port).into()).await?;
         Ok(Gateway { process, admin: Admin::new(admin) })
+    }
+
+    /// Where the harness reaches the gateway's `addr` (a listener), as its runtime runs it.
+    pub async fn reach(&self, runtime: &dyn Runtime, addr: SocketAddr) -> Result<SocketAddr, ComponentError> {
+        Ok(runtime.reach(self.process.name(), addr).await?)
     }
 
     /// Ends this gateway and starts a new one in its place from `spec`, on
@@ -109,12 +120,6 @@ impl Gateway {
     pub async fn stop(self) {
         self.process.kill().await;
     }
-}
-
-/// Where the harness reaches the gateway's `addr` (its admin API, a
-/// listener), as its runtime runs it.
-pub async fn reach(runtime: &dyn Runtime, addr: SocketAddr) -> Result<SocketAddr, ComponentError> {
-    Ok(runtime.reach(Program::Agent.name(), addr).await?)
 }
 
 /// How the agent of `spec` is launched (with its Envoy and bootstrap

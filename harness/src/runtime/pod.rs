@@ -89,6 +89,16 @@ impl PodRuntime {
     pub fn new(client: kube::Client, namespace: String, image: ContainerRuntime, network: PodNetwork) -> Self {
         PodRuntime { client, namespace, image, network, forwards: Mutex::default() }
     }
+
+    /// A Pod of the namespace that runs already (an installed gateway's),
+    /// followed from now on: its log goes to `log`; it is left running.
+    pub fn attach(&self, name: &str, log: &Path) -> Box<dyn Running> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let ended = Arc::new(Mutex::new(None));
+        let params = LogParams { follow: true, since_seconds: Some(1), ..LogParams::default() };
+        let pump = tokio::spawn(pump(pods.clone(), name.to_owned(), params, log.to_owned(), ended.clone()));
+        Box::new(PodProcess { name: name.to_owned(), pods, log: log.to_owned(), live: false, ended, pump: Some(pump) })
+    }
 }
 
 #[async_trait]
@@ -251,7 +261,7 @@ impl PodProcess {
                 reason,
             });
         }
-        started.pump = Some(tokio::spawn(pump(pods, name, launch.log.clone(), started.ended.clone())));
+        started.pump = Some(tokio::spawn(pump(pods, name, follow(), launch.log.clone(), started.ended.clone())));
         tracing::debug!(name = %launch.name, namespace = %runtime.namespace, "Pod started");
         Ok(started)
     }
@@ -360,9 +370,14 @@ fn hint(reason: &str) -> String {
     }
 }
 
-/// Appends the Pod's log to `log` while it runs; then records how it ended.
-async fn pump(pods: Api<Pod>, name: String, log: PathBuf, ended: Arc<Mutex<Option<String>>>) {
-    let params = LogParams { follow: true, ..LogParams::default() };
+/// The whole log of the Pod's container, followed.
+fn follow() -> LogParams {
+    LogParams { follow: true, ..LogParams::default() }
+}
+
+/// Appends the Pod's log, as `params` asks for it, to `log` while it runs;
+/// then records how it ended.
+async fn pump(pods: Api<Pod>, name: String, params: LogParams, log: PathBuf, ended: Arc<Mutex<Option<String>>>) {
     if let (Ok(stream), Ok(mut file)) = (
         pods.log_stream(&name, &params).await,
         tokio::fs::OpenOptions::new().create(true).append(true).open(&log).await,
@@ -455,8 +470,13 @@ impl Running for PodProcess {
             pump.abort();
         }
         *self.ended.lock().expect("not poisoned") = None;
-        self.pump =
-            Some(tokio::spawn(pump(self.pods.clone(), self.name.clone(), self.log.clone(), self.ended.clone())));
+        self.pump = Some(tokio::spawn(pump(
+            self.pods.clone(),
+            self.name.clone(),
+            follow(),
+            self.log.clone(),
+            self.ended.clone(),
+        )));
         Ok(())
     }
 

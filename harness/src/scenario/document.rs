@@ -40,7 +40,7 @@ pub struct ScenarioDoc {
     #[serde(default)]
     pub policies: Vec<Spanned<JsonObject>>,
     #[serde(default)]
-    pub gateway: GatewayDoc,
+    pub gateway: Option<Spanned<GatewayDoc>>,
     pub steps: Vec<Spanned<StepDoc>>,
 }
 

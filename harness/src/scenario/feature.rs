@@ -18,6 +18,9 @@ pub enum Feature {
     /// same Pod, address and volumes, the agent's Wasm cache an `emptyDir`
     /// as in istio's injected gateway (cluster profile).
     RestartedGateway,
+    /// The gateway's environment is the scenario's (`gateway.env`): the
+    /// run starts the gateway (every profile, not an installed gateway).
+    GatewayEnv,
     /// Native filters placed by istiod (jwt_authn, rbac) from
     /// RequestAuthentication and AuthorizationPolicy (istio profile).
     NativeFilters,
@@ -39,10 +42,11 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 9] = [
+    pub const ALL: [Feature; 10] = [
         Feature::AgentFetch,
         Feature::NewGateway,
         Feature::RestartedGateway,
+        Feature::GatewayEnv,
         Feature::NativeFilters,
         Feature::DirectDelivery,
         Feature::LegacyFailOpen,
@@ -61,6 +65,7 @@ impl Feature {
             Feature::AgentFetch => "agent-fetch",
             Feature::NewGateway => "new-gateway",
             Feature::RestartedGateway => "restarted-gateway",
+            Feature::GatewayEnv => "gateway-env",
             Feature::NativeFilters => "native-filters",
             Feature::DirectDelivery => "direct-delivery",
             Feature::LegacyFailOpen => "legacy-fail-open",

@@ -203,6 +203,16 @@ impl Checker {
             features: &doc.features,
         };
         let steps = doc.steps.iter().filter_map(|s| self.step(s, &mut scope)).collect();
+        let gateway_env = doc.gateway.as_ref().map(|g| g.value.env.clone()).unwrap_or_default();
+        if let (Some(gateway), false) = (&doc.gateway, gateway_env.is_empty()) {
+            if !doc.features.contains(&Feature::GatewayEnv) {
+                self.problem(
+                    gateway.referenced,
+                    "`gateway.env` needs the scenario's `features: [gateway-env]` (targets whose gateway is not the \
+                     run's own, such as an installed one, skip it)",
+                );
+            }
+        }
         if doc.steps.is_empty() {
             self.problem(Location::UNKNOWN, "`steps` is empty: a scenario must check something");
         }
@@ -217,7 +227,7 @@ impl Checker {
             routes,
             resources,
             policies,
-            gateway_env: doc.gateway.env,
+            gateway_env,
             steps,
         }
     }
@@ -996,6 +1006,16 @@ mod tests {
         assert_eq!(found[0].0, 2);
         assert!(found[0].1.contains("`gateway: replace` needs the scenario's `features: [new-gateway]`"), "{found:?}");
         assert_eq!(problems(&format!("features: [new-gateway]\n{steps}")), Vec::new());
+    }
+
+    #[test]
+    fn the_gateways_environment_needs_the_gateway_env_feature() {
+        let text = "gateway:\n  env: {A: b}\nsteps:\n- request: {host: a.example.com}\n  expect: {status: 200}\n";
+        let found = problems(text);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 2, "the line of its `env`");
+        assert!(found[0].1.contains("`gateway.env` needs the scenario's `features: [gateway-env]`"), "{found:?}");
+        assert_eq!(problems(&format!("features: [gateway-env]\n{text}")), Vec::new());
     }
 
     #[test]

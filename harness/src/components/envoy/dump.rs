@@ -48,8 +48,16 @@ pub fn error_details(dump: &Value) -> Vec<(String, String)> {
     listeners.chain(filters).collect()
 }
 
+/// Whether `expected` is loaded; what Envoy refused of it, if it refused
+/// some (not what it refused of others: an installed gateway may still be
+/// draining an earlier scenario's).
 pub fn readiness(dump: &Value, expected: &Expected) -> Readiness {
-    if let Some((name, details)) = error_details(dump).into_iter().next() {
+    let ours = |what: &str| {
+        let listener = what.strip_prefix("listener ").is_some_and(|n| expected.listeners.iter().any(|l| l == n));
+        let filter = what.strip_prefix("ECDS ").is_some_and(|n| expected.ecds.iter().any(|f| f == n));
+        listener || filter
+    };
+    if let Some((name, details)) = error_details(dump).into_iter().find(|(what, _)| ours(what)) {
         return Readiness::Rejected(format!("{name}: {details}"));
     }
     for name in &expected.listeners {
@@ -69,6 +77,13 @@ pub fn readiness(dump: &Value, expected: &Expected) -> Readiness {
         return Readiness::Pending(format!("route {missing} is not loaded"));
     }
     Readiness::Ready
+}
+
+/// Whether the dump holds listener `name` active or warming: not removed,
+/// or draining only.
+pub fn serves(dump: &Value, name: &str) -> bool {
+    dynamic_listeners(dump)
+        .any(|l| l["name"] == name && (!l["active_state"].is_null() || !l["warming_state"].is_null()))
 }
 
 /// Every route name in every dynamic route configuration.
@@ -166,6 +181,14 @@ mod tests {
             json!([{"ecds_filter": {"name": "plug"}}]),
         );
         assert_eq!(readiness(&d, &expected()), Readiness::Ready);
+    }
+
+    #[test]
+    fn a_draining_listener_no_longer_serves() {
+        let draining = dump(json!({"name": "gateway", "draining_state": {}}), json!([]));
+        assert!(!serves(&draining, "gateway"));
+        assert!(serves(&dump(json!({"name": "gateway", "warming_state": {}}), json!([])), "gateway"));
+        assert!(!serves(&dump(json!({"name": "other", "active_state": {}}), json!([])), "gateway"));
     }
 
     #[test]

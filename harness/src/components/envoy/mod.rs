@@ -226,6 +226,23 @@ async fn rejection(admin: &Admin, refused: &[Resource], log: &Path, from: u64) -
     }
 }
 
+/// Waits until Envoy no longer serves listener `name` (it is removed, or
+/// draining); else says what it still serves after `timeout`.
+pub async fn await_removed(admin: &Admin, name: &str, timeout: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        let left = match admin.config_dump().await {
+            Ok(dump) if !dump::serves(&dump, name) => return Ok(()),
+            Ok(_) => format!("listener {name}"),
+            Err(e) => format!("an admin API that does not answer ({e})"),
+        };
+        if started.elapsed() > timeout {
+            return Err(format!("{left} {timeout:?} later"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn loaded(admin: &Admin, expected: &Expected) -> Readiness {
     let Ok(dump) = admin.config_dump().await else {
         return Readiness::Pending("the admin API does not answer".into());

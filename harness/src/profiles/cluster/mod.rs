@@ -5,7 +5,9 @@
 //! cluster as written, in namespaces of the scenario's own, and removed
 //! when it ends. Where the cluster is, and so how the run reaches it, is
 //! its `Site`: the local cluster (`local`) or one a kubeconfig names
-//! (`named`).
+//! (`named`). Given a gateway installed in the cluster (a label selector),
+//! the scenarios drive that one instead, one at a time (a lease), with
+//! their WasmPlugins in its namespace.
 
 mod local;
 mod named;
@@ -21,11 +23,11 @@ use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use tokio::sync::OnceCell;
 
-use super::istio::{self, kube, resources, ControlPlaneAccess, Endpoints, GatewayRun};
+use super::istio::{self, kube, resources, ControlPlaneAccess, Endpoints, GatewayRun, InstalledGateway};
 use super::{Clock, DeployError, Deployment, Isolation, Names, Profile, ProfileKind, Stage};
 use crate::cluster::facts::{self, PodFacts};
 use crate::cluster::manifests;
-use crate::options::Options;
+use crate::options::{GatewaySelector, Options};
 use crate::runtime::container::ContainerRuntime;
 use crate::runtime::owner;
 use crate::runtime::pod::{PodNetwork, PodRuntime};
@@ -35,12 +37,22 @@ use crate::targets::Needs;
 
 /// What an istio gateway can do, and more as a Pod: start again in place.
 const NEEDS: Needs = Needs {
-    features: &[Feature::AgentFetch, Feature::NewGateway, Feature::RestartedGateway, Feature::NativeFilters],
+    features: &[
+        Feature::AgentFetch,
+        Feature::NewGateway,
+        Feature::RestartedGateway,
+        Feature::GatewayEnv,
+        Feature::NativeFilters,
+    ],
     programs: istio::NEEDS.programs,
 };
+/// What a gateway installed in the cluster can do: it is not the run's to replace or restart.
+const INSTALLED_NEEDS: Needs =
+    Needs { features: &[Feature::AgentFetch, Feature::NativeFilters], programs: istio::NEEDS.programs };
+/// Where istio's agent has its Envoy's admin API listen, on the Pod's loopback.
+const ADMIN_PORT: u16 = 15000;
 
-/// istiod's plaintext XDS and debug ports, on its Pod.
-const ISTIOD_XDS_PORT: u16 = 15010;
+/// istiod's debug port, on its Pod.
 const ISTIOD_DEBUG_PORT: u16 = 8080;
 /// istiod's service account (istio's chart names it), and the audience its tokens are checked for.
 const ISTIOD_ACCOUNT: &str = "istiod";
@@ -52,6 +64,10 @@ pub struct Cluster {
     /// Where the locks of port blocks are kept: gateway Pods share the node's network.
     port_locks: PathBuf,
     site: Box<dyn Site>,
+    /// The gateway installed in the cluster that the scenarios drive, if the run names one.
+    installed: Option<GatewaySelector>,
+    /// Where the leases of installed gateways are kept.
+    leases: PathBuf,
     /// The cluster's API and istiod, found once per run (when earlier
     /// runs' leftovers are swept).
     access: OnceCell<Access>,
@@ -86,6 +102,8 @@ trait Site: Send + Sync {
 struct Access {
     client: ::kube::Client,
     endpoints: Endpoints,
+    /// The installed gateway's Pod, if the run names one.
+    installed: Option<PodFacts>,
     /// The port-forward to istiod's debug API, on a named cluster.
     _debug: Option<PortForward>,
 }
@@ -96,7 +114,13 @@ impl Cluster {
             Some(named) => Box::new(named::Named(named.clone())),
             None => Box::new(local::Local(crate::cluster::running(options))),
         };
-        Cluster { port_locks: options.cache.join("ports"), site, access: OnceCell::new() }
+        Cluster {
+            port_locks: options.cache.join("ports"),
+            site,
+            installed: options.installed_gateway.clone(),
+            leases: options.cache.join("gateways"),
+            access: OnceCell::new(),
+        }
     }
 }
 
@@ -107,7 +131,11 @@ impl Profile for Cluster {
     }
 
     fn needs(&self) -> Needs {
-        NEEDS
+        if self.installed.is_some() {
+            INSTALLED_NEEDS
+        } else {
+            NEEDS
+        }
     }
 
     fn isolation(&self) -> Isolation {
@@ -119,12 +147,19 @@ impl Profile for Cluster {
     }
 
     fn names(&self) -> Names {
-        Names::unique()
+        match &self.installed {
+            Some(installed) => Names::unique().on_installed_gateway(&installed.namespace),
+            None => Names::unique(),
+        }
     }
 
     async fn cluster_facts(&self) -> Option<facts::Facts> {
         let client = manifests::client(self.site.kubeconfig()?).await.ok()?;
-        facts::read(&client).await.ok()
+        let mut facts = facts::read(&client).await.ok()?;
+        if let Some(installed) = &self.installed {
+            facts.installed_gateway = facts::installed_gateway(&client, installed).await.ok();
+        }
+        Some(facts)
     }
 
     /// Waits until the cluster's namespace controller has removed the
@@ -162,20 +197,50 @@ impl Profile for Cluster {
         let (network, bind) = self.site.place(stage)?;
         let access = self.access.get_or_try_init(|| self.connect(&kit.pin)).await?;
         clock.lap("control plane");
-        let runtime = Arc::new(PodRuntime::new(
+        let runtime = PodRuntime::new(
             access.client.clone(),
             stage.names.gateway_namespace(),
             ContainerRuntime { image },
             network,
-        ));
+        );
+        let installed = match (&self.installed, &access.installed) {
+            (Some(selector), Some(pod)) => {
+                let lease = lease(&self.leases, selector).await?;
+                clock.lap("installed gateway free");
+                Some(InstalledGateway {
+                    pod: runtime.attach(&pod.name, &stage.dir.join("gateway.log")),
+                    namespace: pod.namespace.clone(),
+                    labels: selector.labels.clone(),
+                    admin_port: ADMIN_PORT,
+                    lease,
+                })
+            }
+            _ => None,
+        };
         let control_plane = ControlPlaneAccess {
             endpoints: &access.endpoints,
             client: access.client.clone(),
             namespace_controller: true,
         };
-        let gateway = GatewayRun { runtime, bind };
+        let gateway = GatewayRun { runtime: Arc::new(runtime), bind, installed };
         Ok(Box::new(istio::deploy(stage, control_plane, gateway, &self.port_locks, clock).await?))
     }
+}
+
+/// Waits until no other scenario, of this process or another, drives the
+/// installed gateway; the lease lasts as long as the file stays open.
+async fn lease(dir: &Path, selector: &GatewaySelector) -> Result<std::fs::File, DeployError> {
+    std::fs::create_dir_all(dir).map_err(DeployError::io(format!("cannot create {}", dir.display())))?;
+    let name: String = format!("{}-{}", selector.namespace, selector.selector())
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    let path = dir.join(format!("{name}.lock"));
+    let file = std::fs::File::create(&path).map_err(DeployError::io(format!("cannot create {}", path.display())))?;
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .expect("the lease's task does not panic")
+        .map_err(DeployError::io(format!("cannot lock {}", path.display())))
 }
 
 impl Cluster {
@@ -192,13 +257,17 @@ impl Cluster {
         let istiod = facts.istiod().ok_or(DeployError::NoIstiod)?;
         let ip = istiod.ip.clone().ok_or(DeployError::NoIstiod)?;
         let (debug, forward) = self.site.debug_api(&client, istiod).await?;
+        let installed = match &self.installed {
+            Some(selector) => Some(facts::installed_gateway(&client, selector).await?),
+            None => None,
+        };
         let endpoints = Endpoints {
-            xds: format!("{ip}:{ISTIOD_XDS_PORT}"),
+            xds: format!("{ip}:{}", facts::ISTIOD_XDS_PORT),
             debug,
             debug_token: Some(debug_token(&client).await?),
             pin: pin.to_owned(),
         };
-        Ok(Access { client, endpoints, _debug: forward })
+        Ok(Access { client, endpoints, installed, _debug: forward })
     }
 }
 

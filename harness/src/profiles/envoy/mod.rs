@@ -36,7 +36,7 @@ impl Profile for Standalone {
     }
 
     fn needs(&self) -> Needs {
-        Needs { features: &[Feature::DirectDelivery], programs: &[Program::Envoy] }
+        Needs { features: &[Feature::DirectDelivery, Feature::GatewayEnv], programs: &[Program::Envoy] }
     }
 
     async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError> {

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 
 use super::{Clock, DeployError, Deployment, Isolation, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::{Resource, Update};
-use crate::components::envoy::{await_update, Admin, Baseline, Expected};
+use crate::components::envoy::{await_removed, await_update, Admin, Baseline, Expected};
 use crate::components::gateway::{self, Gateway, GatewaySpec};
 use crate::components::istiod;
 use crate::profiles::Names;
@@ -43,7 +43,7 @@ pub use crate::options::Endpoints;
 
 /// What an istio gateway can do, and the programs it runs.
 pub(in crate::profiles) const NEEDS: Needs = Needs {
-    features: &[Feature::AgentFetch, Feature::NewGateway, Feature::NativeFilters],
+    features: &[Feature::AgentFetch, Feature::NewGateway, Feature::GatewayEnv, Feature::NativeFilters],
     programs: &[Program::Agent, Program::Envoy],
 };
 
@@ -132,7 +132,7 @@ impl Profile for Istio {
         clock.lap("control plane");
         let control_plane =
             ControlPlaneAccess { endpoints: &endpoints, client: kube::client()?, namespace_controller: false };
-        let gateway = GatewayRun { runtime: stage.target.runtime.clone(), bind: stage.loopback.ip() };
+        let gateway = GatewayRun { runtime: stage.target.runtime.clone(), bind: stage.loopback.ip(), installed: None };
         Ok(Box::new(deploy(stage, control_plane, gateway, &self.port_locks, clock).await?))
     }
 
@@ -148,8 +148,15 @@ impl Profile for Istio {
 
 pub struct IstioDeployment {
     gateway: Gateway,
-    /// What a gateway in its place is started from (`gateway: replace`).
-    place: GatewayPlace,
+    origin: Origin,
+    /// How the gateway runs (and the port-forwards that reach it).
+    runtime: Arc<dyn Runtime>,
+    /// The id istiod knows the gateway by.
+    proxy: String,
+    /// The gateway's labels, which the scenario's selectors match.
+    labels: BTreeMap<String, String>,
+    /// Its listener's address, on the gateway.
+    bind: Ipv4Addr,
     /// Gateways started so far; each gets a folder of its own.
     started: u32,
     port: u16,
@@ -160,7 +167,6 @@ pub struct IstioDeployment {
     namespace_controller: bool,
     /// istiod's debug API.
     debug: istiod::Debug,
-    names: Names,
     /// Every object applied so far, to remove those a step deletes and,
     /// at the end, all of them.
     applied: Vec<Value>,
@@ -170,13 +176,6 @@ pub struct IstioDeployment {
     last_created: u64,
     dir: PathBuf,
     boot: Vec<(&'static str, Duration)>,
-}
-
-impl IstioDeployment {
-    /// The id istiod knows the gateway by.
-    fn proxy_id(&self) -> String {
-        format!("{}.{}", resources::GATEWAY_NAME, self.names.gateway_namespace())
-    }
 }
 
 #[async_trait(?Send)]
@@ -197,7 +196,7 @@ impl Deployment for IstioDeployment {
     /// istiod's own view of the gateway's configuration.
     async fn extra_evidence(&self) -> Vec<(String, Value)> {
         let mut evidence = self.gateway.evidence().await;
-        evidence.push(match self.debug.config_dump(&self.proxy_id()).await {
+        evidence.push(match self.debug.config_dump(&self.proxy).await {
             Ok(dump) => ("istiod_config_dump.json".into(), dump),
             Err(e) => ("istiod_config_dump.json".into(), json!({"error": e.to_string()})),
         });
@@ -217,7 +216,7 @@ impl Deployment for IstioDeployment {
     /// taken or refused the updates the model expects istiod to send it.
     async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
         let plugins = stage.plugins()?;
-        let objects = render(stage, &plugins, self.place.ip, self.port, &self.dir)?;
+        let objects = render(stage, &plugins, self.bind, self.port, &self.labels, &self.dir)?;
         let expected = GatewayWasm::of(stage, &plugins, &objects);
         let resources = self.expected.updates_to(&expected);
         let creates = wasm_plugins(&objects).any(|o| !self.applied.iter().any(|a| same(a, o)));
@@ -243,50 +242,77 @@ impl Deployment for IstioDeployment {
     /// A new gateway under the same name and on the same ports (istiod
     /// sees the same proxy come back), in a folder of its own.
     async fn replace_gateway(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+        let Origin::Own(place) = &self.origin else {
+            return Err(DeployError::CannotReplace("cluster profile, on an installed gateway,"));
+        };
         self.started += 1;
         let dir = self.dir.join(format!("gateway-{}", self.started));
         std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the new gateway's folder"))?;
-        let runtime = self.place.runtime.clone();
-        self.gateway.replace(runtime.as_ref(), &self.place.spec(stage, &dir)).await?;
-        let expected = ready(stage, self.place.ip, self.port)?;
+        self.gateway.replace(self.runtime.as_ref(), &place.spec(stage, &dir)).await?;
+        let expected = ready(stage, self.bind, self.port)?;
         self.gateway.wait_ready(&expected, READY_TIMEOUT).await?;
         Ok(())
     }
 
     async fn restart_gateway(&mut self, stage: &Stage<'_>) -> Result<(), DeployError> {
+        if let Origin::Installed { .. } = self.origin {
+            return Err(DeployError::CannotRestart);
+        }
         self.gateway.restart().await?;
-        self.gateway.wait_ready(&ready(stage, self.place.ip, self.port)?, READY_TIMEOUT).await?;
+        self.gateway.wait_ready(&ready(stage, self.bind, self.port)?, READY_TIMEOUT).await?;
         Ok(())
     }
 
     /// Ends the gateway, removes what the scenario applied, its namespaces
-    /// last, and waits until istiod no longer lists the gateway.
+    /// last, and waits until istiod no longer lists the gateway; an
+    /// installed gateway is left running once it no longer serves the
+    /// scenario's listener.
     async fn stop(self: Box<Self>) -> Result<(), DeployError> {
-        let proxy = self.proxy_id();
-        self.gateway.stop().await;
-        let (namespaces, objects): (Vec<&Value>, Vec<&Value>) =
-            self.applied.iter().partition(|o| o["kind"] == "Namespace");
+        let IstioDeployment {
+            gateway,
+            origin,
+            runtime: _forwards,
+            proxy,
+            bind,
+            port,
+            client,
+            namespace_controller,
+            debug,
+            applied,
+            ..
+        } = *self;
+        let admin = gateway.admin().clone();
+        gateway.stop().await;
+        let (namespaces, objects): (Vec<&Value>, Vec<&Value>) = applied.iter().partition(|o| o["kind"] == "Namespace");
         for object in objects.into_iter().rev() {
-            kube::delete(&self.client, object).await?;
+            kube::delete(&client, object).await?;
         }
         for namespace in namespaces {
             let name = namespace["metadata"]["name"].as_str().unwrap_or_default();
-            if self.namespace_controller {
+            if namespace_controller {
                 // The controller removes it after a fixed grace of 5 s; the
                 // profile waits for that once, when the run ends.
-                kube::delete(&self.client, namespace).await?;
-                if !kube::namespace_terminating(&self.client, name).await? {
+                kube::delete(&client, namespace).await?;
+                if !kube::namespace_terminating(&client, name).await? {
                     return Err(DeployError::Left(format!("namespace {name}, which is not being removed")));
                 }
             } else {
-                kube::remove_namespace(&self.client, name).await?;
-                if kube::namespace_exists(&self.client, name).await? {
+                kube::remove_namespace(&client, name).await?;
+                if kube::namespace_exists(&client, name).await? {
                     return Err(DeployError::Left(format!("namespace {name}")));
                 }
             }
         }
+        if let Origin::Installed { .. } = origin {
+            // The next scenario finds the gateway without this one's listener
+            // (still draining, on a port of its own, with its filters).
+            if let Err(left) = await_removed(&admin, &format!("{bind}_{port}"), DISCONNECT_TIMEOUT).await {
+                return Err(DeployError::Left(format!("{left} on the installed gateway {proxy}")));
+            }
+            return Ok(());
+        }
         let started = Instant::now();
-        while self.debug.connected(&proxy).await? {
+        while debug.connected(&proxy).await? {
             if started.elapsed() > DISCONNECT_TIMEOUT {
                 return Err(DeployError::Left(format!(
                     "gateway {proxy}, which istiod lists {DISCONNECT_TIMEOUT:?} after it stopped"
@@ -314,6 +340,31 @@ pub(in crate::profiles) struct GatewayRun {
     /// The run's own address where the gateway shares the harness's
     /// network; else every address of the gateway's own.
     pub bind: Ipv4Addr,
+    /// The gateway installed in the cluster that the scenario drives; none
+    /// to start one of its own.
+    pub installed: Option<InstalledGateway>,
+}
+
+/// A gateway installed in a cluster, which scenarios drive one at a time.
+pub(in crate::profiles) struct InstalledGateway {
+    /// Its Pod, followed (named as the runtime reaches it).
+    pub pod: Box<dyn crate::runtime::Running>,
+    pub namespace: String,
+    /// The labels its Gateway and WasmPlugin selectors match.
+    pub labels: BTreeMap<String, String>,
+    /// Its Envoy's admin port, on the Pod's loopback.
+    pub admin_port: u16,
+    /// Held while the scenario runs, so that no other scenario of any
+    /// process drives the gateway meanwhile.
+    pub lease: std::fs::File,
+}
+
+/// Where a scenario's gateway comes from.
+enum Origin {
+    /// Started for it, and what starts another in its place.
+    Own(GatewayPlace),
+    /// Installed in the cluster; the lease on it ends with the scenario.
+    Installed { _lease: std::fs::File },
 }
 
 /// Deploys a scenario on a control plane: applies its resources, starts
@@ -330,40 +381,56 @@ pub(in crate::profiles) async fn deploy(
     let dir = stage.dir.join("istio");
     std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the istio folder"))?;
     write_names(stage, &dir)?;
-    let GatewayRun { runtime, bind: ip } = gateway;
+    let GatewayRun { runtime, bind, installed } = gateway;
     // A port free on the run's address: where the gateway shares it, its listener's.
     let port = stage.loopback.free_port().map_err(DeployError::io("no free port for the gateway"))?;
+    let labels = match &installed {
+        Some(installed) => installed.labels.clone(),
+        None => BTreeMap::from([("istio".to_owned(), resources::gateway_label(&stage.names))]),
+    };
     let plugins = stage.plugins()?;
-    let objects = render(stage, &plugins, ip, port, &dir)?;
+    let objects = render(stage, &plugins, bind, port, &labels, &dir)?;
     let ControlPlaneAccess { endpoints, client, namespace_controller } = control_plane;
     apply_all(&client, &objects).await?;
     let last_created = unix_second();
     clock.lap("resources");
 
-    let place = GatewayPlace {
-        runtime,
-        namespace: stage.names.gateway_namespace(),
-        label: resources::gateway_label(&stage.names),
-        ip,
-        discovery: endpoints.xds.clone(),
-        ports: PortBlock::claim(port_locks).map_err(DeployError::io("no block of ports for the gateway"))?,
+    let (mut gateway, origin, proxy) = match installed {
+        Some(InstalledGateway { pod, namespace, admin_port, lease, .. }) => {
+            let proxy = format!("{}.{namespace}", pod.name());
+            (Gateway::of(runtime.as_ref(), pod, admin_port).await?, Origin::Installed { _lease: lease }, proxy)
+        }
+        None => {
+            let place = GatewayPlace {
+                namespace: stage.names.gateway_namespace(),
+                label: resources::gateway_label(&stage.names),
+                ip: bind,
+                discovery: endpoints.xds.clone(),
+                ports: PortBlock::claim(port_locks).map_err(DeployError::io("no block of ports for the gateway"))?,
+            };
+            let gateway_dir = dir.join("gateway");
+            std::fs::create_dir_all(&gateway_dir).map_err(DeployError::io("cannot create the gateway folder"))?;
+            let gateway = Gateway::start(runtime.as_ref(), &place.spec(stage, &gateway_dir)).await?;
+            let proxy = format!("{}.{}", resources::GATEWAY_NAME, place.namespace);
+            (gateway, Origin::Own(place), proxy)
+        }
     };
-    let gateway_dir = dir.join("gateway");
-    std::fs::create_dir_all(&gateway_dir).map_err(DeployError::io("cannot create the gateway folder"))?;
-    let mut gateway = Gateway::start(place.runtime.as_ref(), &place.spec(stage, &gateway_dir)).await?;
-    gateway.wait_ready(&ready(stage, ip, port)?, READY_TIMEOUT).await?;
+    gateway.wait_ready(&ready(stage, bind, port)?, READY_TIMEOUT).await?;
     clock.lap("gateway ready");
-    let listener = gateway::reach(place.runtime.as_ref(), SocketAddr::from((ip, port))).await?;
+    let listener = gateway.reach(runtime.as_ref(), SocketAddr::from((bind, port))).await?;
     Ok(IstioDeployment {
         gateway,
-        place,
+        origin,
+        runtime,
+        proxy,
+        labels,
+        bind,
         started: 1,
         port,
         listener,
         client,
         namespace_controller,
         debug: istiod::Debug::at(&endpoints.debug, endpoints.debug_token.clone()),
-        names: stage.names.clone(),
         expected: GatewayWasm::of(stage, &plugins, &objects),
         applied: objects,
         last_created,
@@ -375,7 +442,6 @@ pub(in crate::profiles) async fn deploy(
 /// Where a scenario's gateway runs, and what it is told: what starts
 /// another in its place.
 struct GatewayPlace {
-    runtime: Arc<dyn Runtime>,
     namespace: String,
     /// The label its Gateway and WasmPlugins select.
     label: String,
@@ -428,6 +494,7 @@ fn render(
     plugins: &[IstioWasmPlugin],
     ip: Ipv4Addr,
     port: u16,
+    labels: &BTreeMap<String, String>,
     dir: &std::path::Path,
 ) -> Result<Vec<Value>, DeployError> {
     let registry = stage.registry.host();
@@ -446,6 +513,7 @@ fn render(
         backends: &stage.backends,
         gateway_ip: ip,
         gateway_port: port,
+        gateway_labels: labels,
     });
     let rendered = serde_json::to_vec_pretty(&objects).expect("JSON values serialise");
     std::fs::write(dir.join("resources.json"), rendered).map_err(DeployError::io("cannot write resources.json"))?;

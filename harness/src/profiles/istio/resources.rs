@@ -1,17 +1,17 @@
 //! A scenario as the Kubernetes resources istiod reads, in the namespaces
 //! the scenario landed in (`Names`): its namespaces; a Gateway selecting its
-//! own gateway's label; a ServiceEntry per service (static endpoint on its
+//! gateway's labels; a ServiceEntry per service (static endpoint on its
 //! echo backend, so clusters are `outbound|PORT||FQDN`) and a VirtualService
 //! per host whose HTTP routes carry the scenario's route names, both seen by
-//! the scenario's namespace only; its policies; and the WasmPlugins, their
-//! url bound to the pushed digest, selecting its gateway.
+//! the scenario's namespace and its gateway's only; its policies; and the
+//! WasmPlugins, their url bound to the pushed digest, selecting its gateway.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::{json, Value};
 
-use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
+use crate::mesh::GATEWAY_NAMESPACE;
 use crate::profiles::Names;
 use crate::runtime::owner;
 use crate::scenario::{Scenario, SHA256_AUTO};
@@ -33,29 +33,33 @@ pub struct Input<'a> {
     pub backends: &'a BTreeMap<String, SocketAddr>,
     pub gateway_ip: Ipv4Addr,
     pub gateway_port: u16,
+    /// The labels of the gateway, which the selectors match.
+    pub gateway_labels: &'a BTreeMap<String, String>,
 }
 
-/// The value of the `istio` label of the scenario's gateway, which its
-/// selectors match.
+/// The value of the `istio` label of the scenario's own gateway.
 pub fn gateway_label(names: &Names) -> String {
     names.unique_name("gateway")
 }
 
 pub fn render(input: &Input<'_>) -> Vec<Value> {
     let names = input.names;
-    let gateway_namespace = names.gateway_namespace();
-    let label = gateway_label(names);
-    let policies: Vec<Value> = input.scenario.policies.iter().map(|p| policy(&p.document, names, &label)).collect();
+    let home = names.scenario_namespace();
+    let labels = input.gateway_labels;
+    let policies: Vec<Value> = input.scenario.policies.iter().map(|p| policy(&p.document, names, labels)).collect();
     // Ties in a phase fall to creation time, then istiod's name: created
     // in that order, the two agree, as in the model (`placement`).
     let mut plugins: Vec<&(&IstioWasmPlugin, String, &str)> = input.plugins.iter().collect();
     plugins.sort_by_key(|(p, ..)| (p.created, p.sort_name(), p.namespace.clone()));
     // Every WasmPlugin is applied, wherever it is: istiod decides which reach the gateway.
-    let namespaces: BTreeSet<String> = std::iter::once(gateway_namespace.clone())
+    let namespaces: BTreeSet<String> = std::iter::once(home.clone())
         .chain(plugins.iter().map(|(p, ..)| p.namespace.clone()))
         .chain(policies.iter().filter_map(|p| p["metadata"]["namespace"].as_str().map(str::to_owned)))
-        .filter(|ns| ns != ROOT_NAMESPACE)
+        .filter(|ns| names.owns(ns))
         .collect();
+    // Seen by the scenario's namespace, and by an installed gateway's.
+    let export_to: BTreeSet<String> =
+        [".".to_owned(), names.gateway_namespace()].into_iter().filter(|ns| *ns != home).collect();
     let mut objects: Vec<Value> = namespaces
         .iter()
         .map(|ns| {
@@ -67,18 +71,18 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
             }})
         })
         .collect();
-    objects.push(gateway(input, &gateway_namespace, &label));
+    objects.push(gateway(input, &home, labels));
     objects.extend(policies);
     objects.extend(input.scenario.services.iter().map(|service| {
         let backend = input.backends[&service.name];
         json!({
             "apiVersion": "networking.istio.io/v1",
             "kind": "ServiceEntry",
-            "metadata": {"name": service.name, "namespace": gateway_namespace},
+            "metadata": {"name": service.name, "namespace": home},
             "spec": {
                 "hosts": [service.host],
                 // Other scenarios name their services alike.
-                "exportTo": ["."],
+                "exportTo": export_to,
                 "location": "MESH_INTERNAL",
                 "ports": [{"number": service.port, "name": "http", "protocol": "HTTP"}],
                 "resolution": "STATIC",
@@ -86,15 +90,15 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
             },
         })
     }));
-    objects.extend(virtual_services(input.scenario, &gateway_namespace));
-    objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, url, sha256, &label)));
+    objects.extend(virtual_services(input.scenario, &home, &export_to));
+    objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, url, sha256, labels)));
     objects
 }
 
 /// A native policy as written, in the scenario's namespace for it (the
 /// gateway's unless it says) and selecting its gateway unless it says
 /// otherwise.
-fn policy(document: &Value, names: &Names, label: &str) -> Value {
+fn policy(document: &Value, names: &Names, labels: &BTreeMap<String, String>) -> Value {
     let mut object = document.clone();
     let written = object["metadata"]["namespace"].as_str().unwrap_or(GATEWAY_NAMESPACE).to_owned();
     let name = names.name(&written, object["metadata"]["name"].as_str().unwrap_or_default());
@@ -102,18 +106,18 @@ fn policy(document: &Value, names: &Names, label: &str) -> Value {
     object["metadata"]["name"] = json!(name);
     let spec = &object["spec"];
     if spec["selector"].is_null() && spec["targetRef"].is_null() && spec["targetRefs"].is_null() {
-        object["spec"]["selector"] = json!({"matchLabels": {"istio": label}});
+        object["spec"]["selector"] = json!({ "matchLabels": labels });
     }
     object
 }
 
-fn gateway(input: &Input<'_>, namespace: &str, label: &str) -> Value {
+fn gateway(input: &Input<'_>, namespace: &str, labels: &BTreeMap<String, String>) -> Value {
     json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": "Gateway",
         "metadata": {"name": GATEWAY_NAME, "namespace": namespace},
         "spec": {
-            "selector": {"istio": label},
+            "selector": labels,
             "servers": [{
                 "port": {"number": input.gateway_port, "name": "http", "protocol": "HTTP"},
                 "bind": input.gateway_ip.to_string(),
@@ -125,7 +129,7 @@ fn gateway(input: &Input<'_>, namespace: &str, label: &str) -> Value {
 
 /// One VirtualService per distinct host, holding every route that lists
 /// it, in scenario order (as the standalone profile's virtual hosts).
-fn virtual_services(scenario: &Scenario, namespace: &str) -> Vec<Value> {
+fn virtual_services(scenario: &Scenario, namespace: &str, export_to: &BTreeSet<String>) -> Vec<Value> {
     scenario
         .routes_by_host()
         .into_iter()
@@ -147,7 +151,7 @@ fn virtual_services(scenario: &Scenario, namespace: &str) -> Vec<Value> {
                 "metadata": {"name": format!("host-{index}"), "namespace": namespace},
                 "spec": {
                     "hosts": [host],
-                    "exportTo": ["."],
+                    "exportTo": export_to,
                     "gateways": [format!("{namespace}/{GATEWAY_NAME}")],
                     "http": http,
                 },
@@ -156,13 +160,13 @@ fn virtual_services(scenario: &Scenario, namespace: &str) -> Vec<Value> {
         .collect()
 }
 
-fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, image_digest: &str, label: &str) -> Value {
+fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, image_digest: &str, labels: &BTreeMap<String, String>) -> Value {
     let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
     spec["url"] = json!(url);
     if spec["sha256"] == SHA256_AUTO {
         spec["sha256"] = json!(image_digest);
     }
-    spec["selector"] = json!({"matchLabels": {"istio": label}});
+    spec["selector"] = json!({ "matchLabels": labels });
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
