@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             let needs = profile(spec.profile, &options).needs();
             // Resolved once so that the binaries are provisioned, then again
             // from scratch once its image is gone.
-            let target = Target::resolve(&spec, &options, &tools, needs).await.expect("the target");
+            let target = Target::resolve(&spec, &options, &tools, needs.clone()).await.expect("the target");
             let image = target.image.clone().expect("a container target has an image");
             let docker = engine::client().await.expect("a container engine");
             let force = RemoveImageOptionsBuilder::new().force(true).build();

@@ -35,6 +35,18 @@ pub struct Options {
     /// A gateway installed in that cluster, which the cluster target's
     /// scenarios drive (one at a time) instead of each starting its own.
     pub installed_gateway: Option<GatewaySelector>,
+    /// A registry of the user's that the cluster target's scenarios push
+    /// their modules to, instead of each running its own.
+    pub named_registry: Option<RegistryAddress>,
+}
+
+/// A registry of the user's, serving plain HTTP: where this machine pushes
+/// to it, and how the gateway names it (they differ for kind's local
+/// registry: `localhost:5001` here, `kind-registry:5000` in the cluster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryAddress {
+    pub push: String,
+    pub pull: String,
 }
 
 /// A gateway installed in a cluster: the namespace of its Pod, and labels
@@ -98,6 +110,7 @@ impl Options {
             oci_auth: None,
             cluster: None,
             installed_gateway: None,
+            named_registry: None,
         }
     }
 
@@ -121,6 +134,7 @@ impl Options {
             },
             cluster: None,
             installed_gateway: None,
+            named_registry: None,
         }
     }
 }

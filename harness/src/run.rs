@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::components::echo::EchoServer;
-use crate::components::registry::Registry;
+use crate::components::registry::{ModuleRegistry, NamedRegistry, Registry};
+use crate::components::ComponentError;
 use crate::failure::{Failure, FailureKind};
 use crate::options::Options;
 use crate::outcome::{Outcome, Status, Timings};
@@ -113,12 +114,10 @@ impl Runner {
         let loopback = self.profile.serve_at().map_or_else(Loopback::for_run, Loopback::at);
         let stage_started = Instant::now();
         let registry_dir = dir.join("registry");
-        let (registry, backends) = tokio::join!(
-            Registry::start(&self.tools.registry, &loopback, &registry_dir),
-            start_backends(scenario, &loopback),
-        );
+        let (registry, backends) =
+            tokio::join!(self.registry(&names, &loopback, &registry_dir), start_backends(scenario, &loopback),);
         let staged = match (registry, backends) {
-            (Ok(registry), Ok(backends)) => match self.publish(scenario, &registry, outcome).await {
+            (Ok(registry), Ok(backends)) => match self.publish(scenario, registry.as_ref(), outcome).await {
                 Ok(published) => Ok((registry, backends, published)),
                 Err(failure) => Err(failure),
             },
@@ -138,7 +137,7 @@ impl Runner {
             dir,
             loopback,
             tools: &self.tools,
-            registry: &mut registry,
+            registry: registry.as_mut(),
             backends: backends
                 .iter()
                 .map(|b| (b.name().to_owned(), b.addr()))
@@ -195,17 +194,36 @@ impl Runner {
         self.profile.shutdown().await;
     }
 
+    /// The scenario's registry: the user's that the profile names, in
+    /// repositories under the scenario's prefix; else one of its own.
+    async fn registry(
+        &self,
+        names: &Names,
+        loopback: &Loopback,
+        dir: &Path,
+    ) -> Result<Box<dyn ModuleRegistry>, ComponentError> {
+        Ok(match self.profile.named_registry() {
+            Some(named) => {
+                let prefix = names
+                    .prefix()
+                    .map_or_else(|| Names::unique().prefix().unwrap_or_default().to_owned(), str::to_owned);
+                Box::new(NamedRegistry::open(&named.push, &named.pull, &prefix).await?)
+            }
+            None => Box::new(Registry::start(&self.tools.registry, loopback, dir).await?),
+        })
+    }
+
     /// Pushes each plugin's module, recording them in `outcome`.
     async fn publish(
         &self,
         scenario: &Scenario,
-        registry: &Registry,
+        registry: &dyn ModuleRegistry,
         outcome: &mut Outcome,
     ) -> Result<BTreeMap<String, Published>, Failure> {
         let mut published = BTreeMap::new();
         for plugin in scenario.plugins.values() {
             let at = scenario.at(plugin.line);
-            let (pushed, record) = steps::publish(&self.tools, registry.client(), plugin, &plugin.module, &at).await?;
+            let (pushed, record) = steps::publish(&self.tools, registry, plugin, &plugin.module, &at).await?;
             published.insert(plugin.name.clone(), pushed);
             outcome.modules.push(record);
         }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use plugproof::components::registry::Registry;
+use plugproof::components::registry::{ModuleRegistry, NamedRegistry, Registry};
 use plugproof::options::Options;
 use plugproof::outcome::Outcome;
 use plugproof::provision::{self, ModuleCatalog, Tools};
@@ -81,7 +81,7 @@ const CASES: &[Case] = &[
 struct Fixture {
     dir: PathBuf,
     tools: Tools,
-    registry: Option<Registry>,
+    registry: Option<Box<dyn ModuleRegistry>>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -121,7 +121,7 @@ fn fixture(options: &Options, catalog: &ModuleCatalog, dir: &Path) -> Result<Fix
     let tools = runtime.block_on(provision::tools(options, catalog))?;
     let registry =
         runtime.block_on(Registry::start(&tools.registry, &Loopback::for_run(), &dir.join("user-registry")))?;
-    Ok(Fixture { dir: dir.to_owned(), tools, registry: Some(registry), runtime })
+    Ok(Fixture { dir: dir.to_owned(), tools, registry: Some(Box::new(registry)), runtime })
 }
 
 fn run_case(case: &Case, target: &TargetSpec, options: &Options) -> Result<(), Failed> {
@@ -195,6 +195,45 @@ fn file_not_a_module(options: &Options) -> Result<(), Failed> {
     }
 }
 
+/// A registry of the user's (`--registry`) gets the scenario's modules in
+/// repositories of its own, fetched as its other name says, and keeps none
+/// of them once the scenario ends; one that does not answer is told.
+fn named_registry_keeps_nothing(options: &Options) -> Result<(), Failed> {
+    let catalog = ModuleCatalog::load(&options.plugins)?;
+    let dir = rundir::create("sources")?;
+    let fixture = fixture(options, &catalog, dir.path())?;
+    let users = fixture.registry.as_ref().ok_or("a registry")?;
+    let push = users.host().to_owned();
+    let named = fixture.block_on(NamedRegistry::open(&push, "kind-registry:5000", "pabc123"))?;
+    let repository = named.repository("stamp");
+    if repository != "plugproof/pabc123/stamp" || named.host() != "kind-registry:5000" {
+        return Err(format!("pushed to {repository}, fetched from {}", named.host()).into());
+    }
+    let module = std::fs::read(fixture.tools.sources.builtin.path("stamp"))?;
+    let digest = fixture.block_on(named.push(&repository, "1.0", &module, Layout::Compat))?;
+    let manifest = format!("http://{push}/v2/{repository}/manifests/{digest}");
+    let status = |url: String| -> Result<u16, Failed> {
+        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+        let response = fixture.block_on(reqwest::Client::new().get(url).header("accept", accept).send())?;
+        Ok(response.status().as_u16())
+    };
+    if status(manifest.clone())? != 200 {
+        return Err("the pushed manifest is not in the registry".into());
+    }
+    fixture.block_on(Box::new(named).stop());
+    if status(manifest)? != 404 {
+        return Err("the scenario's manifest is still in the registry after it ended".into());
+    }
+    let refused = fixture.block_on(NamedRegistry::open("127.0.0.1:1", "127.0.0.1:1", "p")).err().ok_or("opened")?;
+    if !refused.to_string().contains("the registry at 127.0.0.1:1 (--registry) does not answer") {
+        return Err(format!("a registry that does not answer: {refused}").into());
+    }
+    if let Some(registry) = fixture.registry {
+        fixture.runtime.block_on(registry.stop());
+    }
+    Ok(())
+}
+
 fn run_file(file: &Path, target: &TargetSpec, options: &Options, catalog: &ModuleCatalog) -> Result<Outcome, Failed> {
     let scenario = load_file(file, file.parent().expect("a file in a folder"), &catalog.names())?;
     run_scenario(&scenario, target, options, catalog)
@@ -226,5 +265,7 @@ fn main() -> ExitCode {
     }
     let loads = options.clone();
     trials.push(Trial::test("file-source-not-a-module", move || file_not_a_module(&loads)));
+    let named = options.clone();
+    trials.push(Trial::test("named-registry-keeps-nothing", move || named_registry_keeps_nothing(&named)));
     libtest_mimic::run(&args, trials).exit_code()
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use plugproof::options::{GatewaySelector, NamedCluster, Options};
+use plugproof::options::{GatewaySelector, NamedCluster, Options, RegistryAddress};
 use plugproof::profiles::{profile, DeployError, Isolation, ProfileKind};
 use plugproof::provision::{self, ModuleCatalog, WHEELS};
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated, rerun_joining};
@@ -65,6 +65,16 @@ pub struct ClusterArgs {
     /// cluster target, with --gateway-selector: the namespace of the installed gateway's Pod.
     #[arg(long, value_name = "NAMESPACE", requires = "gateway_selector")]
     gateway_namespace: Option<String>,
+    /// cluster target: push modules to this registry of yours (HOST:PORT,
+    /// plain HTTP), in repositories of each scenario's own, deleted after,
+    /// instead of running a registry per scenario.
+    #[arg(long, value_name = "HOST:PORT")]
+    registry: Option<String>,
+    /// cluster target, with --registry: the registry's HOST:PORT as the
+    /// gateway reaches it, where that differs (kind's local registry:
+    /// kind-registry:5000).
+    #[arg(long, value_name = "HOST:PORT", requires = "registry")]
+    registry_as: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +102,8 @@ impl TargetArgs {
     pub fn options(&self, report_dir: PathBuf) -> anyhow::Result<Options> {
         let mut options = options(report_dir);
         let on_cluster = self.spec()?.profile == ProfileKind::Cluster;
-        let ClusterArgs { kubeconfig, pods_reach, gateway_selector, gateway_namespace } = &self.cluster;
+        let ClusterArgs { kubeconfig, pods_reach, gateway_selector, gateway_namespace, registry, registry_as } =
+            &self.cluster;
         options.cluster = match (kubeconfig, pods_reach) {
             (Some(kubeconfig), Some(pods_reach)) if on_cluster => {
                 Some(NamedCluster { kubeconfig: kubeconfig.clone(), pods_reach: *pods_reach })
@@ -114,6 +125,16 @@ impl TargetArgs {
                 Some(GatewaySelector::parse(namespace, selector).map_err(anyhow::Error::msg)?)
             }
             _ => None,
+        };
+        options.named_registry = match registry {
+            Some(_) if !on_cluster => anyhow::bail!(
+                "--registry names a registry the cluster's gateways fetch from: it goes with the cluster target (--target cluster)"
+            ),
+            Some(push) => Some(RegistryAddress {
+                push: push.clone(),
+                pull: registry_as.clone().unwrap_or_else(|| push.clone()),
+            }),
+            None => None,
         };
         Ok(options)
     }

@@ -186,7 +186,8 @@ pub fn fetch_failures(log: &Path) -> Vec<String> {
             note.push_str(
                 "\nplugproof: the gateway could not reach the run's registry. Unless a step stopped it: on a \
                  cluster of yours, --pods-reach must name an address of this machine that the cluster's Pods reach \
-                 (for kind, its network's gateway); check that no firewall drops the registry's port",
+                 (for kind, its network's gateway), or with --registry, --registry-as how they reach that registry; \
+                 check that no firewall drops the registry's port",
             );
         }
         notes.push(note);

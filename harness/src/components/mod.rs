@@ -37,6 +37,8 @@ pub enum ComponentError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{what} does not answer; {hint}")]
+    Unreachable { what: String, hint: String },
     #[error("{what}: {source}")]
     Http {
         what: String,
@@ -54,7 +56,10 @@ impl ComponentError {
             | ComponentError::StillAnswering { .. } => FailureKind::Deadline,
             ComponentError::EnvoyRejected { .. } => FailureKind::Rejected,
             ComponentError::Http { .. } => FailureKind::Transport,
-            ComponentError::Process(_) | ComponentError::Runtime(_) | ComponentError::Io { .. } => FailureKind::Setup,
+            ComponentError::Process(_)
+            | ComponentError::Runtime(_)
+            | ComponentError::Io { .. }
+            | ComponentError::Unreachable { .. } => FailureKind::Setup,
         }
     }
 }

@@ -1,14 +1,49 @@
-//! The OCI registry: Debian's `docker-registry` (CNCF Distribution), one per
-//! run, on the run's loopback address with its own storage.
+//! Where a scenario's modules are pushed, and its gateway fetches them:
+//! the run's own OCI registry (Debian's `docker-registry`, CNCF
+//! Distribution), one per scenario, on the run's address with its own
+//! storage; or a registry the user names (`NamedRegistry`), shared, in
+//! repositories of the scenario's own.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
+use async_trait::async_trait;
+
 use super::{answers, wait_healthy, ComponentError};
-use crate::oci::RegistryClient;
+use crate::oci::{OciError, RegistryClient};
 use crate::runtime::{Loopback, Process, ProcessSpec};
+use crate::scenario::Layout;
 
 const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A scenario's registry.
+#[async_trait]
+pub trait ModuleRegistry: Send + Sync {
+    /// `HOST:PORT` as the gateway names it in image references.
+    fn host(&self) -> &str;
+
+    /// The run's client for it.
+    fn client(&self) -> &RegistryClient;
+
+    /// The repository of `plugin`'s module.
+    fn repository(&self, plugin: &str) -> String {
+        format!("plugproof/{plugin}")
+    }
+
+    /// Pushes `module` as `repository:tag`; its manifest digest.
+    async fn push(&self, repository: &str, tag: &str, module: &[u8], layout: Layout) -> Result<String, OciError> {
+        self.client().push(repository, tag, module, layout).await
+    }
+
+    /// Stops it in the middle of a run and waits until it is gone (its
+    /// address stays in every reference already made); why not, if it is
+    /// not the run's to stop.
+    async fn halt(&mut self) -> Result<(), String>;
+
+    /// Ends it, or what the scenario put in it.
+    async fn stop(self: Box<Self>);
+}
 
 pub struct Registry {
     /// None once a step has stopped it.
@@ -41,28 +76,113 @@ impl Registry {
         let client = RegistryClient::new(&host);
         Ok(Registry { process: Some(process), host, client })
     }
+}
 
-    /// `IP:PORT`, as it appears in image references.
-    pub fn host(&self) -> &str {
+#[async_trait]
+impl ModuleRegistry for Registry {
+    fn host(&self) -> &str {
         &self.host
     }
 
-    /// The run's client for this registry.
-    pub fn client(&self) -> &RegistryClient {
+    fn client(&self) -> &RegistryClient {
         &self.client
     }
 
-    /// Kills the registry in the middle of a run and waits until it is
-    /// gone (its address stays in every reference already made).
-    pub async fn halt(&mut self) {
+    async fn halt(&mut self) -> Result<(), String> {
         if let Some(process) = self.process.take() {
             process.kill().await;
         }
+        Ok(())
     }
 
-    pub async fn stop(self) {
+    async fn stop(self: Box<Self>) {
         if let Some(process) = self.process {
             process.stop(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// A registry the user names, which this machine pushes to at `push` and
+/// the gateway fetches from as `pull` (kind's local registry is
+/// `localhost:5001` here, `kind-registry:5000` in the cluster). Each
+/// scenario pushes to repositories of its own, and deletes its manifests
+/// when it ends.
+pub struct NamedRegistry {
+    pull: String,
+    client: RegistryClient,
+    /// What the scenario's repositories are under: `plugproof/PREFIX`.
+    under: String,
+    push: String,
+    /// Every manifest pushed, to delete at the end: (repository, digest).
+    pushed: Mutex<Vec<(String, String)>>,
+}
+
+impl NamedRegistry {
+    /// Checks that it answers at `push`; `prefix` is the scenario's.
+    pub async fn open(push: &str, pull: &str, prefix: &str) -> Result<Self, ComponentError> {
+        let url = format!("http://{push}/v2/");
+        if !answers(&crate::http::client(), &url).await {
+            return Err(ComponentError::Unreachable {
+                what: format!("the registry at {push} (--registry)"),
+                hint: "start it, or name one that answers over plain HTTP at that address".into(),
+            });
+        }
+        Ok(NamedRegistry {
+            pull: pull.to_owned(),
+            client: RegistryClient::new(push),
+            under: format!("plugproof/{prefix}"),
+            push: push.to_owned(),
+            pushed: Mutex::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl ModuleRegistry for NamedRegistry {
+    fn host(&self) -> &str {
+        &self.pull
+    }
+
+    fn client(&self) -> &RegistryClient {
+        &self.client
+    }
+
+    fn repository(&self, plugin: &str) -> String {
+        format!("{}/{plugin}", self.under)
+    }
+
+    async fn push(&self, repository: &str, tag: &str, module: &[u8], layout: Layout) -> Result<String, OciError> {
+        let digest = self.client.push(repository, tag, module, layout).await?;
+        self.pushed.lock().expect("not poisoned").push((repository.to_owned(), digest.clone()));
+        Ok(digest)
+    }
+
+    async fn halt(&mut self) -> Result<(), String> {
+        Err(format!(
+            "the registry at {} is yours, not the run's to stop; a scenario with `registry: stop` declares \
+             `features: [own-registry]`, which a run with --registry lacks",
+            self.push
+        ))
+    }
+
+    /// Deletes what the scenario pushed (the registry must allow deletes;
+    /// if it does not, says that its repositories are left).
+    async fn stop(self: Box<Self>) {
+        let http = crate::http::client();
+        let pushed = std::mem::take(&mut *self.pushed.lock().expect("not poisoned"));
+        for (repository, digest) in pushed {
+            let url = format!("http://{}/v2/{repository}/manifests/{digest}", self.push);
+            match http.delete(&url).send().await {
+                Ok(response) if response.status().is_success() || response.status().as_u16() == 404 => {}
+                Ok(response) => tracing::warn!(
+                    "the registry at {} kept {repository}@{digest} ({}): let it delete (REGISTRY_STORAGE_DELETE_ENABLED=true) \
+                     or remove {}/ yourself",
+                    self.push,
+                    response.status(),
+                    self.under
+                ),
+                Err(e) => tracing::warn!("cannot delete {repository}@{digest} from {}: {e}", self.push),
+            }
         }
     }
 }

@@ -5,8 +5,3 @@ mod client;
 mod layout;
 
 pub use client::{OciError, RegistryClient};
-
-/// The repository a scenario plugin is pushed to.
-pub fn repository(plugin: &str) -> String {
-    format!("plugproof/{plugin}")
-}

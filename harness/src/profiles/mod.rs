@@ -21,11 +21,11 @@ use serde_json::Value;
 use crate::cluster::facts::Facts;
 use crate::components::envoy::updates::Update;
 use crate::components::envoy::{Admin, Expected};
-use crate::components::registry::Registry;
+use crate::components::registry::ModuleRegistry;
 use crate::components::ComponentError;
 use crate::failure::{Failure, FailureKind};
 use crate::oci::OciError;
-use crate::options::Options;
+use crate::options::{Options, RegistryAddress};
 use crate::provision::{ModuleFile, Tools};
 use crate::runtime::isolation::IsolationError;
 use crate::runtime::Loopback;
@@ -90,6 +90,12 @@ pub trait Profile: Send + Sync {
 
     async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError>;
 
+    /// A registry of the user's that the scenarios' modules go to, instead
+    /// of a registry of each scenario's own.
+    fn named_registry(&self) -> Option<&RegistryAddress> {
+        None
+    }
+
     /// What the cluster it runs on says of itself (versions, images), for
     /// the report; none when it runs on no cluster, or cannot be asked.
     async fn cluster_facts(&self) -> Option<Facts> {
@@ -108,6 +114,12 @@ pub trait Deployment {
 
     /// The gateway Envoy's admin API.
     fn admin(&self) -> &Admin;
+
+    /// Whether the harness reaches the gateway's listener through a
+    /// port-forward, which can lose an answer the gateway gave.
+    fn forwarded(&self) -> bool {
+        false
+    }
 
     /// The file where the gateway's Envoy writes the access log lines of
     /// requests that name themselves (`components::envoy::access_log`).
@@ -202,7 +214,7 @@ pub struct Stage<'a> {
     pub dir: &'a Path,
     pub loopback: Loopback,
     pub tools: &'a Tools,
-    pub registry: &'a mut Registry,
+    pub registry: &'a mut dyn ModuleRegistry,
     /// Service name -> echo backend address.
     pub backends: BTreeMap<String, SocketAddr>,
     pub published: BTreeMap<String, Published>,

@@ -4,9 +4,11 @@
 //! Pod is named, not resolved once: a Pod that is replaced under the same
 //! name is reached again. Ended when dropped.
 //!
-//! What it cannot carry: a connection the Pod closes without a word (Envoy
-//! resetting a connection it accepted) is not closed here, as the API's
-//! port-forward does not convey it; the client waits for its own timeout.
+//! What it does not always carry: an answer. Now and then the gateway
+//! answers (its access log says so) and nothing arrives here, with no
+//! error from the kubelet; the client waits for its own timeout (request
+//! steps then ask the access log, `steps::request`). A port nothing
+//! listens on closes the connection at once.
 
 use std::net::{Ipv4Addr, SocketAddr};
 

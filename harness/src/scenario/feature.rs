@@ -21,6 +21,10 @@ pub enum Feature {
     /// The gateway's environment is the scenario's (`gateway.env`): the
     /// run starts the gateway (every profile, not an installed gateway).
     GatewayEnv,
+    /// The scenario's registry is its own, which a `registry: stop` step
+    /// stops (every profile, unless the run pushes to a registry the user
+    /// names).
+    OwnRegistry,
     /// Native filters placed by istiod (jwt_authn, rbac) from
     /// RequestAuthentication and AuthorizationPolicy (istio profile).
     NativeFilters,
@@ -42,11 +46,12 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 10] = [
+    pub const ALL: [Feature; 11] = [
         Feature::AgentFetch,
         Feature::NewGateway,
         Feature::RestartedGateway,
         Feature::GatewayEnv,
+        Feature::OwnRegistry,
         Feature::NativeFilters,
         Feature::DirectDelivery,
         Feature::LegacyFailOpen,
@@ -66,6 +71,7 @@ impl Feature {
             Feature::NewGateway => "new-gateway",
             Feature::RestartedGateway => "restarted-gateway",
             Feature::GatewayEnv => "gateway-env",
+            Feature::OwnRegistry => "own-registry",
             Feature::NativeFilters => "native-filters",
             Feature::DirectDelivery => "direct-delivery",
             Feature::LegacyFailOpen => "legacy-fail-open",

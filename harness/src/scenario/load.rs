@@ -519,6 +519,13 @@ impl Checker {
             }
             Action::Filters(filters.clone())
         } else if s.registry.is_some() {
+            if !scope.features.contains(&Feature::OwnRegistry) {
+                self.problem(
+                    at,
+                    "`registry: stop` needs the scenario's `features: [own-registry]` (a run that pushes to a registry \
+                     of yours skips it)",
+                );
+            }
             Action::StopRegistry
         } else if let Some(gateway) = s.gateway {
             let (action, feature, can) = match gateway {
@@ -1016,6 +1023,15 @@ mod tests {
         assert_eq!(found[0].0, 2, "the line of its `env`");
         assert!(found[0].1.contains("`gateway.env` needs the scenario's `features: [gateway-env]`"), "{found:?}");
         assert_eq!(problems(&format!("features: [gateway-env]\n{text}")), Vec::new());
+    }
+
+    #[test]
+    fn stopping_the_registry_needs_the_own_registry_feature() {
+        let steps = "steps:\n- registry: stop\n- request: {host: a.example.com}\n  expect: {status: 200}\n";
+        let found = problems(steps);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1.contains("`registry: stop` needs the scenario's `features: [own-registry]`"), "{found:?}");
+        assert_eq!(problems(&format!("features: [own-registry]\n{steps}")), Vec::new());
     }
 
     #[test]

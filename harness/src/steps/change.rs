@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::assert::{Check, Verdict};
 use crate::components::envoy::updates::{Update, UpdateKind};
+use crate::components::registry::ModuleRegistry;
 use crate::failure::{Failure, FailureKind};
-use crate::oci::{repository, RegistryClient};
 use crate::profiles::ModuleUse;
 use crate::profiles::{Deployment, InForce, Published, Stage};
 use crate::provision::{ModuleError, Tools};
@@ -20,7 +20,7 @@ use crate::scenario::{Change, ModuleSource, Plugin, UpdateExpect};
 /// and tag, in its layout; `at` says where the scenario names it.
 pub async fn publish(
     tools: &Tools,
-    registry: &RegistryClient,
+    registry: &dyn ModuleRegistry,
     plugin: &Plugin,
     module: &ModuleSource,
     at: &str,
@@ -35,7 +35,7 @@ pub async fn publish(
     let setup = |message: String| Failure::new(FailureKind::Setup, message);
     let bytes = std::fs::read(&file.path)
         .map_err(|e| setup(format!("{at}: cannot read the module {}: {e}", file.path.display())))?;
-    let repository = repository(&plugin.name);
+    let repository = registry.repository(&plugin.name);
     let digest = registry
         .push(&repository, &plugin.tag, &bytes, plugin.layout)
         .await
@@ -56,7 +56,7 @@ pub async fn run(
         Change::Push { plugin, module, line } => {
             let declared = &stage.scenario.plugins[plugin];
             let at = stage.scenario.at(*line);
-            let (pushed, record) = publish(stage.tools, stage.registry.client(), declared, module, &at).await?;
+            let (pushed, record) = publish(stage.tools, &*stage.registry, declared, module, &at).await?;
             stage.published.insert(plugin.clone(), pushed);
             stage.modules.push(record);
         }

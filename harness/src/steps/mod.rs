@@ -201,8 +201,10 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
         }
         Action::StopRegistry => {
             let host = ctx.stage.registry.host().to_owned();
-            ctx.stage.registry.halt().await;
-            refuses_connections(&host).err()
+            match ctx.stage.registry.halt().await {
+                Ok(()) => refuses_connections(&host).err(),
+                Err(why) => Some(Failure::new(FailureKind::Setup, why)),
+            }
         }
         Action::ReplaceGateway => ctx.deployment.replace_gateway(ctx.stage).await.err().map(|e| e.failure()),
         Action::RestartGateway => ctx.deployment.restart_gateway(ctx.stage).await.err().map(|e| e.failure()),

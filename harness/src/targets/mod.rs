@@ -27,9 +27,9 @@ use crate::translate::IstiodVersion;
 
 /// What a profile gives a target and needs of it: the features the profile
 /// itself has, and the programs its gateway runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Needs {
-    pub features: &'static [Feature],
+    pub features: Vec<Feature>,
     pub programs: &'static [Program],
 }
 
@@ -79,10 +79,10 @@ impl Target {
             (ControlPlane::Pin(_), Some(kit)) => kit.version,
             (ControlPlane::Pin(_), None) => unreachable!("a pin's kit was built above"),
         };
-        let resolved = runtime::resolve(spec, options, envoy, kit.as_ref(), needs).await?;
+        let resolved = runtime::resolve(spec, options, envoy, kit.as_ref(), &needs).await?;
         let cache = Cache::at(options.cache.clone())?;
         let properties = probe::properties(&cache, &resolved.envoy, resolved.runtime.as_ref(), tools).await?;
-        let mut features = declared(needs.features, istiod);
+        let mut features = declared(&needs.features, istiod);
         features.extend(properties.features());
         Ok(Target {
             spec: spec.clone(),

@@ -23,7 +23,7 @@ pub async fn resolve(
     options: &Options,
     envoy: Option<EnvoyBuild>,
     kit: Option<&IstioKit>,
-    needs: Needs,
+    needs: &Needs,
 ) -> Result<Resolved, ProvisionError> {
     let kind = if needs.programs.contains(&Program::Agent) { ImageKind::Gateway } else { ImageKind::Envoy };
     match (&spec.runtime, envoy) {

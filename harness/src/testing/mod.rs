@@ -106,7 +106,7 @@ fn trial(file: &Path, root: &Path, target: &TargetSpec, options: &Options, catal
         Err(error) => broken(&name, error.to_string()),
         Ok(scenario) => {
             let features = crate::profiles::profile(target.profile, options).needs().features;
-            let skip = target.skip_reason(&scenario, options, features);
+            let skip = target.skip_reason(&scenario, options, &features);
             let (target, options, catalog, test) = (target.clone(), options.clone(), catalog.clone(), name.clone());
             let trial = Trial::test(name, move || {
                 run_where_it_runs(&test, &target, &options, || {

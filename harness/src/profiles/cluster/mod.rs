@@ -27,7 +27,7 @@ use super::istio::{self, kube, resources, ControlPlaneAccess, Endpoints, Gateway
 use super::{Clock, DeployError, Deployment, Isolation, Names, Profile, ProfileKind, Stage};
 use crate::cluster::facts::{self, PodFacts};
 use crate::cluster::manifests;
-use crate::options::{GatewaySelector, Options};
+use crate::options::{GatewaySelector, Options, RegistryAddress};
 use crate::runtime::container::ContainerRuntime;
 use crate::runtime::owner;
 use crate::runtime::pod::{PodNetwork, PodRuntime};
@@ -36,19 +36,17 @@ use crate::scenario::Feature;
 use crate::targets::Needs;
 
 /// What an istio gateway can do, and more as a Pod: start again in place.
-const NEEDS: Needs = Needs {
-    features: &[
-        Feature::AgentFetch,
-        Feature::NewGateway,
-        Feature::RestartedGateway,
-        Feature::GatewayEnv,
-        Feature::NativeFilters,
-    ],
-    programs: istio::NEEDS.programs,
-};
-/// What a gateway installed in the cluster can do: it is not the run's to replace or restart.
-const INSTALLED_NEEDS: Needs =
-    Needs { features: &[Feature::AgentFetch, Feature::NativeFilters], programs: istio::NEEDS.programs };
+const FEATURES: &[Feature] = &[
+    Feature::AgentFetch,
+    Feature::NewGateway,
+    Feature::RestartedGateway,
+    Feature::GatewayEnv,
+    Feature::OwnRegistry,
+    Feature::NativeFilters,
+];
+/// What a gateway installed in the cluster lacks: it is not the run's to
+/// replace, restart or set the environment of.
+const NOT_INSTALLED: &[Feature] = &[Feature::NewGateway, Feature::RestartedGateway, Feature::GatewayEnv];
 /// Where istio's agent has its Envoy's admin API listen, on the Pod's loopback.
 const ADMIN_PORT: u16 = 15000;
 
@@ -68,6 +66,8 @@ pub struct Cluster {
     installed: Option<GatewaySelector>,
     /// Where the leases of installed gateways are kept.
     leases: PathBuf,
+    /// A registry of the user's that modules go to, if the run names one.
+    registry: Option<RegistryAddress>,
     /// The cluster's API and istiod, found once per run (when earlier
     /// runs' leftovers are swept).
     access: OnceCell<Access>,
@@ -119,6 +119,7 @@ impl Cluster {
             site,
             installed: options.installed_gateway.clone(),
             leases: options.cache.join("gateways"),
+            registry: options.named_registry.clone(),
             access: OnceCell::new(),
         }
     }
@@ -131,11 +132,15 @@ impl Profile for Cluster {
     }
 
     fn needs(&self) -> Needs {
-        if self.installed.is_some() {
-            INSTALLED_NEEDS
-        } else {
-            NEEDS
-        }
+        let lacks = |f: &Feature| {
+            (self.installed.is_some() && NOT_INSTALLED.contains(f))
+                || (self.registry.is_some() && *f == Feature::OwnRegistry)
+        };
+        Needs { features: FEATURES.iter().copied().filter(|f| !lacks(f)).collect(), programs: istio::PROGRAMS }
+    }
+
+    fn named_registry(&self) -> Option<&RegistryAddress> {
+        self.registry.as_ref()
     }
 
     fn isolation(&self) -> Isolation {

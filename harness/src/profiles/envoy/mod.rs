@@ -36,7 +36,10 @@ impl Profile for Standalone {
     }
 
     fn needs(&self) -> Needs {
-        Needs { features: &[Feature::DirectDelivery, Feature::GatewayEnv], programs: &[Program::Envoy] }
+        Needs {
+            features: vec![Feature::DirectDelivery, Feature::GatewayEnv, Feature::OwnRegistry],
+            programs: &[Program::Envoy],
+        }
     }
 
     async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError> {

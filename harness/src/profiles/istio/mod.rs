@@ -41,11 +41,11 @@ pub use self::control_plane::ControlPlane;
 pub use self::kube::KubeError;
 pub use crate::options::Endpoints;
 
-/// What an istio gateway can do, and the programs it runs.
-pub(in crate::profiles) const NEEDS: Needs = Needs {
-    features: &[Feature::AgentFetch, Feature::NewGateway, Feature::GatewayEnv, Feature::NativeFilters],
-    programs: &[Program::Agent, Program::Envoy],
-};
+/// What an istio gateway can do.
+pub(in crate::profiles) const FEATURES: &[Feature] =
+    &[Feature::AgentFetch, Feature::NewGateway, Feature::GatewayEnv, Feature::OwnRegistry, Feature::NativeFilters];
+/// The programs an istio gateway runs.
+pub(in crate::profiles) const PROGRAMS: &[Program] = &[Program::Agent, Program::Envoy];
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long istiod may take to notice a gateway that went away.
@@ -112,7 +112,7 @@ impl Profile for Istio {
     }
 
     fn needs(&self) -> Needs {
-        NEEDS
+        Needs { features: FEATURES.to_vec(), programs: PROGRAMS }
     }
 
     fn isolation(&self) -> Isolation {
@@ -186,6 +186,10 @@ impl Deployment for IstioDeployment {
 
     fn admin(&self) -> &Admin {
         self.gateway.admin()
+    }
+
+    fn forwarded(&self) -> bool {
+        self.listener != SocketAddr::from((self.bind, self.port))
     }
 
     /// The agent's log: its Envoy writes the mesh's access log to stdout.
