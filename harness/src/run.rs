@@ -115,7 +115,7 @@ impl Runner {
         let stage_started = Instant::now();
         let registry_dir = dir.join("registry");
         let (registry, backends) =
-            tokio::join!(self.registry(&names, &loopback, &registry_dir), start_backends(scenario, &loopback),);
+            tokio::join!(self.registry(&names, &loopback, &registry_dir), start_backends(scenario, &loopback));
         let staged = match (registry, backends) {
             (Ok(registry), Ok(backends)) => match self.publish(scenario, registry.as_ref(), outcome).await {
                 Ok(published) => Ok((registry, backends, published)),

@@ -65,8 +65,17 @@ fn rerun(
         return Err(IsolationError::NeedsRoot);
     }
     let exe = std::env::current_exe()?;
+    // The run's containers are this process's: its reaper, in the machine's
+    // PID namespace, outlives the run's (which takes every process in it
+    // along when it ends, a reaper of the run's own too).
+    super::container::reaper::ensure();
     let mut cmd = std::process::Command::new(prefix[0]);
-    cmd.args(&prefix[1..]).arg(exe).args(args).env(ISOLATED, "1").envs(env.iter().copied());
+    cmd.args(&prefix[1..])
+        .arg(exe)
+        .args(args)
+        .env(ISOLATED, "1")
+        .env(super::owner::OWNER_ENV, super::owner::me())
+        .envs(env.iter().copied());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {

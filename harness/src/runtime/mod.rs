@@ -23,12 +23,14 @@ pub use process::{Process, ProcessError, ProcessSpec};
 pub use signals::{until_interrupted, Interrupted};
 
 /// What the edges (the CLI, test binaries) do first: serve as a container
-/// reaper if started as one (and exit), pick the container engine
+/// reaper if started as one (and exit), take the owner a re-running
+/// process names (`owner`), pick the container engine
 /// (`DOCKER_HOST`, else Docker's socket, else Podman's), then sweep
 /// what runs killed outright left behind: run folders and containers whose
 /// owner is gone.
 pub fn at_start() {
     container::reaper::serve_if_asked();
+    owner::adopt();
     container::engine::default_to_podman();
     rundir::sweep();
     if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {

@@ -1,11 +1,38 @@
 //! Who owns what a run leaves on the machine (run folders, containers): a
 //! process, named by its id and start time (ids are reused). What a process
 //! killed outright leaves is swept by the next run that finds its owner gone.
+//! A run re-run in namespaces of its own (`isolation`) is owned by the
+//! process that re-ran it, which outlives it, in the machine's PID
+//! namespace, with the container reaper.
 
-/// `PID START_TIME` of this process. Ids are the host's /proc's, which a
-/// run in its own PID namespace still sees (`/proc/self` included).
+use std::sync::OnceLock;
+
+/// Names the owner for a re-run process, in its environment.
+pub const OWNER_ENV: &str = "PLUGPROOF_OWNER";
+
+/// The owner this process took from the process that re-ran it.
+static ADOPTED: OnceLock<String> = OnceLock::new();
+
+/// `PID START_TIME` of the owner: this process, or the one that re-ran it.
+/// Ids are the host's /proc's, which a run in its own PID namespace still
+/// sees (`/proc/self` included).
 pub fn me() -> String {
-    identity(host_pid()).unwrap_or_default()
+    ADOPTED.get().cloned().unwrap_or_else(|| identity(host_pid()).unwrap_or_default())
+}
+
+/// Whether this process was re-run by the owner of what it leaves.
+pub fn adopted() -> bool {
+    ADOPTED.get().is_some()
+}
+
+/// For the edges, first thing (`runtime::at_start`): takes the owner the
+/// re-running process names, and keeps it from this process's children.
+pub fn adopt() {
+    if let Some(owner) = std::env::var_os(OWNER_ENV) {
+        let _ = ADOPTED.set(owner.to_string_lossy().into_owned());
+        // SAFETY: the edges call this first, before any other thread runs.
+        unsafe { std::env::remove_var(OWNER_ENV) };
+    }
 }
 
 /// This process's id on the host (what `/proc/self` names), which a

@@ -5,7 +5,9 @@
 //! in `runtime::at_start`), in a session of its own (Ctrl-C of the run's
 //! terminal does not reach it), reading a pipe the run holds open. When the
 //! run ends, however it ends, the pipe closes; the reaper then removes every
-//! container the run owns and exits.
+//! container the run owns and exits. A run re-run in namespaces of its own
+//! is owned by the process that re-ran it (`owner`), whose reaper serves it:
+//! the run's PID namespace takes every process in it along when it ends.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +18,8 @@ use super::engine;
 
 /// Set in the reaper's environment: the owner whose containers it removes.
 const REAPER: &str = "PLUGPROOF_REAPER";
+/// How long after its first pass the reaper looks again.
+const LATE_CREATE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether this program serves as a reaper when asked (it called `at_start`).
 static CAN_REAP: AtomicBool = AtomicBool::new(false);
@@ -30,7 +34,14 @@ pub fn serve_if_asked() {
         // EOF: the run that started this reaper is gone.
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
         if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            runtime.block_on(engine::remove_owned(&owner.to_string_lossy()));
+            let owner = owner.to_string_lossy();
+            runtime.block_on(async {
+                engine::remove_owned(&owner).await;
+                // A container the run was creating as it ended shows up only
+                // once the engine has finished creating it.
+                tokio::time::sleep(LATE_CREATE).await;
+                engine::remove_owned(&owner).await;
+            });
         }
         std::process::exit(0);
     }
@@ -40,7 +51,7 @@ pub fn serve_if_asked() {
 /// Starts this process's reaper unless there is one (or this program cannot
 /// serve as one: then the next start's sweep removes what a killed run left).
 pub fn ensure() {
-    if !CAN_REAP.load(Ordering::Relaxed) {
+    if !CAN_REAP.load(Ordering::Relaxed) || crate::runtime::owner::adopted() {
         return;
     }
     let mut reaper = REAPER_CHILD.lock().expect("not poisoned");
