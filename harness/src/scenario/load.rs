@@ -170,6 +170,15 @@ struct Checker {
 }
 
 impl Checker {
+    /// Unless the scenario declares `feature` (among `declared`), says at
+    /// `at` that `what` needs it, and which targets skip such a scenario.
+    fn require(&mut self, at: Location, declared: &[Feature], feature: Feature, what: &str, skipped_by: &str) {
+        if !declared.contains(&feature) {
+            let feature = feature.name();
+            self.problem(at, format!("`{what}` needs the scenario's `features: [{feature}]` ({skipped_by} skip it)"));
+        }
+    }
+
     fn problem(&mut self, at: Location, message: impl Into<String>) {
         self.problems.push(Diagnostic {
             file: self.file.clone(),
@@ -203,16 +212,14 @@ impl Checker {
             features: &doc.features,
         };
         let steps = doc.steps.iter().filter_map(|s| self.step(s, &mut scope)).collect();
-        let gateway_env = doc.gateway.as_ref().map(|g| g.value.env.clone()).unwrap_or_default();
-        if let (Some(gateway), false) = (&doc.gateway, gateway_env.is_empty()) {
-            if !doc.features.contains(&Feature::GatewayEnv) {
-                self.problem(
-                    gateway.referenced,
-                    "`gateway.env` needs the scenario's `features: [gateway-env]` (targets whose gateway is not the \
-                     run's own, such as an installed one, skip it)",
-                );
+        let gateway_env = match &doc.gateway {
+            Some(gateway) if !gateway.value.env.is_empty() => {
+                let skipped_by = "targets whose gateway is not the run's own, such as an installed one,";
+                self.require(gateway.referenced, &doc.features, Feature::GatewayEnv, "gateway.env", skipped_by);
+                gateway.value.env.clone()
             }
-        }
+            _ => BTreeMap::new(),
+        };
         if doc.steps.is_empty() {
             self.problem(Location::UNKNOWN, "`steps` is empty: a scenario must check something");
         }
@@ -519,13 +526,8 @@ impl Checker {
             }
             Action::Filters(filters.clone())
         } else if s.registry.is_some() {
-            if !scope.features.contains(&Feature::OwnRegistry) {
-                self.problem(
-                    at,
-                    "`registry: stop` needs the scenario's `features: [own-registry]` (a run that pushes to a registry \
-                     of yours skips it)",
-                );
-            }
+            let skipped_by = "runs that push to a registry of yours";
+            self.require(at, scope.features, Feature::OwnRegistry, "registry: stop", skipped_by);
             Action::StopRegistry
         } else if let Some(gateway) = s.gateway {
             let (action, feature, can) = match gateway {
@@ -534,13 +536,8 @@ impl Checker {
                     (Action::RestartGateway, Feature::RestartedGateway, "restart their gateway in place")
                 }
             };
-            if !scope.features.contains(&feature) {
-                let (step, feature) = (format!("{gateway:?}").to_lowercase(), feature.name());
-                self.problem(
-                    at,
-                    format!("`gateway: {step}` needs the scenario's `features: [{feature}]` (targets that cannot {can} skip it)"),
-                );
-            }
+            let step = format!("gateway: {}", format!("{gateway:?}").to_lowercase());
+            self.require(at, scope.features, feature, &step, &format!("targets that cannot {can}"));
             action
         } else if let Some(reload) = &s.reload {
             Action::Reload(Box::new(self.reload(reload, scope)?))
@@ -1005,45 +1002,33 @@ mod tests {
         assert!(found.iter().any(|(_, m)| m.contains("long.http2") && m.contains("at most 64 in all")), "{found:?}");
     }
 
-    #[test]
-    fn replacing_the_gateway_needs_the_new_gateway_feature() {
-        let steps = "steps:\n- gateway: replace\n- request: {host: a.example.com}\n  expect: {status: 200}\n";
-        let found = problems(steps);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].0, 2);
-        assert!(found[0].1.contains("`gateway: replace` needs the scenario's `features: [new-gateway]`"), "{found:?}");
-        assert_eq!(problems(&format!("features: [new-gateway]\n{steps}")), Vec::new());
-    }
+    /// A request step, to follow a step or section under test.
+    const REQUEST: &str = "- request: {host: a.example.com}\n  expect: {status: 200}\n";
 
-    #[test]
-    fn the_gateways_environment_needs_the_gateway_env_feature() {
-        let text = "gateway:\n  env: {A: b}\nsteps:\n- request: {host: a.example.com}\n  expect: {status: 200}\n";
+    /// What needs a feature the scenario must declare, the line it is told
+    /// at, and the feature.
+    #[rstest::rstest]
+    #[case::replacing_the_gateway(&format!("steps:\n- gateway: replace\n{REQUEST}"), 2, "`gateway: replace`", "new-gateway")]
+    #[case::restarting_the_gateway(&format!("steps:\n- gateway: restart\n{REQUEST}"), 2, "`gateway: restart`", "restarted-gateway")]
+    #[case::stopping_the_registry(&format!("steps:\n- registry: stop\n{REQUEST}"), 2, "`registry: stop`", "own-registry")]
+    #[case::the_gateways_environment(&format!("gateway:\n  env: {{A: b}}\nsteps:\n{REQUEST}"), 2, "`gateway.env`", "gateway-env")]
+    fn what_needs_a_feature_is_refused_until_the_scenario_declares_it(
+        #[case] text: &str,
+        #[case] line: u64,
+        #[case] what: &str,
+        #[case] feature: &str,
+    ) {
         let found = problems(text);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].0, 2, "the line of its `env`");
-        assert!(found[0].1.contains("`gateway.env` needs the scenario's `features: [gateway-env]`"), "{found:?}");
-        assert_eq!(problems(&format!("features: [gateway-env]\n{text}")), Vec::new());
+        assert_eq!(found[0].0, line);
+        let needs = format!("{what} needs the scenario's `features: [{feature}]`");
+        assert!(found[0].1.contains(&needs), "{found:?}");
+        assert_eq!(problems(&format!("features: [{feature}]\n{text}")), Vec::new());
     }
 
     #[test]
-    fn stopping_the_registry_needs_the_own_registry_feature() {
-        let steps = "steps:\n- registry: stop\n- request: {host: a.example.com}\n  expect: {status: 200}\n";
-        let found = problems(steps);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].1.contains("`registry: stop` needs the scenario's `features: [own-registry]`"), "{found:?}");
-        assert_eq!(problems(&format!("features: [own-registry]\n{steps}")), Vec::new());
-    }
-
-    #[test]
-    fn restarting_the_gateway_needs_the_restarted_gateway_feature() {
-        let steps = "steps:\n- gateway: restart\n- request: {host: a.example.com}\n  expect: {status: 200}\n";
-        let found = problems(steps);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(
-            found[0].1.contains("`gateway: restart` needs the scenario's `features: [restarted-gateway]`"),
-            "{found:?}"
-        );
+    fn restarting_the_gateway_is_not_replacing_it() {
+        let steps = format!("steps:\n- gateway: restart\n{REQUEST}");
         assert_eq!(problems(&format!("features: [new-gateway]\n{steps}")).len(), 1);
-        assert_eq!(problems(&format!("features: [restarted-gateway]\n{steps}")), Vec::new());
     }
 }

@@ -33,32 +33,33 @@ fn ecds_filters(dump: &Value) -> impl Iterator<Item = &Value> + '_ {
     sections(dump, ECDS_DUMP).flat_map(|s| s["ecds_filters"].as_array().into_iter().flatten())
 }
 
-/// Every error state Envoy reports for a listener or an ECDS filter (what it
-/// says about the last update it refused), as (`listener NAME` or
-/// `ECDS NAME`, details).
-pub fn error_details(dump: &Value) -> Vec<(String, String)> {
-    let listeners = dynamic_listeners(dump).filter_map(|l| {
-        let details = l["error_state"]["details"].as_str()?;
-        Some((format!("listener {}", l["name"].as_str().unwrap_or("?")), details.to_owned()))
-    });
+/// Every error state Envoy reports, as (`listener` or `ECDS`, the name,
+/// details): what it says about the last update it refused.
+fn errors(dump: &Value) -> impl Iterator<Item = (&'static str, &str, &str)> + '_ {
+    let listeners = dynamic_listeners(dump)
+        .filter_map(|l| Some(("listener", l["name"].as_str().unwrap_or("?"), l["error_state"]["details"].as_str()?)));
     let filters = ecds_filters(dump).filter_map(|f| {
-        let details = f["error_state"]["details"].as_str()?;
-        Some((format!("ECDS {}", f["ecds_filter"]["name"].as_str().unwrap_or("?")), details.to_owned()))
+        Some(("ECDS", f["ecds_filter"]["name"].as_str().unwrap_or("?"), f["error_state"]["details"].as_str()?))
     });
-    listeners.chain(filters).collect()
+    listeners.chain(filters)
+}
+
+/// Every error state Envoy reports for a listener or an ECDS filter, as
+/// (`listener NAME` or `ECDS NAME`, details).
+pub fn error_details(dump: &Value) -> Vec<(String, String)> {
+    errors(dump).map(|(kind, name, details)| (format!("{kind} {name}"), details.to_owned())).collect()
 }
 
 /// Whether `expected` is loaded; what Envoy refused of it, if it refused
 /// some (not what it refused of others: an installed gateway may still be
 /// draining an earlier scenario's).
 pub fn readiness(dump: &Value, expected: &Expected) -> Readiness {
-    let ours = |what: &str| {
-        let listener = what.strip_prefix("listener ").is_some_and(|n| expected.listeners.iter().any(|l| l == n));
-        let filter = what.strip_prefix("ECDS ").is_some_and(|n| expected.ecds.iter().any(|f| f == n));
-        listener || filter
+    let ours = |kind: &str, name: &str| {
+        let names = if kind == "listener" { &expected.listeners } else { &expected.ecds };
+        names.iter().any(|n| n == name)
     };
-    if let Some((name, details)) = error_details(dump).into_iter().find(|(what, _)| ours(what)) {
-        return Readiness::Rejected(format!("{name}: {details}"));
+    if let Some((kind, name, details)) = errors(dump).find(|(kind, name, _)| ours(kind, name)) {
+        return Readiness::Rejected(format!("{kind} {name}: {details}"));
     }
     for name in &expected.listeners {
         let active = dynamic_listeners(dump)
