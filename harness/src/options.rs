@@ -35,9 +35,21 @@ pub struct Options {
     /// A gateway installed in that cluster, which the cluster target's
     /// scenarios drive (one at a time) instead of each starting its own.
     pub installed_gateway: Option<GatewaySelector>,
-    /// A registry of the user's that the cluster target's scenarios push
-    /// their modules to, instead of each running its own.
-    pub named_registry: Option<RegistryAddress>,
+    /// A registry the cluster target's scenarios share, pushing their
+    /// modules to repositories of their own, instead of each running one.
+    pub shared_registry: Option<SharedRegistry>,
+    /// The cluster runs Higress's controller, which is the control plane
+    /// of its (installed) gateway and translates Higress WasmPlugins.
+    pub higress_controller: bool,
+}
+
+/// A registry the scenarios share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SharedRegistry {
+    /// The user's (`--registry HOST:PORT`).
+    Named(RegistryAddress),
+    /// One the run starts as a Pod of the cluster (`--registry in-cluster`).
+    InCluster,
 }
 
 /// A registry of the user's, serving plain HTTP: where this machine pushes
@@ -110,7 +122,8 @@ impl Options {
             oci_auth: None,
             cluster: None,
             installed_gateway: None,
-            named_registry: None,
+            shared_registry: None,
+            higress_controller: false,
         }
     }
 
@@ -134,7 +147,8 @@ impl Options {
             },
             cluster: None,
             installed_gateway: None,
-            named_registry: None,
+            shared_registry: None,
+            higress_controller: false,
         }
     }
 }

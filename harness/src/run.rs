@@ -9,11 +9,10 @@ use std::time::Instant;
 
 use crate::components::echo::EchoServer;
 use crate::components::registry::{ModuleRegistry, NamedRegistry, Registry};
-use crate::components::ComponentError;
 use crate::failure::{Failure, FailureKind};
 use crate::options::Options;
 use crate::outcome::{Outcome, Status, Timings};
-use crate::profiles::{profile, Deployment, InForce, Names, Profile, Published, Stage};
+use crate::profiles::{profile, DeployError, Deployment, InForce, Names, Profile, Published, Stage};
 use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
 use crate::runtime::{rundir, Loopback};
@@ -121,7 +120,7 @@ impl Runner {
                 Ok(published) => Ok((registry, backends, published)),
                 Err(failure) => Err(failure),
             },
-            (Err(e), _) => Err(Failure::new(e.kind(), e.to_string())),
+            (Err(e), _) => Err(e.failure()),
             (_, Err(e)) => Err(Failure::new(FailureKind::Setup, format!("cannot start an echo backend: {e}"))),
         };
         let (mut registry, backends, published) = match staged {
@@ -194,20 +193,20 @@ impl Runner {
         self.profile.shutdown().await;
     }
 
-    /// The scenario's registry: the user's that the profile names, in
+    /// The scenario's registry: the one the profile shares, in
     /// repositories under the scenario's prefix; else one of its own.
     async fn registry(
         &self,
         names: &Names,
         loopback: &Loopback,
         dir: &Path,
-    ) -> Result<Box<dyn ModuleRegistry>, ComponentError> {
-        Ok(match self.profile.named_registry() {
-            Some(named) => {
+    ) -> Result<Box<dyn ModuleRegistry>, DeployError> {
+        Ok(match self.profile.shared_registry().await? {
+            Some(shared) => {
                 let prefix = names
                     .prefix()
                     .map_or_else(|| Names::unique().prefix().unwrap_or_default().to_owned(), str::to_owned);
-                Box::new(NamedRegistry::open(&named.push, &named.pull, &prefix).await?)
+                Box::new(NamedRegistry::open(&shared.push, &shared.pull, &prefix).await?)
             }
             None => Box::new(Registry::start(&self.tools.registry, loopback, dir).await?),
         })

@@ -206,4 +206,25 @@ fn an_installed_gateway_is_named_by_labels_and_namespace_on_the_cluster_target()
     assert!(elsewhere.contains("it goes with the cluster target"), "{elsewhere}");
     let no_namespace = run(&["--target", "cluster", "--gateway-selector", "istio=ingressgateway"]);
     assert!(no_namespace.contains("--gateway-namespace <NAMESPACE>"), "{no_namespace}");
+    // Higress's controller configures Higress's gateway, which the run must be told of.
+    let higress = run(&["--target", "cluster", "--higress-controller"]);
+    assert!(higress.contains("--gateway-selector <LABELS>"), "{higress}");
+}
+
+#[test]
+fn a_shared_registry_goes_with_the_cluster_target() {
+    let run = |args: &[&str]| {
+        let output = Command::new(common::plugproof_binary())
+            .args(["run", "scenarios"])
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("plugproof runs");
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+        text(&output)
+    };
+    let renamed = run(&["--target", "cluster", "--registry", "in-cluster", "--registry-as", "kind-registry:5000"]);
+    assert!(renamed.contains("leave --registry-as out"), "{renamed}");
+    let elsewhere = run(&["--target", "envoy", "--registry", "in-cluster"]);
+    assert!(elsewhere.contains("it goes with the cluster target"), "{elsewhere}");
 }

@@ -142,12 +142,14 @@ fn assert_left_nothing(before: &Machine, processes: &[(u32, String)], state: &Pa
     assert_eq!(&machine(), before, "after {how}, the machine differs from before the cluster");
 }
 
-/// `plugproof run scenarios/SCENARIO --target cluster`.
-fn run_on_cluster(scenario: &str) -> (bool, String) {
+/// `plugproof run scenarios/SCENARIO --target cluster EXTRA...`.
+fn run_on_cluster(scenario: &str, extra: &[&str]) -> (bool, String) {
     let path = common::workspace().join("scenarios").join(scenario);
     let report = tempfile::tempdir().expect("a report folder");
-    let report = report.path().to_string_lossy().into_owned();
-    plugproof(&["run", &path.to_string_lossy(), "--target", "cluster", "--report-dir", &report])
+    let (path, report) = (path.to_string_lossy(), report.path().to_string_lossy().into_owned());
+    let mut args = vec!["run", &path, "--target", "cluster", "--report-dir", &report];
+    args.extend(extra);
+    plugproof(&args)
 }
 
 /// The namespaces of scenarios the cluster holds, as `cluster status` says.
@@ -158,14 +160,14 @@ fn scenario_namespaces() -> String {
     line.unwrap_or_else(|| panic!("cluster status names no scenario namespaces: {status}")).to_owned()
 }
 
-/// A run on the cluster killed outright mid-scenario leaves its namespace
-/// (with its gateway Pod), which the next run removes; a run that ends
-/// leaves none.
+/// A run on the cluster killed outright mid-scenario leaves its namespaces
+/// (the scenario's with its gateway Pod, and its registry's: it runs one in
+/// the cluster), which the next run removes; a run that ends leaves none.
 fn a_killed_run_leaves_its_namespace_to_the_next() {
     let path = common::workspace().join("scenarios/reload/plugin-config.yaml");
     let report = tempfile::tempdir().expect("a report folder");
     let mut run = Command::new(env!("CARGO_BIN_EXE_plugproof"))
-        .args(["run", &path.to_string_lossy(), "--target", "cluster", "--report-dir"])
+        .args(["run", &path.to_string_lossy(), "--target", "cluster", "--registry", "in-cluster", "--report-dir"])
         .arg(report.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -173,13 +175,17 @@ fn a_killed_run_leaves_its_namespace_to_the_next() {
         .spawn()
         .expect("plugproof runs");
     // Its reload step loads the gateway for 4 s after deploying it.
-    assert!(common::wait_for(Duration::from_secs(30), || scenario_namespaces() != "none"), "the run made no namespace");
+    let both = || scenario_namespaces().split_whitespace().count() == 2;
+    assert!(common::wait_for(Duration::from_secs(30), both), "the run made no namespaces: {}", scenario_namespaces());
     nix::sys::signal::killpg(nix::unistd::Pid::from_raw(run.id() as i32), nix::sys::signal::Signal::SIGKILL)
         .expect("the run can be killed");
     let _ = run.wait();
     let left = scenario_namespaces();
-    assert_ne!(left, "none", "a run killed mid-scenario removed its namespace");
-    let (ok, text) = run_on_cluster("scope/route-rule.yaml");
+    assert!(
+        left.split_whitespace().count() == 2 && left.contains("-registry"),
+        "a run killed mid-scenario left {left}, not its scenario's and its registry's namespaces"
+    );
+    let (ok, text) = run_on_cluster("scope/route-rule.yaml", &["--registry", "in-cluster"]);
     assert!(ok, "the next run failed:\n{text}");
     // The cluster's namespace controller removes a deleted namespace 5 s after its deletion, at the earliest.
     assert!(
@@ -198,7 +204,7 @@ fn the_local_cluster_leaves_nothing_after_down_or_kill_9() {
     let (ok, text) = plugproof(&["cluster", "down"]);
     assert!(ok, "cluster down failed: {text}");
     let before = machine();
-    let (ok, text) = run_on_cluster("scope/route-rule.yaml");
+    let (ok, text) = run_on_cluster("scope/route-rule.yaml", &[]);
     assert!(!ok && text.contains("no local cluster is up; start one with `plugproof cluster up`"), "{text}");
 
     let (daemon, state) = up();

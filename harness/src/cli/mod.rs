@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use plugproof::options::{GatewaySelector, NamedCluster, Options, RegistryAddress};
+use plugproof::options::{GatewaySelector, NamedCluster, Options, RegistryAddress, SharedRegistry};
 use plugproof::profiles::{profile, DeployError, Isolation, ProfileKind};
 use plugproof::provision::{self, ModuleCatalog, WHEELS};
 use plugproof::runtime::isolation::{bring_loopback_up, is_isolated, rerun_isolated, rerun_joining};
@@ -46,6 +46,9 @@ pub struct TargetArgs {
     cluster: ClusterArgs,
 }
 
+/// `--registry in-cluster`: a registry the run starts in the cluster.
+const IN_CLUSTER: &str = "in-cluster";
+
 /// The cluster target on a cluster of the user's (not the local one).
 #[derive(clap::Args, Debug)]
 pub struct ClusterArgs {
@@ -66,15 +69,22 @@ pub struct ClusterArgs {
     #[arg(long, value_name = "NAMESPACE", requires = "gateway_selector")]
     gateway_namespace: Option<String>,
     /// cluster target: push modules to this registry of yours (HOST:PORT,
-    /// plain HTTP), in repositories of each scenario's own, deleted after,
-    /// instead of running a registry per scenario.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// plain HTTP), or to one the run starts as a Pod of the cluster
+    /// (`in-cluster`), in repositories of each scenario's own, deleted
+    /// after, instead of running a registry per scenario.
+    #[arg(long, value_name = "HOST:PORT|in-cluster")]
     registry: Option<String>,
     /// cluster target, with --registry: the registry's HOST:PORT as the
     /// gateway reaches it, where that differs (kind's local registry:
     /// kind-registry:5000).
     #[arg(long, value_name = "HOST:PORT", requires = "registry")]
     registry_as: Option<String>,
+    /// cluster target, with --gateway-selector naming Higress's gateway:
+    /// the cluster runs Higress, whose controller (Pod higress-controller-*
+    /// in higress-system) configures the gateway and translates the Higress
+    /// WasmPlugins of scenarios with `translator: higress-controller`.
+    #[arg(long, requires = "gateway_selector")]
+    higress_controller: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,8 +112,15 @@ impl TargetArgs {
     pub fn options(&self, report_dir: PathBuf) -> anyhow::Result<Options> {
         let mut options = options(report_dir);
         let on_cluster = self.spec()?.profile == ProfileKind::Cluster;
-        let ClusterArgs { kubeconfig, pods_reach, gateway_selector, gateway_namespace, registry, registry_as } =
-            &self.cluster;
+        let ClusterArgs {
+            kubeconfig,
+            pods_reach,
+            gateway_selector,
+            gateway_namespace,
+            registry,
+            registry_as,
+            higress_controller,
+        } = &self.cluster;
         options.cluster = match (kubeconfig, pods_reach) {
             (Some(kubeconfig), Some(pods_reach)) if on_cluster => {
                 Some(NamedCluster { kubeconfig: kubeconfig.clone(), pods_reach: *pods_reach })
@@ -126,16 +143,23 @@ impl TargetArgs {
             }
             _ => None,
         };
-        options.named_registry = match registry {
-            Some(_) if !on_cluster => anyhow::bail!(
+        options.shared_registry = match (registry.as_deref(), registry_as) {
+            (Some(_), _) if !on_cluster => anyhow::bail!(
                 "--registry names a registry the cluster's gateways fetch from: it goes with the cluster target (--target cluster)"
             ),
-            Some(push) => Some(RegistryAddress {
-                push: push.clone(),
-                pull: registry_as.clone().unwrap_or_else(|| push.clone()),
-            }),
-            None => None,
+            (Some(IN_CLUSTER), Some(_)) => anyhow::bail!(
+                "--registry-as says how the gateway reaches a registry of yours; the run knows how it reaches the one it \
+                 starts in the cluster (--registry in-cluster): leave --registry-as out"
+            ),
+            (Some(IN_CLUSTER), None) => Some(SharedRegistry::InCluster),
+            (Some(push), _) => Some(SharedRegistry::Named(RegistryAddress {
+                push: push.to_owned(),
+                pull: registry_as.clone().unwrap_or_else(|| push.to_owned()),
+            })),
+            (None, _) => None,
         };
+        // Without the cluster target, --gateway-selector is refused above.
+        options.higress_controller = *higress_controller;
         Ok(options)
     }
 

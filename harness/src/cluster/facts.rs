@@ -19,6 +19,24 @@ pub const ISTIOD_XDS_PORT: u16 = 15010;
 /// The label of scenarios' namespaces, whose value is `plugproof`.
 pub const SCENARIO_LABEL: &str = "app.kubernetes.io/managed-by";
 
+/// Where a cluster's control plane runs, and the service account whose
+/// tokens its debug API takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlPlanePlace {
+    pub namespace: &'static str,
+    /// What its Pod's name starts with.
+    pub pod: &'static str,
+    pub account: &'static str,
+}
+
+/// istio's istiod, as its charts install it.
+pub const ISTIOD: ControlPlanePlace =
+    ControlPlanePlace { namespace: ISTIO_NAMESPACE, pod: "istiod", account: "istiod" };
+/// Higress's controller, as its chart installs it: its Pod's `discovery`
+/// container is Higress's istiod, which serves its gateways.
+pub const HIGRESS: ControlPlanePlace =
+    ControlPlanePlace { namespace: "higress-system", pod: "higress-controller", account: "higress-controller" };
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Facts {
@@ -82,6 +100,15 @@ pub async fn read(client: &Client) -> Result<Facts, ClusterError> {
     Ok(Facts { server, nodes, istio_pods, scenario_namespaces, installed_gateway: None })
 }
 
+/// The running Pod, with an address, of the control plane at `place`.
+pub async fn control_plane(client: &Client, place: &ControlPlanePlace) -> Result<Option<PodFacts>, ClusterError> {
+    let pods = Api::<Pod>::namespaced(client.clone(), place.namespace)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ClusterError::Unreachable(e.to_string()))?;
+    Ok(pods.items.into_iter().map(PodFacts::of).find(|p| p.is(place)))
+}
+
 /// The one running Pod that `selector` selects: an installed gateway's.
 pub async fn installed_gateway(client: &Client, selector: &GatewaySelector) -> Result<PodFacts, ClusterError> {
     let labels = selector.selector();
@@ -109,7 +136,12 @@ pub async fn installed_gateway(client: &Client, selector: &GatewaySelector) -> R
 }
 
 impl PodFacts {
-    fn of(pod: Pod) -> Self {
+    /// Whether it is the control plane at `place`, running with an address.
+    fn is(&self, place: &ControlPlanePlace) -> bool {
+        self.name.starts_with(place.pod) && self.phase == "Running" && self.ip.is_some()
+    }
+
+    pub fn of(pod: Pod) -> Self {
         let status = pod.status.unwrap_or_default();
         PodFacts {
             namespace: pod.metadata.namespace.unwrap_or_default(),
@@ -144,7 +176,7 @@ pub async fn may_create_namespaces(client: &Client) -> Result<(), ClusterError> 
 impl Facts {
     /// istiod's Pod, if one runs.
     pub fn istiod(&self) -> Option<&PodFacts> {
-        self.istio_pods.iter().find(|p| p.name.starts_with("istiod") && p.phase == "Running" && p.ip.is_some())
+        self.istio_pods.iter().find(|p| p.is(&ISTIOD))
     }
 }
 

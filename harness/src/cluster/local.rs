@@ -175,7 +175,9 @@ async fn boot(options: &Options, state: &Path) -> Result<LocalCluster, ClusterEr
     )
     .build()
     .await?;
-    for (name, built) in [("pause", &pause), ("pilot", &pilot), ("gateway", &gateway)] {
+    let registry = provision::registry_binary(options.registry.as_deref())?;
+    let registry = LocalImage::registry(definitions, &registry).build().await?;
+    for (name, built) in [("pause", &pause), ("pilot", &pilot), ("gateway", &gateway), ("registry", &registry)] {
         save(&built.reference, &state.join("images").join(format!("{name}.tar"))).await?;
     }
     std::fs::write(state.join("sandbox"), &pause.reference).map_err(io("cannot write the sandbox image"))?;

@@ -29,7 +29,7 @@ use crate::options::{Options, RegistryAddress};
 use crate::provision::{ModuleFile, Tools};
 use crate::runtime::isolation::IsolationError;
 use crate::runtime::Loopback;
-use crate::scenario::{Phase, Reference, Scenario, WasmPlugin};
+use crate::scenario::{Flavor, Phase, Reference, Scenario, Translator, WasmPlugin};
 pub use crate::targets::ProfileKind;
 use crate::targets::{Needs, Target};
 use crate::translate::{self, placement, IstioWasmPlugin, TranslateError};
@@ -90,10 +90,10 @@ pub trait Profile: Send + Sync {
 
     async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError>;
 
-    /// A registry of the user's that the scenarios' modules go to, instead
-    /// of a registry of each scenario's own.
-    fn named_registry(&self) -> Option<&RegistryAddress> {
-        None
+    /// A registry the scenarios' modules go to, shared (the user's, or one
+    /// the profile runs), instead of a registry of each scenario's own.
+    async fn shared_registry(&self) -> Result<Option<RegistryAddress>, DeployError> {
+        Ok(None)
     }
 
     /// What the cluster it runs on says of itself (versions, images), for
@@ -243,11 +243,26 @@ impl InForce {
 impl Stage<'_> {
     /// What the plugin's url names now.
     pub fn module<'p>(&'p self, plugin: &'p IstioWasmPlugin) -> Module<'p> {
-        let tag = match &plugin.reference {
+        self.module_of(&plugin.plugin, &plugin.reference)
+    }
+
+    /// What a url naming `plugin` by `reference` names now.
+    pub fn module_of<'p>(&'p self, plugin: &str, reference: &'p Reference) -> Module<'p> {
+        let tag = match reference {
             Reference::Digest => None,
             Reference::Tag(tag) => Some(tag.as_str()),
         };
-        Module { published: &self.published[&plugin.plugin], tag }
+        Module { published: &self.published[plugin], tag }
+    }
+
+    /// The Higress WasmPlugins in force that the cluster's own Higress
+    /// controller translates (`translator: higress-controller`): applied
+    /// as written, not as the model's translation; none otherwise.
+    pub fn left_to_controller(&self) -> Vec<&WasmPlugin> {
+        if self.scenario.translator != Translator::HigressController {
+            return Vec::new();
+        }
+        self.resources.iter().map(|r| &r.resource).filter(|r| r.flavor == Flavor::Higress).collect()
     }
 
     /// Each Wasm filter the model expects the gateway to get: its name,
@@ -346,6 +361,8 @@ impl DeployError {
             | DeployError::Cluster(_)
             | DeployError::NoCluster
             | DeployError::NoIstiod
+            | DeployError::NoAddress(_)
+            | DeployError::NoHigress
             | DeployError::ClusterImage { .. }
             | DeployError::Isolation(_)
             | DeployError::NotIsolated
@@ -379,6 +396,10 @@ pub enum DeployError {
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("no local cluster is up; start one with `plugproof cluster up`")]
     NoCluster,
+    #[error("no Higress controller runs in the cluster (no running Pod higress-controller-* with an address in higress-system); install Higress there, or leave out --higress-controller")]
+    NoHigress,
+    #[error("Pod {0} runs without an address in the cluster")]
+    NoAddress(String),
     #[error("no istiod runs in the cluster (no running Pod istiod-* with an address in istio-system); install istio there (the local cluster does at `plugproof cluster up`), or see `plugproof cluster status`")]
     NoIstiod,
     #[error("the local cluster's node holds the gateway image {holds}, the target wants {wanted}; run `plugproof cluster down` then `plugproof cluster up` to load the target's")]

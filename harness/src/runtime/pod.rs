@@ -289,7 +289,7 @@ async fn remove(pods: Api<Pod>, name: String) {
 }
 
 /// Waits until the Pod's container runs; else why it does not.
-async fn wait_running(pods: &Api<Pod>, name: &str) -> Result<(), String> {
+pub(crate) async fn wait_running(pods: &Api<Pod>, name: &str) -> Result<(), String> {
     let since = Instant::now();
     let mut last = String::from("not scheduled yet");
     while since.elapsed() < START_TIMEOUT {
@@ -358,12 +358,15 @@ fn is_fatal(why: &str) -> bool {
     .any(|reason| why.starts_with(reason))
 }
 
-fn hint(reason: &str) -> String {
+pub(crate) fn hint(reason: &str) -> String {
     if reason.starts_with("ErrImageNeverPull") {
-        "the node does not hold the image: run `plugproof cluster up` again (it loads the gateway image)".into()
+        "the node does not hold the image: on the local cluster, run `plugproof cluster up` again (it loads \
+         plugproof's images); on a cluster you name, load it into its nodes (for kind: `podman save IMAGE -o \
+         image.tar && kind load image-archive image.tar`)"
+            .into()
     } else if ["ErrImagePull", "ImagePullBackOff"].iter().any(|r| reason.starts_with(r)) {
-        "the cluster's nodes neither hold nor can pull the image: load plugproof's gateway image into them \
-         (for kind: `podman save IMAGE -o gateway.tar && kind load image-archive gateway.tar`)"
+        "the cluster's nodes neither hold nor can pull the image: load it into them \
+         (for kind: `podman save IMAGE -o image.tar && kind load image-archive image.tar`)"
             .into()
     } else {
         "see the node's kubelet and containerd logs (`plugproof cluster status`)".into()

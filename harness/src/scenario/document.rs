@@ -41,7 +41,23 @@ pub struct ScenarioDoc {
     pub policies: Vec<Spanned<JsonObject>>,
     #[serde(default)]
     pub gateway: Option<Spanned<GatewayDoc>>,
+    /// What turns the scenario's Higress WasmPlugins into what istiod reads.
+    #[serde(default)]
+    pub translator: Option<Spanned<Translator>>,
     pub steps: Vec<Spanned<StepDoc>>,
+}
+
+/// What translates a scenario's `extensions.higress.io` WasmPlugins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Translator {
+    /// plugproof's model of Higress's controller (`translate::higress`):
+    /// the Istio WasmPlugins it makes are applied. Every target.
+    #[default]
+    Plugproof,
+    /// The cluster's own Higress controller: the Higress WasmPlugins are
+    /// applied as written, so that its translation is what is tested.
+    HigressController,
 }
 
 /// The gateway process itself.
@@ -234,16 +250,18 @@ pub enum EnvValueSource {
 }
 
 /// One entry of a Higress `matchRules` list.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MatchRule {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ingress: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domain: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub config: Option<JsonObject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub config_disable: Option<bool>,
 }
 

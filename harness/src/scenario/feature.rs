@@ -43,10 +43,14 @@ pub enum Feature {
     RouteNameProperty,
     /// Envoy serves `xds.route_name` and `xds.cluster_name` (upstream from 1.25).
     XdsProperties,
+    /// The cluster's own Higress controller translates `extensions.higress.io`
+    /// WasmPlugins (`translator: higress-controller`): the cluster target
+    /// with `--higress-controller`, on a cluster where Higress runs.
+    HigressController,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 11] = [
+    pub const ALL: [Feature; 12] = [
         Feature::AgentFetch,
         Feature::NewGateway,
         Feature::RestartedGateway,
@@ -58,6 +62,7 @@ impl Feature {
         Feature::TrafficExtensions,
         Feature::RouteNameProperty,
         Feature::XdsProperties,
+        Feature::HigressController,
     ];
 
     /// Known only once the target's Envoy has been asked (see `target::probe`).
@@ -78,6 +83,7 @@ impl Feature {
             Feature::TrafficExtensions => "traffic-extensions",
             Feature::RouteNameProperty => "route-name-property",
             Feature::XdsProperties => "xds-properties",
+            Feature::HigressController => "higress-controller",
         }
     }
 }

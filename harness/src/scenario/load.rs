@@ -16,8 +16,8 @@ use super::document::{
 };
 use super::{
     Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
-    Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, Step, WasmPlugin, DEFAULT_CHANGE_WITHIN,
-    DEFAULT_TIMES, DEFAULT_WITHIN,
+    Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, Step, Translator, WasmPlugin,
+    DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
 };
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
@@ -220,6 +220,23 @@ impl Checker {
             }
             _ => BTreeMap::new(),
         };
+        let translator = match &doc.translator {
+            Some(translator) if translator.value == Translator::HigressController => {
+                if !resources.iter().any(|r| r.flavor == Flavor::Higress) {
+                    self.problem(
+                        translator.referenced,
+                        "`translator: higress-controller` says what translates the scenario's Higress WasmPlugins, \
+                         and it has none: add one (apiVersion: extensions.higress.io/v1alpha1), or leave translator out",
+                    );
+                }
+                let skipped_by = "targets on a cluster without Higress's controller (every target but \
+                                  `cluster --higress-controller`)";
+                let what = "translator: higress-controller";
+                self.require(translator.referenced, &doc.features, Feature::HigressController, what, skipped_by);
+                translator.value
+            }
+            _ => Translator::Plugproof,
+        };
         if doc.steps.is_empty() {
             self.problem(Location::UNKNOWN, "`steps` is empty: a scenario must check something");
         }
@@ -235,6 +252,7 @@ impl Checker {
             resources,
             policies,
             gateway_env,
+            translator,
             steps,
         }
     }
@@ -1012,6 +1030,7 @@ mod tests {
     #[case::restarting_the_gateway(&format!("steps:\n- gateway: restart\n{REQUEST}"), 2, "`gateway: restart`", "restarted-gateway")]
     #[case::stopping_the_registry(&format!("steps:\n- registry: stop\n{REQUEST}"), 2, "`registry: stop`", "own-registry")]
     #[case::the_gateways_environment(&format!("gateway:\n  env: {{A: b}}\nsteps:\n{REQUEST}"), 2, "`gateway.env`", "gateway-env")]
+    #[case::the_clusters_higress_controller(&format!("translator: higress-controller\n{HIGRESS_PLUGIN}steps:\n{REQUEST}"), 1, "`translator: higress-controller`", "higress-controller")]
     fn what_needs_a_feature_is_refused_until_the_scenario_declares_it(
         #[case] text: &str,
         #[case] line: u64,
@@ -1024,6 +1043,25 @@ mod tests {
         let needs = format!("{what} needs the scenario's `features: [{feature}]`");
         assert!(found[0].1.contains(&needs), "{found:?}");
         assert_eq!(problems(&format!("features: [{feature}]\n{text}")), Vec::new());
+    }
+
+    /// A Higress WasmPlugin of the plugin `stamp`.
+    const HIGRESS_PLUGIN: &str =
+        "plugins:\n  stamp: {module: stamp}\nresources:\n- apiVersion: extensions.higress.io/v1alpha1\n  \
+                                  kind: WasmPlugin\n  metadata: {name: stamp}\n  spec: {url: 'plugin://stamp'}\n";
+
+    #[test]
+    fn the_higress_controller_translates_only_higress_wasm_plugins() {
+        let declared = "features: [higress-controller]\ntranslator: higress-controller\n";
+        let found = problems(&format!("{declared}steps:\n{REQUEST}"));
+        assert!(found.len() == 1 && found[0].0 == 2 && found[0].1.contains("and it has none"), "{found:?}");
+        let modules = ["stamp"].map(str::to_owned).into();
+        let text = format!("{declared}{HIGRESS_PLUGIN}steps:\n{REQUEST}");
+        let scenario = load_str(&text, Path::new("a.yaml"), Path::new(""), &modules).expect("loads");
+        assert_eq!(scenario.translator, Translator::HigressController);
+        let text = format!("{HIGRESS_PLUGIN}steps:\n{REQUEST}");
+        let scenario = load_str(&text, Path::new("a.yaml"), Path::new(""), &modules).expect("loads");
+        assert_eq!(scenario.translator, Translator::Plugproof);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::time::Duration;
 pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
-    JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, UpdateExpect, VersionDoc as VersionSpec, VmConfig,
-    WasmPluginSpec,
+    JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, Translator, UpdateExpect, VersionDoc as VersionSpec,
+    VmConfig, WasmPluginSpec,
 };
 pub use feature::Feature;
 
@@ -44,6 +44,8 @@ pub struct Scenario {
     pub policies: Vec<Policy>,
     /// Environment of the gateway's Envoy.
     pub gateway_env: BTreeMap<String, String>,
+    /// What turns its Higress WasmPlugins into Istio's.
+    pub translator: Translator,
     pub steps: Vec<Step>,
 }
 

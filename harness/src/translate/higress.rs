@@ -43,6 +43,23 @@ pub fn to_istio(resource: &WasmPlugin, istiod: IstiodVersion) -> Result<Option<I
     }))
 }
 
+/// A Higress WasmPlugin's spec as written, for a cluster's own Higress
+/// controller to translate (`translator: higress-controller`).
+pub fn as_written(spec: &WasmPluginSpec) -> Value {
+    let mut written = serde_json::to_value(istio_fields(spec)).expect("a WasmPlugin spec serialises");
+    let fields = written.as_object_mut().expect("a spec is an object");
+    if let Some(config) = &spec.default_config {
+        fields.insert("defaultConfig".into(), Value::Object(config.value.clone()));
+    }
+    if let Some(disable) = &spec.default_config_disable {
+        fields.insert("defaultConfigDisable".into(), Value::Bool(disable.value));
+    }
+    if let Some(rules) = &spec.match_rules {
+        fields.insert("matchRules".into(), serde_json::to_value(&rules.value).expect("match rules serialise"));
+    }
+    written
+}
+
 /// The fields both kinds share, copied as they are.
 fn istio_fields(spec: &WasmPluginSpec) -> IstioSpec {
     IstioSpec {
@@ -150,6 +167,21 @@ mod tests {
             match_rules: rules.map(spanned),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn as_written_keeps_the_higress_fields_for_the_clusters_controller() {
+        let rules = vec![disabled(rule(&["default/r"], &[], &[], json!({"c": 3})))];
+        let written = as_written(&spec(None, Some(json!({"b": 2})), Some(true), Some(rules)));
+        assert_eq!(
+            written,
+            json!({
+                "url": "plugin://stamp",
+                "defaultConfig": {"b": 2},
+                "defaultConfigDisable": true,
+                "matchRules": [{"ingress": ["default/r"], "config": {"c": 3}, "configDisable": true}],
+            })
+        );
     }
 
     fn disabled(mut r: MatchRule) -> MatchRule {

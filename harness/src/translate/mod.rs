@@ -7,6 +7,6 @@ pub mod istio;
 pub mod istiod;
 pub mod placement;
 
-pub use higress::{to_istio, TranslateError};
+pub use higress::{as_written, to_istio, TranslateError};
 pub use istio::IstioWasmPlugin;
 pub use istiod::IstiodVersion;

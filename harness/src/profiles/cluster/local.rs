@@ -8,7 +8,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
-use super::{Site, ISTIOD_DEBUG_PORT};
+use super::Site;
 use crate::cluster::facts::PodFacts;
 use crate::cluster::LocalCluster;
 use crate::profiles::{DeployError, Isolation, Stage};
@@ -49,12 +49,14 @@ impl Site for Local {
         Ok((PodNetwork::Node, stage.loopback.ip()))
     }
 
-    async fn debug_api(
+    /// Direct: the run is on the node's network, which reaches the Pods'.
+    async fn pod_port(
         &self,
         _client: &::kube::Client,
-        istiod: &PodFacts,
+        pod: &PodFacts,
+        port: u16,
     ) -> Result<(String, Option<PortForward>), DeployError> {
-        let ip = istiod.ip.as_ref().ok_or(DeployError::NoIstiod)?;
-        Ok((format!("{ip}:{ISTIOD_DEBUG_PORT}"), None))
+        let ip = pod.ip.as_ref().ok_or_else(|| DeployError::NoAddress(pod.name.clone()))?;
+        Ok((format!("{ip}:{port}"), None))
     }
 }

@@ -7,10 +7,13 @@
 //! its `Site`: the local cluster (`local`) or one a kubeconfig names
 //! (`named`). Given a gateway installed in the cluster (a label selector),
 //! the scenarios drive that one instead, one at a time (a lease), with
-//! their WasmPlugins in its namespace.
+//! their WasmPlugins in its namespace. Given `--registry in-cluster`, the
+//! run starts a registry as a Pod of the cluster (`registry`), which the
+//! scenarios share.
 
 mod local;
 mod named;
+mod registry;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -23,12 +26,15 @@ use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::ServiceAccount;
 use tokio::sync::OnceCell;
 
+use self::registry::InClusterRegistry;
 use super::istio::{self, kube, resources, ControlPlaneAccess, Endpoints, GatewayRun, InstalledGateway};
 use super::{Clock, DeployError, Deployment, Isolation, Names, Profile, ProfileKind, Stage};
-use crate::cluster::facts::{self, PodFacts};
-use crate::cluster::manifests;
-use crate::options::{GatewaySelector, Options, RegistryAddress};
+use crate::cluster::facts::{self, ControlPlanePlace, PodFacts};
+use crate::cluster::{manifests, ClusterError};
+use crate::options::{GatewaySelector, Options, RegistryAddress, SharedRegistry};
+use crate::provision;
 use crate::runtime::container::ContainerRuntime;
+use crate::runtime::container::LocalImage;
 use crate::runtime::owner;
 use crate::runtime::pod::{PodNetwork, PodRuntime};
 use crate::runtime::port_forward::PortForward;
@@ -52,8 +58,7 @@ const ADMIN_PORT: u16 = 15000;
 
 /// istiod's debug port, on its Pod.
 const ISTIOD_DEBUG_PORT: u16 = 8080;
-/// istiod's service account (istio's chart names it), and the audience its tokens are checked for.
-const ISTIOD_ACCOUNT: &str = "istiod";
+/// The audience istiod checks its callers' tokens for.
 const ISTIOD_AUDIENCE: &str = "istio-ca";
 /// How long the cluster's namespace controller may take to remove a run's namespaces.
 const NAMESPACE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,8 +71,16 @@ pub struct Cluster {
     installed: Option<GatewaySelector>,
     /// Where the leases of installed gateways are kept.
     leases: PathBuf,
-    /// A registry of the user's that modules go to, if the run names one.
-    registry: Option<RegistryAddress>,
+    /// Where the control plane runs: istiod, or Higress's controller.
+    control_plane: ControlPlanePlace,
+    /// The registry the scenarios share, if the run names one.
+    registry: Option<SharedRegistry>,
+    /// The registry started in the cluster, once a scenario needs it.
+    in_cluster: OnceCell<InClusterRegistry>,
+    /// Where the registry image's definition is (`images/`), and the
+    /// registry program the run was given, if any.
+    images: PathBuf,
+    registry_program: Option<PathBuf>,
     /// The cluster's API and istiod, found once per run (when earlier
     /// runs' leftovers are swept).
     access: OnceCell<Access>,
@@ -90,12 +103,14 @@ trait Site: Send + Sync {
     /// the address its listener binds.
     fn place(&self, stage: &Stage<'_>) -> Result<(PodNetwork, Ipv4Addr), DeployError>;
 
-    /// Where the harness reaches the debug API of istiod's Pod, and the
+    /// Where the harness reaches `port` of a Pod on the cluster's Pod
+    /// network (istiod's debug API, the registry in the cluster), and the
     /// port-forward that carries it there, if one does.
-    async fn debug_api(
+    async fn pod_port(
         &self,
         client: &::kube::Client,
-        istiod: &PodFacts,
+        pod: &PodFacts,
+        port: u16,
     ) -> Result<(String, Option<PortForward>), DeployError>;
 }
 
@@ -119,7 +134,11 @@ impl Cluster {
             site,
             installed: options.installed_gateway.clone(),
             leases: options.cache.join("gateways"),
-            registry: options.named_registry.clone(),
+            control_plane: if options.higress_controller { facts::HIGRESS } else { facts::ISTIOD },
+            registry: options.shared_registry.clone(),
+            in_cluster: OnceCell::new(),
+            images: options.images.clone(),
+            registry_program: options.registry.clone(),
             access: OnceCell::new(),
         }
     }
@@ -136,11 +155,22 @@ impl Profile for Cluster {
             (self.installed.is_some() && NOT_INSTALLED.contains(f))
                 || (self.registry.is_some() && *f == Feature::OwnRegistry)
         };
-        Needs { features: FEATURES.iter().copied().filter(|f| !lacks(f)).collect(), programs: istio::PROGRAMS }
+        let mut features: Vec<Feature> = FEATURES.iter().copied().filter(|f| !lacks(f)).collect();
+        if self.control_plane == facts::HIGRESS {
+            features.push(Feature::HigressController);
+        }
+        Needs { features, programs: istio::PROGRAMS }
     }
 
-    fn named_registry(&self) -> Option<&RegistryAddress> {
-        self.registry.as_ref()
+    async fn shared_registry(&self) -> Result<Option<RegistryAddress>, DeployError> {
+        match &self.registry {
+            None => Ok(None),
+            Some(SharedRegistry::Named(address)) => Ok(Some(address.clone())),
+            Some(SharedRegistry::InCluster) => {
+                let started = self.in_cluster.get_or_try_init(|| self.start_registry()).await?;
+                Ok(Some(started.address.clone()))
+            }
+        }
     }
 
     fn isolation(&self) -> Isolation {
@@ -167,12 +197,20 @@ impl Profile for Cluster {
         Some(facts)
     }
 
-    /// Waits until the cluster's namespace controller has removed the
-    /// namespaces of this run's scenarios (each deleted when it ended; the
-    /// controller waits 5 s before it starts), and says if any is left.
+    /// Removes the registry it started in the cluster, if any, then waits
+    /// until the cluster's namespace controller has removed the namespaces
+    /// of this run's scenarios and registry (each deleted when it ended;
+    /// the controller waits 5 s before it starts), and says if any is left.
     async fn shutdown(&self) {
-        // No scenario deployed: none to wait for.
-        let Some(Access { client, .. }) = self.access.get() else { return };
+        if let Some(registry) = self.in_cluster.get() {
+            registry.remove().await;
+        }
+        let client = match (self.access.get(), self.in_cluster.get()) {
+            (Some(access), _) => &access.client,
+            (None, Some(registry)) => registry.client(),
+            // Nothing deployed: none to wait for.
+            (None, None) => return,
+        };
         let me = owner::me();
         let started = Instant::now();
         loop {
@@ -258,10 +296,11 @@ impl Cluster {
         if !swept.is_empty() {
             tracing::info!("removing the namespaces runs killed outright left: {}", swept.join(", "));
         }
-        let facts = facts::read(&client).await?;
-        let istiod = facts.istiod().ok_or(DeployError::NoIstiod)?;
-        let ip = istiod.ip.clone().ok_or(DeployError::NoIstiod)?;
-        let (debug, forward) = self.site.debug_api(&client, istiod).await?;
+        let place = &self.control_plane;
+        let missing = || if *place == facts::HIGRESS { DeployError::NoHigress } else { DeployError::NoIstiod };
+        let istiod = facts::control_plane(&client, place).await?.ok_or_else(missing)?;
+        let ip = istiod.ip.clone().ok_or_else(missing)?;
+        let (debug, forward) = self.site.pod_port(&client, &istiod, ISTIOD_DEBUG_PORT).await?;
         let installed = match &self.installed {
             Some(selector) => Some(facts::installed_gateway(&client, selector).await?),
             None => None,
@@ -269,23 +308,34 @@ impl Cluster {
         let endpoints = Endpoints {
             xds: format!("{ip}:{}", facts::ISTIOD_XDS_PORT),
             debug,
-            debug_token: Some(debug_token(&client).await?),
+            debug_token: Some(debug_token(&client, place).await?),
             pin: pin.to_owned(),
         };
         Ok(Access { client, endpoints, installed, _debug: forward })
     }
 }
 
-/// A token of istiod's own service account, which its debug API takes
-/// from callers beyond its loopback (as it takes istioctl's).
-async fn debug_token(client: &::kube::Client) -> Result<String, DeployError> {
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), facts::ISTIO_NAMESPACE);
+impl Cluster {
+    /// The registry in the cluster, from plugproof's registry image (built
+    /// here if need be; the cluster's nodes must hold it).
+    async fn start_registry(&self) -> Result<InClusterRegistry, DeployError> {
+        let client = manifests::client(self.site.kubeconfig().ok_or(DeployError::NoCluster)?).await?;
+        let program = provision::registry_binary(self.registry_program.as_deref()).map_err(ClusterError::from)?;
+        let image = LocalImage::registry(&self.images, &program).build().await.map_err(ClusterError::from)?;
+        InClusterRegistry::start(&client, self.site.as_ref(), &image.reference).await
+    }
+}
+
+/// A token of the control plane's own service account, which istiod's
+/// debug API takes from callers beyond its loopback (as it takes istioctl's).
+async fn debug_token(client: &::kube::Client, place: &ControlPlanePlace) -> Result<String, DeployError> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), place.namespace);
     let request: TokenRequest = serde_json::from_value(serde_json::json!({
         "spec": {"audiences": [ISTIOD_AUDIENCE], "expirationSeconds": 3600}
     }))
     .expect("a TokenRequest");
     let issued = accounts
-        .create_token_request(ISTIOD_ACCOUNT, &PostParams::default(), &request)
+        .create_token_request(place.account, &PostParams::default(), &request)
         .await
         .map_err(istio::KubeError::Client)?;
     Ok(issued.status.and_then(|s| s.token).unwrap_or_default())

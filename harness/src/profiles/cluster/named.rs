@@ -11,8 +11,8 @@ use std::path::Path;
 use ::kube::api::Api;
 use async_trait::async_trait;
 
-use super::{Site, ISTIOD_DEBUG_PORT};
-use crate::cluster::facts::{PodFacts, ISTIO_NAMESPACE};
+use super::Site;
+use crate::cluster::facts::PodFacts;
 use crate::options::NamedCluster;
 use crate::profiles::{DeployError, Isolation, Stage};
 use crate::runtime::pod::PodNetwork;
@@ -42,15 +42,17 @@ impl Site for Named {
         Ok((PodNetwork::Pods, Ipv4Addr::UNSPECIFIED))
     }
 
-    async fn debug_api(
+    async fn pod_port(
         &self,
         client: &::kube::Client,
-        istiod: &PodFacts,
+        pod: &PodFacts,
+        port: u16,
     ) -> Result<(String, Option<PortForward>), DeployError> {
-        let pods = Api::namespaced(client.clone(), ISTIO_NAMESPACE);
-        let forward = PortForward::start(pods, &istiod.name, ISTIOD_DEBUG_PORT)
-            .await
-            .map_err(DeployError::io("cannot listen on loopback to forward istiod's debug API"))?;
+        let pods = Api::namespaced(client.clone(), &pod.namespace);
+        let forward = PortForward::start(pods, &pod.name, port).await.map_err(DeployError::io(format!(
+            "cannot listen on loopback to forward port {port} of Pod {}",
+            pod.name
+        )))?;
         Ok((forward.local().to_string(), Some(forward)))
     }
 }

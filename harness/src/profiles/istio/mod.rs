@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{Clock, DeployError, Deployment, Isolation, Profile, ProfileKind, Stage};
+use super::{Clock, DeployError, Deployment, Isolation, Module, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::{Resource, Update};
 use crate::components::envoy::{await_removed, await_update, Admin, Baseline, Expected};
 use crate::components::gateway::{self, Gateway, GatewaySpec};
@@ -502,22 +502,32 @@ fn render(
     dir: &std::path::Path,
 ) -> Result<Vec<Value>, DeployError> {
     let registry = stage.registry.host();
-    let modules: Vec<(String, &str)> = plugins
-        .iter()
-        .map(|p| {
-            let module = stage.module(p);
-            let url = format!("oci://{registry}/{}{}", module.published.repository, module.suffix());
-            (url, module.published.digest.trim_start_matches("sha256:"))
-        })
-        .collect();
+    // The module's `oci://` url, and its image's digest (hex).
+    fn bound<'m>(registry: &str, module: Module<'m>) -> (String, &'m str) {
+        let url = format!("oci://{registry}/{}{}", module.published.repository, module.suffix());
+        (url, module.published.digest.trim_start_matches("sha256:"))
+    }
+    let as_written = stage.left_to_controller();
+    let translated =
+        |p: &&IstioWasmPlugin| !as_written.iter().any(|r| p.written == format!("{}/{}", r.namespace, r.name));
     let objects = resources::render(&resources::Input {
         scenario: stage.scenario,
         names: &stage.names,
-        plugins: plugins.iter().zip(modules).map(|(p, (url, sha))| (p, url, sha)).collect(),
+        plugins: plugins
+            .iter()
+            .filter(translated)
+            .map(|p| (p, bound(registry, stage.module(p))))
+            .map(|(p, (u, s))| (p, u, s))
+            .collect(),
         backends: &stage.backends,
         gateway_ip: ip,
         gateway_port: port,
         gateway_labels: labels,
+        as_written: as_written
+            .iter()
+            .map(|r| (*r, bound(registry, stage.module_of(&r.plugin, &r.reference))))
+            .map(|(r, (u, s))| (r, u, s))
+            .collect(),
     });
     let rendered = serde_json::to_vec_pretty(&objects).expect("JSON values serialise");
     std::fs::write(dir.join("resources.json"), rendered).map_err(DeployError::io("cannot write resources.json"))?;

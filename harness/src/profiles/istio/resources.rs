@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use crate::mesh::GATEWAY_NAMESPACE;
 use crate::profiles::Names;
 use crate::runtime::owner;
-use crate::scenario::{Scenario, SHA256_AUTO};
-use crate::translate::IstioWasmPlugin;
+use crate::scenario::{Flavor, Scenario, WasmPlugin, SHA256_AUTO};
+use crate::translate::{self, IstioWasmPlugin};
 
 pub const GATEWAY_NAME: &str = "plugproof-gateway";
 /// The label every namespace of a scenario carries, and its value `plugproof`.
@@ -35,6 +35,9 @@ pub struct Input<'a> {
     pub gateway_port: u16,
     /// The labels of the gateway, which the selectors match.
     pub gateway_labels: &'a BTreeMap<String, String>,
+    /// Higress WasmPlugins applied as written, for the cluster's own
+    /// Higress controller to translate, likewise with url and digest.
+    pub as_written: Vec<(&'a WasmPlugin, String, &'a str)>,
 }
 
 /// The value of the `istio` label of the scenario's own gateway.
@@ -54,23 +57,14 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
     // Every WasmPlugin is applied, wherever it is: istiod decides which reach the gateway.
     let namespaces: BTreeSet<String> = std::iter::once(home.clone())
         .chain(plugins.iter().map(|(p, ..)| p.namespace.clone()))
+        .chain(input.as_written.iter().map(|(r, ..)| names.namespace(&r.namespace)))
         .chain(policies.iter().filter_map(|p| p["metadata"]["namespace"].as_str().map(str::to_owned)))
         .filter(|ns| names.owns(ns))
         .collect();
     // Seen by the scenario's namespace, and by an installed gateway's.
     let export_to: BTreeSet<String> =
         [".".to_owned(), names.gateway_namespace()].into_iter().filter(|ns| *ns != home).collect();
-    let mut objects: Vec<Value> = namespaces
-        .iter()
-        .map(|ns| {
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-                "name": ns,
-                "labels": {MANAGED_BY: "plugproof"},
-                // A run killed outright leaves its namespaces, which the next one removes.
-                "annotations": {OWNER: owner::me()},
-            }})
-        })
-        .collect();
+    let mut objects: Vec<Value> = namespaces.iter().map(|ns| owned_namespace(ns)).collect();
     objects.push(gateway(input, &home, labels));
     objects.extend(policies);
     objects.extend(input.scenario.services.iter().map(|service| {
@@ -92,7 +86,18 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
     }));
     objects.extend(virtual_services(input.scenario, &home, &export_to));
     objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, url, sha256, labels)));
+    objects.extend(input.as_written.iter().map(|(r, url, sha256)| higress_wasm_plugin(r, names, url, sha256)));
     objects
+}
+
+/// A namespace of this run's: labelled as plugproof's, and annotated with
+/// its owner, so that if the run is killed outright the next one removes it.
+pub fn owned_namespace(name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": name,
+        "labels": {MANAGED_BY: "plugproof"},
+        "annotations": {OWNER: owner::me()},
+    }})
 }
 
 /// A native policy as written, in the scenario's namespace for it (the
@@ -162,10 +167,7 @@ fn virtual_services(scenario: &Scenario, namespace: &str, export_to: &BTreeSet<S
 
 fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, image_digest: &str, labels: &BTreeMap<String, String>) -> Value {
     let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
-    spec["url"] = json!(url);
-    if spec["sha256"] == SHA256_AUTO {
-        spec["sha256"] = json!(image_digest);
-    }
+    bind(&mut spec, url, image_digest);
     spec["selector"] = json!({ "matchLabels": labels });
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
@@ -173,4 +175,54 @@ fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, image_digest: &str, labels: 
         "metadata": {"name": plugin.name, "namespace": plugin.namespace},
         "spec": spec,
     })
+}
+
+/// A Higress WasmPlugin as written, where the scenario's namespace landed;
+/// it selects nothing (Higress's own apply to its gateways).
+fn higress_wasm_plugin(resource: &WasmPlugin, names: &Names, url: &str, image_digest: &str) -> Value {
+    let mut spec = translate::as_written(&resource.spec);
+    bind(&mut spec, url, image_digest);
+    json!({
+        "apiVersion": Flavor::HIGRESS_API,
+        "kind": "WasmPlugin",
+        "metadata": {"name": names.name(&resource.namespace, &resource.name), "namespace": names.namespace(&resource.namespace)},
+        "spec": spec,
+    })
+}
+
+/// The module's `oci://` url in `spec`, and its image's digest for `sha256: auto`.
+fn bind(spec: &mut Value, url: &str, image_digest: &str) {
+    spec["url"] = json!(url);
+    if spec["sha256"] == SHA256_AUTO {
+        spec["sha256"] = json!(image_digest);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Reference, WasmPluginSpec};
+
+    /// The cluster's Higress controller gets the resource as written, in the
+    /// namespace the scenario's landed in, with the pushed module bound.
+    #[test]
+    fn a_higress_wasm_plugin_goes_as_written_with_its_module_bound() {
+        let mut spec = WasmPluginSpec { sha256: Some(SHA256_AUTO.into()), ..Default::default() };
+        spec.url.value = "plugin://stamp".into();
+        let resource = WasmPlugin {
+            flavor: Flavor::Higress,
+            name: "stamp".into(),
+            namespace: crate::mesh::GATEWAY_NAMESPACE.into(),
+            plugin: "stamp".into(),
+            reference: Reference::Digest,
+            spec,
+            line: 1,
+        };
+        let names = Names::unique();
+        let object = higress_wasm_plugin(&resource, &names, "oci://10.244.0.9:5000/plugproof/stamp@sha256:ab", "ab");
+        assert_eq!(object["apiVersion"], "extensions.higress.io/v1alpha1");
+        assert_eq!(object["metadata"]["namespace"], names.namespace(crate::mesh::GATEWAY_NAMESPACE));
+        assert_eq!(object["metadata"]["name"], names.name(crate::mesh::GATEWAY_NAMESPACE, "stamp"));
+        assert_eq!(object["spec"], json!({"url": "oci://10.244.0.9:5000/plugproof/stamp@sha256:ab", "sha256": "ab"}));
+    }
 }

@@ -118,6 +118,19 @@ impl LocalImage {
         LocalImage { name: kind.name(), definitions: definitions.to_path_buf(), version, binaries, files, owned }
     }
 
+    /// The image of a registry to run in a cluster (`images/registry`):
+    /// Debian's docker-registry, which `registry` is, and its config.
+    pub fn registry(definitions: &Path, registry: &Path) -> Self {
+        LocalImage {
+            name: "registry",
+            definitions: definitions.to_path_buf(),
+            version: "distribution".into(),
+            binaries: vec![(registry.to_path_buf(), "/usr/bin/registry".into())],
+            files: vec![(definitions.join("registry/config.yml"), "/etc/docker/registry/config.yml".into())],
+            owned: &[],
+        }
+    }
+
     /// Builds it unless an image of the same content is there already; it
     /// is tagged `localhost/plugproof/NAME:VERSION-HASH`, the hash over the
     /// Containerfile and every file put in.
