@@ -12,7 +12,7 @@ use crate::components::registry::{ModuleRegistry, NamedRegistry, Registry};
 use crate::failure::{Failure, FailureKind};
 use crate::options::Options;
 use crate::outcome::{Outcome, Status, Timings};
-use crate::profiles::{profile, DeployError, Deployment, InForce, Names, Profile, Published, Stage};
+use crate::profiles::{profile, DeployError, Deployment, InForce, Names, Profile, Published, PullLogin, Stage};
 use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
 use crate::runtime::{rundir, Loopback};
@@ -144,6 +144,7 @@ impl Runner {
             published,
             modules: outcome.modules.clone(),
             resources: InForce::initial(&scenario.resources),
+            pull_login: PullLogin::unique(),
         };
         let deploy_started = Instant::now();
         let mut deployment = match self.profile.deploy(&stage).await {

@@ -167,6 +167,8 @@ fn launch(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Launch, Compo
 
 /// What the agent logs when it cannot fetch a module.
 const FETCH_FAILED: &str = "cannot fetch Wasm module ";
+/// The cause of a failed fetch when istiod sent an `imagePullSecret` empty.
+const NO_SECRET: &str = "missing image pulling secret";
 /// Causes of a failed fetch that mean the gateway cannot reach the registry at all.
 const UNREACHABLE: &[&str] = &["connection refused", "i/o timeout", "no route to host", "network is unreachable"];
 
@@ -188,6 +190,12 @@ pub fn fetch_failures(log: &Path) -> Vec<String> {
                  cluster of yours, --pods-reach must name an address of this machine that the cluster's Pods reach \
                  (for kind, its network's gateway), or with --registry, --registry-as how they reach that registry; \
                  check that no firewall drops the registry's port",
+            );
+        } else if cause.contains(NO_SECRET) {
+            note.push_str(
+                "\nplugproof: istiod sends a pull secret's content only to a gateway connected over mTLS XDS (15012), \
+                 and every gateway plugproof runs uses plaintext XDS (15010): it gets the secret empty, whatever \
+                 the Secret holds",
             );
         }
         notes.push(note);
@@ -257,6 +265,18 @@ mod tests {
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].starts_with("the gateway's agent could not fetch oci://127.0.0.1:42189/plugproof/stamp:1.0: could not fetch Wasm OCI image"));
         assert!(notes[0].contains("--pods-reach"), "{}", notes[0]);
+    }
+
+    #[test]
+    fn a_pull_secret_sent_empty_is_told_with_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("pilot-agent.log");
+        let line = "error\twasm\terror in converting the wasm config to local: cannot fetch Wasm module \
+            istio-system.p-stamp~istio-translated-wasmplugin: missing image pulling secret. applying deny RBAC filter";
+        std::fs::write(&log, line).unwrap();
+        let notes = fetch_failures(&log);
+        assert!(notes.len() == 1 && notes[0].contains("over mTLS XDS (15012)"), "{notes:?}");
+        assert!(!notes[0].contains("--pods-reach"), "{notes:?}");
     }
 
     #[test]

@@ -222,6 +222,24 @@ pub struct Stage<'a> {
     pub modules: Vec<ModuleUse>,
     /// The WasmPlugins in force now: the scenario's, then as steps apply and delete.
     pub resources: Vec<InForce>,
+    /// What the scenario's pull secrets hold for its registry.
+    pub pull_login: PullLogin,
+}
+
+/// A user and password for the scenario's registry, of the scenario's own,
+/// which its pull secrets hold. The run's registry does not ask for them
+/// (yet): what the steps see is what istiod and the agent do with a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullLogin {
+    pub user: String,
+    pub password: String,
+}
+
+impl PullLogin {
+    pub fn unique() -> Self {
+        let password: String = (0..24).map(|_| char::from(b'a' + rand::random::<u8>() % 26)).collect();
+        PullLogin { user: "plugproof".into(), password }
+    }
 }
 
 /// A WasmPlugin in force, and when it was created, in order: 0 for the

@@ -41,10 +41,24 @@ pub struct ScenarioDoc {
     pub policies: Vec<Spanned<JsonObject>>,
     #[serde(default)]
     pub gateway: Option<Spanned<GatewayDoc>>,
+    /// Secrets for WasmPlugins' `imagePullSecret`, made by the run.
+    #[serde(default)]
+    pub pull_secrets: Vec<Spanned<PullSecretDoc>>,
     /// What turns the scenario's Higress WasmPlugins into what istiod reads.
     #[serde(default)]
     pub translator: Option<Spanned<Translator>>,
     pub steps: Vec<Spanned<StepDoc>>,
+}
+
+/// A `kubernetes.io/dockerconfigjson` Secret the run makes, holding a
+/// user and password for the scenario's registry, which a WasmPlugin names
+/// in `imagePullSecret`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullSecretDoc {
+    pub name: String,
+    /// Default `istio-system`; istiod reads it from the WasmPlugin's own namespace.
+    pub namespace: Option<String>,
 }
 
 /// What translates a scenario's `extensions.higress.io` WasmPlugins.

@@ -16,7 +16,7 @@ use super::document::{
 };
 use super::{
     Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
-    Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, Step, Translator, WasmPlugin,
+    PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, Step, Translator, WasmPlugin,
     DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
 };
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
@@ -162,6 +162,7 @@ struct StepScope<'a> {
     modules: &'a BTreeSet<String>,
     known: Vec<(String, String)>,
     features: &'a [Feature],
+    pull_secrets: &'a [PullSecret],
 }
 
 struct Checker {
@@ -192,9 +193,10 @@ impl Checker {
         let plugins = self.plugins(&doc, modules);
         let services = self.services(&doc);
         let routes = self.routes(&doc, &services);
+        let pull_secrets = self.pull_secrets(&doc);
         let mut resources: Vec<WasmPlugin> = Vec::new();
         for decl in &doc.resources {
-            if let Some(res) = self.resource(decl, &plugins) {
+            if let Some(res) = self.resource(decl, &plugins, &pull_secrets) {
                 if resources.iter().any(|r| r.namespace == res.namespace && r.name == res.name) {
                     self.problem(
                         decl.referenced,
@@ -210,6 +212,7 @@ impl Checker {
             modules,
             known: resources.iter().map(|r| (r.namespace.clone(), r.name.clone())).collect(),
             features: &doc.features,
+            pull_secrets: &pull_secrets,
         };
         let steps = doc.steps.iter().filter_map(|s| self.step(s, &mut scope)).collect();
         let gateway_env = match &doc.gateway {
@@ -253,8 +256,36 @@ impl Checker {
             policies,
             gateway_env,
             translator,
+            pull_secrets,
             steps,
         }
+    }
+
+    /// The Secrets the run makes, each named once per namespace; they need
+    /// istio's agent, the one that reads them.
+    fn pull_secrets(&mut self, doc: &ScenarioDoc) -> Vec<PullSecret> {
+        let mut secrets: Vec<PullSecret> = Vec::new();
+        for decl in &doc.pull_secrets {
+            let at = decl.referenced;
+            let namespace = decl.value.namespace.clone().unwrap_or_else(|| ROOT_NAMESPACE.to_owned());
+            let secret = PullSecret { name: decl.value.name.clone(), namespace, line: at.line() };
+            if !is_dns_subdomain(&secret.name) {
+                let problem = format!(
+                    "pull_secrets: `{}` is not a Kubernetes name: lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit",
+                    secret.name
+                );
+                self.problem(at, problem);
+            }
+            if secrets.iter().any(|s| s.name == secret.name && s.namespace == secret.namespace) {
+                self.problem(at, format!("pull_secrets: {}/{} is declared twice", secret.namespace, secret.name));
+            }
+            secrets.push(secret);
+        }
+        if let Some(first) = doc.pull_secrets.first() {
+            let skipped_by = "targets whose gateway has no istio agent, such as envoy,";
+            self.require(first.referenced, &doc.features, Feature::AgentFetch, "pull_secrets", skipped_by);
+        }
+        secrets
     }
 
     fn plugins(&mut self, doc: &ScenarioDoc, modules: &BTreeSet<String>) -> BTreeMap<String, Plugin> {
@@ -416,7 +447,12 @@ impl Checker {
         routes
     }
 
-    fn resource(&mut self, decl: &Spanned<ResourceDoc>, plugins: &BTreeMap<String, Plugin>) -> Option<WasmPlugin> {
+    fn resource(
+        &mut self,
+        decl: &Spanned<ResourceDoc>,
+        plugins: &BTreeMap<String, Plugin>,
+        pull_secrets: &[PullSecret],
+    ) -> Option<WasmPlugin> {
         let r = &decl.value;
         let flavor = match r.api_version.value.as_str() {
             Flavor::ISTIO_API => Flavor::Istio,
@@ -488,6 +524,16 @@ impl Checker {
             }
             .to_owned()
         });
+        if let Some(secret) = &spec.image_pull_secret {
+            if !pull_secrets.iter().any(|s| s.name == *secret && s.namespace == namespace) {
+                let problem = format!(
+                    "imagePullSecret `{secret}`: the scenario's pull_secrets hold no Secret of that name in namespace \
+                     {namespace}, where istiod looks for it (the WasmPlugin's own); declare `- {{name: {secret}, \
+                     namespace: {namespace}}}` under pull_secrets"
+                );
+                self.problem(decl.referenced, problem);
+            }
+        }
         Some(WasmPlugin {
             flavor,
             name: r.metadata.name.clone(),
@@ -674,7 +720,7 @@ impl Checker {
         delete: &Option<Spanned<String>>,
         scope: &mut StepScope<'_>,
     ) -> Option<Change> {
-        let StepScope { plugins, modules, known, .. } = scope;
+        let StepScope { plugins, modules, known, pull_secrets, .. } = scope;
         match (push, apply, delete) {
             (Some(push), None, None) => {
                 if !plugins.contains_key(&push.plugin.value) {
@@ -685,7 +731,7 @@ impl Checker {
                 Some(Change::Push { plugin: push.plugin.value.clone(), module, line: at.line() })
             }
             (None, Some(resource), None) => {
-                let resource = self.resource(resource, plugins)?;
+                let resource = self.resource(resource, plugins, pull_secrets)?;
                 let key = (resource.namespace.clone(), resource.name.clone());
                 if !known.contains(&key) {
                     known.push(key);
@@ -958,6 +1004,15 @@ fn parse_plugin_url(url: &str) -> Option<(&str, Reference)> {
 }
 
 /// Registry repository path components: `[a-z0-9]+([._-][a-z0-9]+)*`.
+/// A Kubernetes object name (RFC 1123 subdomain).
+fn is_dns_subdomain(name: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    name.len() <= 253
+        && edge(name.chars().next())
+        && edge(name.chars().last())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
 fn is_repository_component(name: &str) -> bool {
     !name.is_empty()
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
@@ -1030,6 +1085,7 @@ mod tests {
     #[case::restarting_the_gateway(&format!("steps:\n- gateway: restart\n{REQUEST}"), 2, "`gateway: restart`", "restarted-gateway")]
     #[case::stopping_the_registry(&format!("steps:\n- registry: stop\n{REQUEST}"), 2, "`registry: stop`", "own-registry")]
     #[case::the_gateways_environment(&format!("gateway:\n  env: {{A: b}}\nsteps:\n{REQUEST}"), 2, "`gateway.env`", "gateway-env")]
+    #[case::pull_secrets(&format!("pull_secrets:\n- name: regcred\nsteps:\n{REQUEST}"), 2, "`pull_secrets`", "agent-fetch")]
     #[case::the_clusters_higress_controller(&format!("translator: higress-controller\n{HIGRESS_PLUGIN}steps:\n{REQUEST}"), 1, "`translator: higress-controller`", "higress-controller")]
     fn what_needs_a_feature_is_refused_until_the_scenario_declares_it(
         #[case] text: &str,
@@ -1062,6 +1118,34 @@ mod tests {
         let text = format!("{HIGRESS_PLUGIN}steps:\n{REQUEST}");
         let scenario = load_str(&text, Path::new("a.yaml"), Path::new(""), &modules).expect("loads");
         assert_eq!(scenario.translator, Translator::Plugproof);
+    }
+
+    /// An Istio WasmPlugin (in istio-system) naming the pull secret `regcred`.
+    const WITH_SECRET: &str = "plugins:\n  stamp: {module: stamp}\nresources:\n- apiVersion: extensions.istio.io/v1alpha1\n  \
+                               kind: WasmPlugin\n  metadata: {name: stamp}\n  spec: {url: 'plugin://stamp', imagePullSecret: regcred}\n";
+
+    #[rstest::rstest]
+    #[case::declared_in_its_namespace("- name: regcred", None)]
+    #[case::declared_nowhere(
+        "- name: other",
+        Some("the scenario's pull_secrets hold no Secret of that name in namespace istio-system")
+    )]
+    #[case::declared_in_another_namespace(
+        "- {name: regcred, namespace: higress-system}",
+        Some("declare `- {name: regcred, namespace: istio-system}`")
+    )]
+    #[case::not_a_kubernetes_name("- name: RegCred\n- name: regcred", Some("`RegCred` is not a Kubernetes name"))]
+    #[case::twice(
+        "- name: regcred\n- {name: regcred, namespace: istio-system}",
+        Some("istio-system/regcred is declared twice")
+    )]
+    fn an_image_pull_secret_names_a_pull_secret_of_its_namespace(#[case] secrets: &str, #[case] problem: Option<&str>) {
+        let found =
+            problems(&format!("features: [agent-fetch]\npull_secrets:\n{secrets}\n{WITH_SECRET}steps:\n{REQUEST}"));
+        match problem {
+            None => assert_eq!(found, Vec::new()),
+            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
+        }
     }
 
     #[test]

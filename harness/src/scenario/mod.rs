@@ -46,6 +46,8 @@ pub struct Scenario {
     pub gateway_env: BTreeMap<String, String>,
     /// What turns its Higress WasmPlugins into Istio's.
     pub translator: Translator,
+    /// The Secrets the run makes for `imagePullSecret`.
+    pub pull_secrets: Vec<PullSecret>,
     pub steps: Vec<Step>,
 }
 
@@ -177,6 +179,15 @@ pub enum Reference {
 /// `sha256: auto` stands for the pushed image's digest: for an `oci://` url,
 /// istio checks `sha256` against the image, not the module binary.
 pub const SHA256_AUTO: &str = "auto";
+
+/// A `kubernetes.io/dockerconfigjson` Secret the run makes for the
+/// scenario's registry (`pull_secrets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullSecret {
+    pub name: String,
+    pub namespace: String,
+    pub line: u64,
+}
 
 /// A native istio security resource, applied as written.
 #[derive(Debug, Clone)]

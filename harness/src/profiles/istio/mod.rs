@@ -528,8 +528,10 @@ fn render(
             .map(|r| (*r, bound(registry, stage.module_of(&r.plugin, &r.reference))))
             .map(|(r, (u, s))| (r, u, s))
             .collect(),
+        registry,
+        pull_login: &stage.pull_login,
     });
-    let rendered = serde_json::to_vec_pretty(&objects).expect("JSON values serialise");
+    let rendered = serde_json::to_vec_pretty(&resources::redacted(&objects)).expect("JSON values serialise");
     std::fs::write(dir.join("resources.json"), rendered).map_err(DeployError::io("cannot write resources.json"))?;
     Ok(objects)
 }

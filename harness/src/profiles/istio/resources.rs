@@ -12,9 +12,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use serde_json::{json, Value};
 
 use crate::mesh::GATEWAY_NAMESPACE;
-use crate::profiles::Names;
+use crate::profiles::{Names, PullLogin};
 use crate::runtime::owner;
-use crate::scenario::{Flavor, Scenario, WasmPlugin, SHA256_AUTO};
+use crate::scenario::{Flavor, PullSecret, Scenario, WasmPlugin, SHA256_AUTO};
 use crate::translate::{self, IstioWasmPlugin};
 
 pub const GATEWAY_NAME: &str = "plugproof-gateway";
@@ -38,6 +38,9 @@ pub struct Input<'a> {
     /// Higress WasmPlugins applied as written, for the cluster's own
     /// Higress controller to translate, likewise with url and digest.
     pub as_written: Vec<(&'a WasmPlugin, String, &'a str)>,
+    /// The registry's host, and the login the scenario's pull secrets hold for it.
+    pub registry: &'a str,
+    pub pull_login: &'a PullLogin,
 }
 
 /// The value of the `istio` label of the scenario's own gateway.
@@ -58,6 +61,7 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
     let namespaces: BTreeSet<String> = std::iter::once(home.clone())
         .chain(plugins.iter().map(|(p, ..)| p.namespace.clone()))
         .chain(input.as_written.iter().map(|(r, ..)| names.namespace(&r.namespace)))
+        .chain(input.scenario.pull_secrets.iter().map(|s| names.namespace(&s.namespace)))
         .chain(policies.iter().filter_map(|p| p["metadata"]["namespace"].as_str().map(str::to_owned)))
         .filter(|ns| names.owns(ns))
         .collect();
@@ -67,6 +71,7 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
     let mut objects: Vec<Value> = namespaces.iter().map(|ns| owned_namespace(ns)).collect();
     objects.push(gateway(input, &home, labels));
     objects.extend(policies);
+    objects.extend(input.scenario.pull_secrets.iter().map(|s| pull_secret(s, names, input.registry, input.pull_login)));
     objects.extend(input.scenario.services.iter().map(|service| {
         let backend = input.backends[&service.name];
         json!({
@@ -85,7 +90,7 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
         })
     }));
     objects.extend(virtual_services(input.scenario, &home, &export_to));
-    objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, url, sha256, labels)));
+    objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, names, url, sha256, labels)));
     objects.extend(input.as_written.iter().map(|(r, url, sha256)| higress_wasm_plugin(r, names, url, sha256)));
     objects
 }
@@ -165,9 +170,16 @@ fn virtual_services(scenario: &Scenario, namespace: &str, export_to: &BTreeSet<S
         .collect()
 }
 
-fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, image_digest: &str, labels: &BTreeMap<String, String>) -> Value {
+fn wasm_plugin(
+    plugin: &IstioWasmPlugin,
+    names: &Names,
+    url: &str,
+    image_digest: &str,
+    labels: &BTreeMap<String, String>,
+) -> Value {
     let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
-    bind(&mut spec, url, image_digest);
+    let (namespace, _) = plugin.written.split_once('/').unwrap_or_default();
+    bind(&mut spec, names, namespace, url, image_digest);
     spec["selector"] = json!({ "matchLabels": labels });
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
@@ -181,7 +193,7 @@ fn wasm_plugin(plugin: &IstioWasmPlugin, url: &str, image_digest: &str, labels: 
 /// it selects nothing (Higress's own apply to its gateways).
 fn higress_wasm_plugin(resource: &WasmPlugin, names: &Names, url: &str, image_digest: &str) -> Value {
     let mut spec = translate::as_written(&resource.spec);
-    bind(&mut spec, url, image_digest);
+    bind(&mut spec, names, &resource.namespace, url, image_digest);
     json!({
         "apiVersion": Flavor::HIGRESS_API,
         "kind": "WasmPlugin",
@@ -190,18 +202,75 @@ fn higress_wasm_plugin(resource: &WasmPlugin, names: &Names, url: &str, image_di
     })
 }
 
-/// The module's `oci://` url in `spec`, and its image's digest for `sha256: auto`.
-fn bind(spec: &mut Value, url: &str, image_digest: &str) {
+/// The module's `oci://` url in `spec`, its image's digest for `sha256:
+/// auto`, and its pull secret by the name it has where the scenario's
+/// `namespace` landed.
+fn bind(spec: &mut Value, names: &Names, namespace: &str, url: &str, image_digest: &str) {
     spec["url"] = json!(url);
     if spec["sha256"] == SHA256_AUTO {
         spec["sha256"] = json!(image_digest);
     }
+    if let Some(secret) = spec["imagePullSecret"].as_str() {
+        spec["imagePullSecret"] = json!(names.name(namespace, secret));
+    }
+}
+
+/// A pull secret: a `kubernetes.io/dockerconfigjson` Secret holding the
+/// scenario's login for its registry, where its namespace landed.
+fn pull_secret(secret: &PullSecret, names: &Names, registry: &str, login: &PullLogin) -> Value {
+    // The API server encodes `stringData`; the docker config's user and password need no `auth`.
+    let config = json!({"auths": {registry: {"username": login.user, "password": login.password}}});
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": names.name(&secret.namespace, &secret.name), "namespace": names.namespace(&secret.namespace)},
+        "stringData": {DOCKER_CONFIG: config.to_string()},
+    })
+}
+
+/// The key of a pull secret's docker config.
+const DOCKER_CONFIG: &str = ".dockerconfigjson";
+
+/// `objects` as kept with the evidence: Secrets without their data.
+pub fn redacted(objects: &[Value]) -> Vec<Value> {
+    objects
+        .iter()
+        .map(|object| {
+            let mut object = object.clone();
+            if object["kind"] == "Secret" {
+                object["stringData"] = json!({DOCKER_CONFIG: "<redacted>"});
+            }
+            object
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::scenario::{Reference, WasmPluginSpec};
+
+    /// A pull secret lands where its namespace does, under the name the
+    /// WasmPlugin's `imagePullSecret` is bound to; the evidence keeps no login.
+    #[test]
+    fn a_pull_secret_is_named_as_its_wasm_plugin_names_it_and_kept_without_its_login() {
+        let names = Names::unique();
+        let secret = PullSecret { name: "regcred".into(), namespace: crate::mesh::ROOT_NAMESPACE.into(), line: 1 };
+        let login = PullLogin::unique();
+        let object = pull_secret(&secret, &names, "127.0.0.9:5000", &login);
+        let renamed = names.name(crate::mesh::ROOT_NAMESPACE, "regcred");
+        assert_ne!(renamed, "regcred", "the root namespace is shared: a scenario's names there are its own");
+        assert_eq!(object["metadata"], json!({"name": renamed, "namespace": crate::mesh::ROOT_NAMESPACE}));
+        let config: Value = serde_json::from_str(object["stringData"][DOCKER_CONFIG].as_str().expect("a string"))
+            .expect("a docker config");
+        assert_eq!(config["auths"]["127.0.0.9:5000"]["password"], login.password.as_str());
+        let mut spec = json!({"imagePullSecret": "regcred"});
+        bind(&mut spec, &names, crate::mesh::ROOT_NAMESPACE, "oci://x/y", "ab");
+        assert_eq!(spec["imagePullSecret"], renamed.as_str());
+        let kept = serde_json::to_string(&redacted(&[object])).expect("serialises");
+        assert!(!kept.contains(&login.password) && kept.contains("<redacted>"), "{kept}");
+    }
 
     /// The cluster's Higress controller gets the resource as written, in the
     /// namespace the scenario's landed in, with the pushed module bound.
