@@ -229,6 +229,9 @@ pub enum Phase {
 pub enum FailStrategy {
     FailClose,
     FailOpen,
+    /// Envoy reloads the plugin's VM after it fails, then serves new
+    /// requests with it (istiod 1.27 on: `failure_policy: FAIL_RELOAD`).
+    FailReload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

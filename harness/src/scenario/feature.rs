@@ -43,6 +43,9 @@ pub enum Feature {
     RouteNameProperty,
     /// Envoy serves `xds.route_name` and `xds.cluster_name` (upstream from 1.25).
     XdsProperties,
+    /// Its istiod knows failStrategy `FAIL_RELOAD` (1.27 on), which it sends
+    /// Envoy as `failure_policy: FAIL_RELOAD`; an older one's API refuses it.
+    FailReload,
     /// The cluster's own Higress controller translates `extensions.higress.io`
     /// WasmPlugins (`translator: higress-controller`): the cluster target
     /// with `--higress-controller`, on a cluster where Higress runs.
@@ -50,7 +53,7 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 12] = [
+    pub const ALL: [Feature; 13] = [
         Feature::AgentFetch,
         Feature::NewGateway,
         Feature::RestartedGateway,
@@ -62,6 +65,7 @@ impl Feature {
         Feature::TrafficExtensions,
         Feature::RouteNameProperty,
         Feature::XdsProperties,
+        Feature::FailReload,
         Feature::HigressController,
     ];
 
@@ -83,6 +87,7 @@ impl Feature {
             Feature::TrafficExtensions => "traffic-extensions",
             Feature::RouteNameProperty => "route-name-property",
             Feature::XdsProperties => "xds-properties",
+            Feature::FailReload => "fail-reload",
             Feature::HigressController => "higress-controller",
         }
     }

@@ -11,7 +11,7 @@ use serde_saphyr::{Location, Spanned};
 use serde_json::Value;
 
 use super::document::{
-    Eventually, Expect, ExpectedFailureDoc, FilterRef, GatewayAction, PushDoc, ReloadDoc, ResourceDoc,
+    Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, PushDoc, ReloadDoc, ResourceDoc,
     Retry as RetryDoc, ScenarioDoc, StepDoc,
 };
 use super::{
@@ -196,7 +196,7 @@ impl Checker {
         let pull_secrets = self.pull_secrets(&doc);
         let mut resources: Vec<WasmPlugin> = Vec::new();
         for decl in &doc.resources {
-            if let Some(res) = self.resource(decl, &plugins, &pull_secrets) {
+            if let Some(res) = self.resource(decl, &plugins, &pull_secrets, &doc.features) {
                 if resources.iter().any(|r| r.namespace == res.namespace && r.name == res.name) {
                     self.problem(
                         decl.referenced,
@@ -452,6 +452,7 @@ impl Checker {
         decl: &Spanned<ResourceDoc>,
         plugins: &BTreeMap<String, Plugin>,
         pull_secrets: &[PullSecret],
+        declared: &[Feature],
     ) -> Option<WasmPlugin> {
         let r = &decl.value;
         let flavor = match r.api_version.value.as_str() {
@@ -524,6 +525,10 @@ impl Checker {
             }
             .to_owned()
         });
+        if spec.fail_strategy == Some(FailStrategy::FailReload) {
+            let skipped_by = "targets whose istiod predates it (1.27), such as envoy+istiod@1.24,";
+            self.require(decl.referenced, declared, Feature::FailReload, "failStrategy: FAIL_RELOAD", skipped_by);
+        }
         if let Some(secret) = &spec.image_pull_secret {
             if !pull_secrets.iter().any(|s| s.name == *secret && s.namespace == namespace) {
                 let problem = format!(
@@ -720,7 +725,7 @@ impl Checker {
         delete: &Option<Spanned<String>>,
         scope: &mut StepScope<'_>,
     ) -> Option<Change> {
-        let StepScope { plugins, modules, known, pull_secrets, .. } = scope;
+        let StepScope { plugins, modules, known, pull_secrets, features } = scope;
         match (push, apply, delete) {
             (Some(push), None, None) => {
                 if !plugins.contains_key(&push.plugin.value) {
@@ -731,7 +736,7 @@ impl Checker {
                 Some(Change::Push { plugin: push.plugin.value.clone(), module, line: at.line() })
             }
             (None, Some(resource), None) => {
-                let resource = self.resource(resource, plugins, pull_secrets)?;
+                let resource = self.resource(resource, plugins, pull_secrets, features)?;
                 let key = (resource.namespace.clone(), resource.name.clone());
                 if !known.contains(&key) {
                     known.push(key);
@@ -1085,6 +1090,7 @@ mod tests {
     #[case::restarting_the_gateway(&format!("steps:\n- gateway: restart\n{REQUEST}"), 2, "`gateway: restart`", "restarted-gateway")]
     #[case::stopping_the_registry(&format!("steps:\n- registry: stop\n{REQUEST}"), 2, "`registry: stop`", "own-registry")]
     #[case::the_gateways_environment(&format!("gateway:\n  env: {{A: b}}\nsteps:\n{REQUEST}"), 2, "`gateway.env`", "gateway-env")]
+    #[case::fail_reload(&format!("plugins:\n  stamp: {{module: stamp}}\nresources:\n- apiVersion: extensions.istio.io/v1alpha1\n  kind: WasmPlugin\n  metadata: {{name: stamp}}\n  spec: {{url: 'plugin://stamp', failStrategy: FAIL_RELOAD}}\nsteps:\n{REQUEST}"), 4, "`failStrategy: FAIL_RELOAD`", "fail-reload")]
     #[case::pull_secrets(&format!("pull_secrets:\n- name: regcred\nsteps:\n{REQUEST}"), 2, "`pull_secrets`", "agent-fetch")]
     #[case::the_clusters_higress_controller(&format!("translator: higress-controller\n{HIGRESS_PLUGIN}steps:\n{REQUEST}"), 1, "`translator: higress-controller`", "higress-controller")]
     fn what_needs_a_feature_is_refused_until_the_scenario_declares_it(

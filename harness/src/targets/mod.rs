@@ -142,6 +142,9 @@ fn declared(profile: &[Feature], istiod: IstiodVersion) -> BTreeSet<Feature> {
     if istiod.naming() == Naming::TrafficExtension {
         features.insert(Feature::TrafficExtensions);
     }
+    if istiod.fail_reload() {
+        features.insert(Feature::FailReload);
+    }
     features
 }
 

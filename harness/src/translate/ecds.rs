@@ -60,6 +60,7 @@ fn plugin_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
             config["failure_policy"] = json!(match strategy {
                 FailStrategy::FailOpen => "FAIL_OPEN",
                 FailStrategy::FailClose => "FAIL_CLOSED",
+                FailStrategy::FailReload => "FAIL_RELOAD",
             });
         }
         // A false bool is proto3's default and is not sent.
@@ -99,6 +100,7 @@ mod tests {
     #[case::policy_closed(Some(FailStrategy::FailClose), "1.25", Some(json!("FAIL_CLOSED")), None)]
     #[case::legacy_open(Some(FailStrategy::FailOpen), "1.24", None, Some(json!(true)))]
     #[case::legacy_closed_sends_nothing(Some(FailStrategy::FailClose), "1.24", None, None)]
+    #[case::policy_reload(Some(FailStrategy::FailReload), "1.27", Some(json!("FAIL_RELOAD")), None)]
     #[case::legacy_unset_sends_nothing(None, "1.24", None, None)]
     fn fail_strategy_fields(
         #[case] strategy: Option<FailStrategy>,

@@ -109,6 +109,11 @@ impl IstiodVersion {
         }
     }
 
+    /// Whether its API has failStrategy `FAIL_RELOAD` (istio#55604, 1.27).
+    pub fn fail_reload(self) -> bool {
+        self.minor >= 27
+    }
+
     pub fn fail_field(self) -> FailField {
         if self.minor < 25 {
             FailField::FailOpen
