@@ -192,6 +192,30 @@ pub struct WasmPluginSpec {
     pub default_config: Option<Spanned<JsonObject>>,
     pub default_config_disable: Option<Spanned<bool>>,
     pub match_rules: Option<Spanned<Vec<MatchRule>>>,
+    /// Which traffic of the workload it applies to (Istio's `match`).
+    #[serde(rename = "match")]
+    pub traffic: Option<Spanned<Vec<TrafficSelector>>>,
+}
+
+/// One entry of an Istio WasmPlugin's `match`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSelector {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<WorkloadMode>,
+    /// Refused by the loader, which says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Value>,
+}
+
+/// The traffic a `match` entry selects; a gateway's is CLIENT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WorkloadMode {
+    Undefined,
+    Client,
+    Server,
+    ClientAndServer,
 }
 
 impl Default for WasmPluginSpec {
@@ -211,6 +235,7 @@ impl Default for WasmPluginSpec {
             default_config: None,
             default_config_disable: None,
             match_rules: None,
+            traffic: None,
         }
     }
 }

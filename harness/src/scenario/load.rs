@@ -496,6 +496,19 @@ impl Checker {
                 }
             }
         }
+        if let Some(traffic) = &spec.traffic {
+            if flavor == Flavor::Higress {
+                let problem = format!("`match` is an Istio WasmPlugin field; use apiVersion `{}`", Flavor::ISTIO_API);
+                self.problem(traffic.referenced, problem);
+            }
+            if traffic.value.iter().any(|t| t.ports.is_some()) {
+                self.problem(
+                    traffic.referenced,
+                    "`match[].ports` is not modelled: the gateway's listener port is the run's own, so no port a \
+                     scenario writes can be the gateway's; leave ports out (match by mode)",
+                );
+            }
+        }
         let url = &spec.url;
         let (plugin, reference) = match parse_plugin_url(&url.value) {
             Some((name, reference)) if plugins.contains_key(name) => (name.to_owned(), reference),
@@ -1152,6 +1165,25 @@ mod tests {
             None => assert_eq!(found, Vec::new()),
             Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
         }
+    }
+
+    #[rstest::rstest]
+    #[case::on_higress("extensions.higress.io/v1alpha1", "[{mode: CLIENT}]", "`match` is an Istio WasmPlugin field")]
+    #[case::with_ports(
+        "extensions.istio.io/v1alpha1",
+        "[{ports: [{number: 8080}]}]",
+        "`match[].ports` is not modelled"
+    )]
+    #[case::unknown_mode("extensions.istio.io/v1alpha1", "[{mode: INBOUND}]", "INBOUND")]
+    fn a_match_is_istios_by_mode(#[case] api: &str, #[case] traffic: &str, #[case] problem: &str) {
+        let text = format!(
+            "plugins:\n  stamp: {{module: stamp}}\nresources:\n- apiVersion: {api}\n  kind: WasmPlugin\n  \
+             metadata: {{name: stamp}}\n  spec: {{url: 'plugin://stamp', match: {traffic}}}\nsteps:\n{REQUEST}"
+        );
+        let found = problems(&text);
+        assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}");
+        let fine = text.replace(api, "extensions.istio.io/v1alpha1").replace(traffic, "[{mode: SERVER}]");
+        assert_eq!(problems(&fine), Vec::new());
     }
 
     #[test]

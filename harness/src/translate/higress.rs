@@ -73,6 +73,7 @@ fn istio_fields(spec: &WasmPluginSpec) -> IstioSpec {
         priority: spec.priority,
         fail_strategy: spec.fail_strategy,
         vm_config: spec.vm_config.clone(),
+        traffic: spec.traffic.as_ref().map(|t| t.value.clone()),
     }
 }
 

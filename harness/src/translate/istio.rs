@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::istiod::IstiodVersion;
-use crate::scenario::{FailStrategy, JsonObject, Phase, PullPolicy, Reference, VmConfig};
+use crate::scenario::{FailStrategy, JsonObject, Phase, PullPolicy, Reference, TrafficSelector, VmConfig};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IstioWasmPlugin {
@@ -71,4 +71,6 @@ pub struct IstioSpec {
     pub fail_strategy: Option<FailStrategy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vm_config: Option<VmConfig>,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<Vec<TrafficSelector>>,
 }

@@ -18,15 +18,23 @@
 
 use std::cmp::Reverse;
 
-use crate::scenario::Phase;
+use crate::scenario::{Phase, WorkloadMode};
 
 use super::istio::IstioWasmPlugin;
 
 use crate::mesh::ROOT_NAMESPACE;
 
-/// Whether istiod gives the gateway in `gateway_namespace` this plugin at all.
+/// Whether istiod gives the gateway in `gateway_namespace` this plugin at
+/// all: one of its namespace or the root's, whose `match` (if any) selects
+/// a gateway's traffic, which istiod counts as CLIENT (istio#56169: SERVER
+/// alone is silently not applied).
 pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str) -> bool {
-    plugin.namespace == gateway_namespace || plugin.namespace == ROOT_NAMESPACE
+    let seen = plugin.namespace == gateway_namespace || plugin.namespace == ROOT_NAMESPACE;
+    let selected = match plugin.spec.traffic.as_deref() {
+        None | Some([]) => true,
+        Some(selectors) => selectors.iter().any(|s| s.mode != Some(WorkloadMode::Server)),
+    };
+    seen && selected
 }
 
 /// The plugins in the filter-chain order (request path) of the gateway in
@@ -80,6 +88,27 @@ mod tests {
             istiod: IstiodVersion::DEFAULT,
             written: format!("{namespace}/{name}"),
         }
+    }
+
+    /// A gateway's traffic is CLIENT to istiod: any `match` entry that is
+    /// not SERVER alone selects it.
+    #[rstest]
+    #[case::no_match(None, true)]
+    #[case::empty(Some(vec![]), true)]
+    #[case::client(Some(vec![Some(WorkloadMode::Client)]), true)]
+    #[case::both(Some(vec![Some(WorkloadMode::ClientAndServer)]), true)]
+    #[case::undefined(Some(vec![Some(WorkloadMode::Undefined)]), true)]
+    #[case::mode_unset(Some(vec![None]), true)]
+    #[case::server(Some(vec![Some(WorkloadMode::Server)]), false)]
+    #[case::server_or_client(Some(vec![Some(WorkloadMode::Server), Some(WorkloadMode::Client)]), true)]
+    fn a_match_reaches_the_gateway_unless_it_is_server_alone(
+        #[case] modes: Option<Vec<Option<WorkloadMode>>>,
+        #[case] reaches: bool,
+    ) {
+        use crate::scenario::TrafficSelector;
+        let mut p = plugin("p", GATEWAY_NAMESPACE, None, None);
+        p.spec.traffic = modes.map(|m| m.into_iter().map(|mode| TrafficSelector { mode, ports: None }).collect());
+        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE), reaches);
     }
 
     fn created(plugin: IstioWasmPlugin, created: u32) -> IstioWasmPlugin {
