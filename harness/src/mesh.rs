@@ -5,3 +5,7 @@
 pub const GATEWAY_NAMESPACE: &str = "higress-system";
 /// The mesh's root namespace: its WasmPlugins apply to every proxy.
 pub const ROOT_NAMESPACE: &str = "istio-system";
+/// The label the scenarios' gateway carries, as they write it in a
+/// WasmPlugin's selector (as istio's ingress gateway carries it); where it
+/// lands, it stands for the labels of the gateway the scenario drives.
+pub const GATEWAY_LABEL: (&str, &str) = ("istio", "ingressgateway");

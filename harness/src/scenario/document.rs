@@ -192,9 +192,19 @@ pub struct WasmPluginSpec {
     pub default_config: Option<Spanned<JsonObject>>,
     pub default_config_disable: Option<Spanned<bool>>,
     pub match_rules: Option<Spanned<Vec<MatchRule>>>,
+    /// Which workloads of its namespace it applies to (Istio's).
+    pub selector: Option<Spanned<WorkloadSelector>>,
     /// Which traffic of the workload it applies to (Istio's `match`).
     #[serde(rename = "match")]
     pub traffic: Option<Spanned<Vec<TrafficSelector>>>,
+}
+
+/// An Istio WasmPlugin's `selector`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WorkloadSelector {
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
 }
 
 /// One entry of an Istio WasmPlugin's `match`.
@@ -235,6 +245,7 @@ impl Default for WasmPluginSpec {
             default_config: None,
             default_config_disable: None,
             match_rules: None,
+            selector: None,
             traffic: None,
         }
     }

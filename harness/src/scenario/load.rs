@@ -496,6 +496,10 @@ impl Checker {
                 }
             }
         }
+        if let (Some(selector), Flavor::Higress) = (&spec.selector, flavor) {
+            let problem = format!("`selector` is an Istio WasmPlugin field; use apiVersion `{}`", Flavor::ISTIO_API);
+            self.problem(selector.referenced, problem);
+        }
         if let Some(traffic) = &spec.traffic {
             if flavor == Flavor::Higress {
                 let problem = format!("`match` is an Istio WasmPlugin field; use apiVersion `{}`", Flavor::ISTIO_API);

@@ -13,7 +13,7 @@ pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
     JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, TrafficSelector, Translator, UpdateExpect,
-    VersionDoc as VersionSpec, VmConfig, WasmPluginSpec, WorkloadMode,
+    VersionDoc as VersionSpec, VmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
 };
 pub use feature::Feature;
 

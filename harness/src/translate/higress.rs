@@ -74,6 +74,7 @@ fn istio_fields(spec: &WasmPluginSpec) -> IstioSpec {
         fail_strategy: spec.fail_strategy,
         vm_config: spec.vm_config.clone(),
         traffic: spec.traffic.as_ref().map(|t| t.value.clone()),
+        selector: spec.selector.as_ref().map(|s| s.value.clone()),
     }
 }
 

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use super::istiod::IstiodVersion;
-use crate::scenario::{FailStrategy, JsonObject, Phase, PullPolicy, Reference, TrafficSelector, VmConfig};
+use crate::scenario::{
+    FailStrategy, JsonObject, Phase, PullPolicy, Reference, TrafficSelector, VmConfig, WorkloadSelector,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IstioWasmPlugin {
@@ -73,4 +75,6 @@ pub struct IstioSpec {
     pub vm_config: Option<VmConfig>,
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
     pub traffic: Option<Vec<TrafficSelector>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<WorkloadSelector>,
 }

@@ -22,19 +22,25 @@ use crate::scenario::{Phase, WorkloadMode};
 
 use super::istio::IstioWasmPlugin;
 
-use crate::mesh::ROOT_NAMESPACE;
+use crate::mesh::{GATEWAY_LABEL, ROOT_NAMESPACE};
 
 /// Whether istiod gives the gateway in `gateway_namespace` this plugin at
-/// all: one of its namespace or the root's, whose `match` (if any) selects
-/// a gateway's traffic, which istiod counts as CLIENT (istio#56169: SERVER
-/// alone is silently not applied).
+/// all: one of its namespace or the root's, whose `selector` (if any) asks
+/// only for labels the gateway has (`GATEWAY_LABEL`), and whose `match` (if
+/// any) selects a gateway's traffic, which istiod counts as CLIENT
+/// (istio#56169: SERVER alone is silently not applied).
 pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str) -> bool {
     let seen = plugin.namespace == gateway_namespace || plugin.namespace == ROOT_NAMESPACE;
+    let labelled = plugin
+        .spec
+        .selector
+        .as_ref()
+        .is_none_or(|s| s.match_labels.iter().all(|(key, value)| (key.as_str(), value.as_str()) == GATEWAY_LABEL));
     let selected = match plugin.spec.traffic.as_deref() {
         None | Some([]) => true,
         Some(selectors) => selectors.iter().any(|s| s.mode != Some(WorkloadMode::Server)),
     };
-    seen && selected
+    seen && labelled && selected
 }
 
 /// The plugins in the filter-chain order (request path) of the gateway in
@@ -108,6 +114,27 @@ mod tests {
         use crate::scenario::TrafficSelector;
         let mut p = plugin("p", GATEWAY_NAMESPACE, None, None);
         p.spec.traffic = modes.map(|m| m.into_iter().map(|mode| TrafficSelector { mode, ports: None }).collect());
+        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE), reaches);
+    }
+
+    /// A selector reaches the gateway when it asks only for the gateway's
+    /// label (as scenarios write it), or for nothing.
+    #[rstest]
+    #[case::none(None, true)]
+    #[case::empty(Some(vec![]), true)]
+    #[case::the_gateways(Some(vec![("istio", "ingressgateway")]), true)]
+    #[case::another_value(Some(vec![("istio", "eastwestgateway")]), false)]
+    #[case::another_label(Some(vec![("app", "elsewhere")]), false)]
+    #[case::one_more(Some(vec![("istio", "ingressgateway"), ("version", "v2")]), false)]
+    fn a_selector_reaches_the_gateway_when_it_has_every_label(
+        #[case] labels: Option<Vec<(&str, &str)>>,
+        #[case] reaches: bool,
+    ) {
+        use crate::scenario::WorkloadSelector;
+        let mut p = plugin("p", ROOT_NAMESPACE, None, None);
+        p.spec.selector = labels.map(|l| WorkloadSelector {
+            match_labels: l.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        });
         assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE), reaches);
     }
 

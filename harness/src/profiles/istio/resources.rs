@@ -11,10 +11,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::{json, Value};
 
-use crate::mesh::GATEWAY_NAMESPACE;
+use crate::mesh::{GATEWAY_LABEL, GATEWAY_NAMESPACE};
 use crate::profiles::{Names, PullLogin};
 use crate::runtime::owner;
-use crate::scenario::{Flavor, PullSecret, Scenario, WasmPlugin, SHA256_AUTO};
+use crate::scenario::{Flavor, PullSecret, Scenario, WasmPlugin, WorkloadSelector, SHA256_AUTO};
 use crate::translate::{self, IstioWasmPlugin};
 
 pub const GATEWAY_NAME: &str = "plugproof-gateway";
@@ -180,13 +180,31 @@ fn wasm_plugin(
     let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
     let (namespace, _) = plugin.written.split_once('/').unwrap_or_default();
     bind(&mut spec, names, namespace, url, image_digest);
-    spec["selector"] = json!({ "matchLabels": labels });
+    spec["selector"] = json!({ "matchLabels": selected(plugin.spec.selector.as_ref(), labels) });
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
         "metadata": {"name": plugin.name, "namespace": plugin.namespace},
         "spec": spec,
     })
+}
+
+/// The labels a WasmPlugin selects, where it lands: with no selector, the
+/// gateway's (which stands for every workload of its namespace: other
+/// scenarios' gateways share the root namespace); else the selector's, the
+/// gateway's label as scenarios write it (`GATEWAY_LABEL`) standing for the
+/// gateway's labels.
+fn selected(selector: Option<&WorkloadSelector>, gateway: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let Some(selector) = selector else { return gateway.clone() };
+    let mut labels = BTreeMap::new();
+    for (key, value) in &selector.match_labels {
+        if (key.as_str(), value.as_str()) == GATEWAY_LABEL {
+            labels.extend(gateway.clone());
+        } else {
+            labels.insert(key.clone(), value.clone());
+        }
+    }
+    labels
 }
 
 /// A Higress WasmPlugin as written, where the scenario's namespace landed;
@@ -250,6 +268,22 @@ pub fn redacted(objects: &[Value]) -> Vec<Value> {
 mod tests {
     use super::*;
     use crate::scenario::{Reference, WasmPluginSpec};
+
+    /// A selector lands with the gateway's label as scenarios write it
+    /// standing for the labels of the gateway the scenario drives; with none,
+    /// the plugin selects that gateway.
+    #[test]
+    fn a_selector_lands_with_the_gateways_labels_for_its_label() {
+        let gateway: BTreeMap<String, String> = [("istio".to_owned(), "pabc-gateway".to_owned())].into();
+        let written = |labels: &[(&str, &str)]| WorkloadSelector {
+            match_labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        assert_eq!(selected(None, &gateway), gateway);
+        let narrower = selected(Some(&written(&[("istio", "ingressgateway"), ("version", "v2")])), &gateway);
+        assert_eq!(narrower, [("istio".into(), "pabc-gateway".into()), ("version".into(), "v2".into())].into());
+        let elsewhere = selected(Some(&written(&[("app", "elsewhere")])), &gateway);
+        assert_eq!(elsewhere, [("app".into(), "elsewhere".into())].into());
+    }
 
     /// A pull secret lands where its namespace does, under the name the
     /// WasmPlugin's `imagePullSecret` is bound to; the evidence keeps no login.
