@@ -227,8 +227,8 @@ pub struct Stage<'a> {
 }
 
 /// A user and password for the scenario's registry, of the scenario's own,
-/// which its pull secrets hold. The run's registry does not ask for them
-/// (yet): what the steps see is what istiod and the agent do with a secret.
+/// which its pull secrets hold. The run's registry asks for no login, so
+/// what the steps see is what istiod and the agent do with a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullLogin {
     pub user: String,

@@ -194,6 +194,9 @@ pub struct WasmPluginSpec {
     pub match_rules: Option<Spanned<Vec<MatchRule>>>,
     /// Which workloads of its namespace it applies to (Istio's).
     pub selector: Option<Spanned<WorkloadSelector>>,
+    /// What it attaches to, instead of a selector (Istio's, Gateway API style).
+    pub target_ref: Option<Spanned<TargetRef>>,
+    pub target_refs: Option<Spanned<Vec<TargetRef>>>,
     /// Which traffic of the workload it applies to (Istio's `match`).
     #[serde(rename = "match")]
     pub traffic: Option<Spanned<Vec<TrafficSelector>>>,
@@ -205,6 +208,19 @@ pub struct WasmPluginSpec {
 pub struct WorkloadSelector {
     #[serde(default)]
     pub match_labels: BTreeMap<String, String>,
+}
+
+/// An Istio WasmPlugin's `targetRef` (or one of its `targetRefs`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRef {
+    #[serde(default)]
+    pub group: String,
+    pub kind: String,
+    pub name: String,
+    /// Refused by the loader, as by istio's API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// One entry of an Istio WasmPlugin's `match`.
@@ -246,6 +262,8 @@ impl Default for WasmPluginSpec {
             default_config_disable: None,
             match_rules: None,
             selector: None,
+            target_ref: None,
+            target_refs: None,
             traffic: None,
         }
     }

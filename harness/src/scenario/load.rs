@@ -496,9 +496,37 @@ impl Checker {
                 }
             }
         }
-        if let (Some(selector), Flavor::Higress) = (&spec.selector, flavor) {
-            let problem = format!("`selector` is an Istio WasmPlugin field; use apiVersion `{}`", Flavor::ISTIO_API);
-            self.problem(selector.referenced, problem);
+        let attachments = [
+            ("selector", spec.selector.as_ref().map(|s| s.referenced)),
+            ("targetRef", spec.target_ref.as_ref().map(|t| t.referenced)),
+            ("targetRefs", spec.target_refs.as_ref().map(|t| t.referenced)),
+        ];
+        let given: Vec<(&str, Location)> = attachments.iter().filter_map(|(f, at)| at.map(|at| (*f, at))).collect();
+        for (field, at) in &given {
+            if flavor == Flavor::Higress {
+                let problem = format!("`{field}` is an Istio WasmPlugin field; use apiVersion `{}`", Flavor::ISTIO_API);
+                self.problem(*at, problem);
+            }
+        }
+        if let [_, (field, at), ..] = given.as_slice() {
+            let problem = format!(
+                "`{field}` beside `{}`: istio's API refuses a WasmPlugin with more than one of selector, \
+                 targetRef and targetRefs (\"only one of targetRefs or selector can be set\"); keep one",
+                given[0].0
+            );
+            self.problem(*at, problem);
+        }
+        let refs = spec.target_ref.iter().map(|t| (&t.value, t.referenced));
+        let refs = refs.chain(spec.target_refs.iter().flat_map(|t| t.value.iter().map(|r| (r, t.referenced))));
+        for (target, at) in refs {
+            if target.namespace.is_some() {
+                let problem = format!(
+                    "targetRef to {} {}: `namespace` is refused by istio's API (\"cross namespace referencing is not \
+                     currently supported\"); leave it out, a target is in the WasmPlugin's namespace",
+                    target.kind, target.name
+                );
+                self.problem(at, problem);
+            }
         }
         if let Some(traffic) = &spec.traffic {
             if flavor == Flavor::Higress {
@@ -1187,6 +1215,44 @@ mod tests {
         let found = problems(&text);
         assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}");
         let fine = text.replace(api, "extensions.istio.io/v1alpha1").replace(traffic, "[{mode: SERVER}]");
+        assert_eq!(problems(&fine), Vec::new());
+    }
+
+    /// Gateway API style attachment, with what istio's API refuses.
+    #[rstest::rstest]
+    #[case::selector_and_target_ref(
+        "extensions.istio.io/v1alpha1",
+        "selector: {matchLabels: {istio: ingressgateway}}, targetRef: {kind: Gateway, name: g}",
+        "`targetRef` beside `selector`"
+    )]
+    #[case::target_ref_and_target_refs(
+        "extensions.istio.io/v1alpha1",
+        "targetRef: {kind: Gateway, name: g}, targetRefs: [{kind: Gateway, name: g}]",
+        "only one of targetRefs or selector"
+    )]
+    #[case::another_namespace(
+        "extensions.istio.io/v1alpha1",
+        "targetRefs: [{kind: Gateway, name: g, namespace: elsewhere}]",
+        "cross namespace referencing"
+    )]
+    #[case::on_higress(
+        "extensions.higress.io/v1alpha1",
+        "targetRef: {kind: Gateway, name: g}",
+        "`targetRef` is an Istio WasmPlugin field"
+    )]
+    fn a_target_ref_is_refused_as_istios_api_refuses_it(
+        #[case] api: &str,
+        #[case] fields: &str,
+        #[case] problem: &str,
+    ) {
+        let text = format!(
+            "plugins:\n  stamp: {{module: stamp}}\nresources:\n- apiVersion: {api}\n  kind: WasmPlugin\n  \
+             metadata: {{name: stamp}}\n  spec: {{url: 'plugin://stamp', {fields}}}\nsteps:\n{REQUEST}"
+        );
+        let found = problems(&text);
+        assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}");
+        let fine =
+            text.replace(api, "extensions.istio.io/v1alpha1").replace(fields, "targetRef: {kind: Gateway, name: g}");
         assert_eq!(problems(&fine), Vec::new());
     }
 

@@ -75,6 +75,8 @@ fn istio_fields(spec: &WasmPluginSpec) -> IstioSpec {
         vm_config: spec.vm_config.clone(),
         traffic: spec.traffic.as_ref().map(|t| t.value.clone()),
         selector: spec.selector.as_ref().map(|s| s.value.clone()),
+        target_ref: spec.target_ref.as_ref().map(|t| t.value.clone()),
+        target_refs: spec.target_refs.as_ref().map(|t| t.value.clone()),
     }
 }
 

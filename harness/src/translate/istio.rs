@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::istiod::IstiodVersion;
 use crate::scenario::{
-    FailStrategy, JsonObject, Phase, PullPolicy, Reference, TrafficSelector, VmConfig, WorkloadSelector,
+    FailStrategy, JsonObject, Phase, PullPolicy, Reference, TargetRef, TrafficSelector, VmConfig, WorkloadSelector,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,4 +77,15 @@ pub struct IstioSpec {
     pub traffic: Option<Vec<TrafficSelector>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<WorkloadSelector>,
+    #[serde(rename = "targetRef", skip_serializing_if = "Option::is_none")]
+    pub target_ref: Option<TargetRef>,
+    #[serde(rename = "targetRefs", skip_serializing_if = "Option::is_none")]
+    pub target_refs: Option<Vec<TargetRef>>,
+}
+
+impl IstioSpec {
+    /// Whether it attaches by `targetRef` or `targetRefs`, not by selector.
+    pub fn targets(&self) -> bool {
+        self.target_ref.is_some() || self.target_refs.as_ref().is_some_and(|refs| !refs.is_empty())
+    }
 }

@@ -25,12 +25,15 @@ use super::istio::IstioWasmPlugin;
 use crate::mesh::{GATEWAY_LABEL, ROOT_NAMESPACE};
 
 /// Whether istiod gives the gateway in `gateway_namespace` this plugin at
-/// all: one of its namespace or the root's, whose `selector` (if any) asks
-/// only for labels the gateway has (`GATEWAY_LABEL`), and whose `match` (if
-/// any) selects a gateway's traffic, which istiod counts as CLIENT
-/// (istio#56169: SERVER alone is silently not applied).
+/// all: one of its namespace or the root's, with no `targetRef(s)` (istiod
+/// ignores those for a workload that is not a Gateway API gateway, which
+/// the scenarios' gateway is not: pilot/pkg/model/policyattachment.go),
+/// whose `selector` (if any) asks only for labels the gateway has
+/// (`GATEWAY_LABEL`), and whose `match` (if any) selects a gateway's
+/// traffic, which istiod counts as CLIENT (istio#56169: SERVER alone is
+/// silently not applied).
 pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str) -> bool {
-    let seen = plugin.namespace == gateway_namespace || plugin.namespace == ROOT_NAMESPACE;
+    let seen = (plugin.namespace == gateway_namespace || plugin.namespace == ROOT_NAMESPACE) && !plugin.spec.targets();
     let labelled = plugin
         .spec
         .selector
@@ -136,6 +139,28 @@ mod tests {
             match_labels: l.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         });
         assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE), reaches);
+    }
+
+    /// istiod ignores a plugin with targetRef(s) for a gateway that is not
+    /// a Gateway API one, which the scenarios' is not.
+    #[test]
+    fn a_target_ref_never_reaches_the_gateway() {
+        use crate::scenario::TargetRef;
+        let target = TargetRef {
+            group: "gateway.networking.k8s.io".into(),
+            kind: "Gateway".into(),
+            name: "g".into(),
+            namespace: None,
+        };
+        let mut p = plugin("p", GATEWAY_NAMESPACE, None, None);
+        assert!(reaches_gateway(&p, GATEWAY_NAMESPACE));
+        p.spec.target_refs = Some(vec![]);
+        assert!(reaches_gateway(&p, GATEWAY_NAMESPACE), "no targets is as none");
+        p.spec.target_refs = Some(vec![target.clone()]);
+        assert!(!reaches_gateway(&p, GATEWAY_NAMESPACE));
+        p.spec.target_refs = None;
+        p.spec.target_ref = Some(target);
+        assert!(!reaches_gateway(&p, GATEWAY_NAMESPACE));
     }
 
     fn created(plugin: IstioWasmPlugin, created: u32) -> IstioWasmPlugin {

@@ -180,7 +180,10 @@ fn wasm_plugin(
     let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
     let (namespace, _) = plugin.written.split_once('/').unwrap_or_default();
     bind(&mut spec, names, namespace, url, image_digest);
-    spec["selector"] = json!({ "matchLabels": selected(plugin.spec.selector.as_ref(), labels) });
+    // istio's API takes a selector or targetRef(s), not both.
+    if !plugin.spec.targets() {
+        spec["selector"] = json!({ "matchLabels": selected(plugin.spec.selector.as_ref(), labels) });
+    }
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
         "kind": "WasmPlugin",
@@ -189,13 +192,13 @@ fn wasm_plugin(
     })
 }
 
-/// The labels a WasmPlugin selects, where it lands: with no selector, the
-/// gateway's (which stands for every workload of its namespace: other
-/// scenarios' gateways share the root namespace); else the selector's, the
-/// gateway's label as scenarios write it (`GATEWAY_LABEL`) standing for the
-/// gateway's labels.
+/// The labels a WasmPlugin selects, where it lands: with no selector, or
+/// one that asks for no label, the gateway's (which stands for every
+/// workload of its namespace: other scenarios' gateways share the root
+/// namespace); else the selector's, the gateway's label as scenarios write
+/// it (`GATEWAY_LABEL`) standing for the gateway's labels.
 fn selected(selector: Option<&WorkloadSelector>, gateway: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    let Some(selector) = selector else { return gateway.clone() };
+    let Some(selector) = selector.filter(|s| !s.match_labels.is_empty()) else { return gateway.clone() };
     let mut labels = BTreeMap::new();
     for (key, value) in &selector.match_labels {
         if (key.as_str(), value.as_str()) == GATEWAY_LABEL {
@@ -279,6 +282,8 @@ mod tests {
             match_labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         assert_eq!(selected(None, &gateway), gateway);
+        // Every workload of the namespace, as with no selector: not other scenarios' gateways.
+        assert_eq!(selected(Some(&written(&[])), &gateway), gateway);
         let narrower = selected(Some(&written(&[("istio", "ingressgateway"), ("version", "v2")])), &gateway);
         assert_eq!(narrower, [("istio".into(), "pabc-gateway".into()), ("version".into(), "v2".into())].into());
         let elsewhere = selected(Some(&written(&[("app", "elsewhere")])), &gateway);
