@@ -162,18 +162,23 @@ fn an_archive_runs_from_another_folder_with_the_workspace_remapped() {
     assert!(printed.contains("1 test run: 1 passed"), "{printed}");
 }
 
+/// What `plugproof run scenarios ARGS` says when it refuses its arguments
+/// (exit code 2), with KUBECONFIG as given.
+fn refused(args: &[&str], kubeconfig: Option<&str>) -> String {
+    let mut cmd = Command::new(common::plugproof_binary());
+    cmd.args(["run", "scenarios"]).args(args).env_remove("KUBECONFIG");
+    if let Some(file) = kubeconfig {
+        cmd.env("KUBECONFIG", file);
+    }
+    let output = cmd.output().expect("plugproof runs");
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    text(&output)
+}
+
 #[test]
 fn a_named_cluster_needs_the_address_its_pods_reach_and_its_flags_need_it() {
-    let run = |args: &[&str], kubeconfig: Option<&str>| {
-        let mut cmd = Command::new(common::plugproof_binary());
-        cmd.args(["run", "scenarios", "--target", "cluster"]).args(args).env_remove("KUBECONFIG");
-        if let Some(file) = kubeconfig {
-            cmd.env("KUBECONFIG", file);
-        }
-        let output = cmd.output().expect("plugproof runs");
-        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-        text(&output)
-    };
+    let run =
+        |args: &[&str], kubeconfig: Option<&str>| refused(&[&["--target", "cluster"][..], args].concat(), kubeconfig);
     let flagged = run(&["--kubeconfig", "/nowhere/kubeconfig"], None);
     assert!(flagged.contains("the cluster target on the cluster /nowhere/kubeconfig names"), "{flagged}");
     assert!(flagged.contains("needs --pods-reach"), "{flagged}");
@@ -189,16 +194,7 @@ fn a_named_cluster_needs_the_address_its_pods_reach_and_its_flags_need_it() {
 
 #[test]
 fn an_installed_gateway_is_named_by_labels_and_namespace_on_the_cluster_target() {
-    let run = |args: &[&str]| {
-        let output = Command::new(common::plugproof_binary())
-            .args(["run", "scenarios"])
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .output()
-            .expect("plugproof runs");
-        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-        text(&output)
-    };
+    let run = |args: &[&str]| refused(args, None);
     let selector = ["--gateway-selector", "istio!=ingressgateway", "--gateway-namespace", "istio-ingress"];
     let wrong = run(&[&["--target", "cluster"][..], &selector].concat());
     assert!(wrong.contains("has `istio!=ingressgateway`; give labels as key=value"), "{wrong}");
@@ -213,16 +209,7 @@ fn an_installed_gateway_is_named_by_labels_and_namespace_on_the_cluster_target()
 
 #[test]
 fn a_shared_registry_goes_with_the_cluster_target() {
-    let run = |args: &[&str]| {
-        let output = Command::new(common::plugproof_binary())
-            .args(["run", "scenarios"])
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .output()
-            .expect("plugproof runs");
-        assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-        text(&output)
-    };
+    let run = |args: &[&str]| refused(args, None);
     let renamed = run(&["--target", "cluster", "--registry", "in-cluster", "--registry-as", "kind-registry:5000"]);
     assert!(renamed.contains("leave --registry-as out"), "{renamed}");
     let elsewhere = run(&["--target", "envoy", "--registry", "in-cluster"]);

@@ -80,8 +80,10 @@ pub struct Cluster {
     /// registry program the run was given, if any.
     images: PathBuf,
     registry_program: Option<PathBuf>,
-    /// The cluster's API and istiod, found once per run (when earlier
-    /// runs' leftovers are swept).
+    /// A client of the cluster's API, made once per run.
+    client: OnceCell<::kube::Client>,
+    /// The cluster's istiod, found once per run (when earlier runs'
+    /// leftovers are swept).
     access: OnceCell<Access>,
 }
 
@@ -114,7 +116,6 @@ trait Site: Send + Sync {
 }
 
 struct Access {
-    client: ::kube::Client,
     endpoints: Endpoints,
     /// The installed gateway's Pod, if the run names one.
     installed: Option<PodFacts>,
@@ -138,6 +139,7 @@ impl Cluster {
             in_cluster: OnceCell::new(),
             images: options.images.clone(),
             registry_program: options.registry.clone(),
+            client: OnceCell::new(),
             access: OnceCell::new(),
         }
     }
@@ -188,10 +190,10 @@ impl Profile for Cluster {
     }
 
     async fn cluster_facts(&self) -> Option<facts::Facts> {
-        let client = manifests::client(self.site.kubeconfig()?).await.ok()?;
-        let mut facts = facts::read(&client).await.ok()?;
+        let client = self.client().await.ok()?;
+        let mut facts = facts::read(client).await.ok()?;
         if let Some(installed) = &self.installed {
-            facts.installed_gateway = facts::installed_gateway(&client, installed).await.ok();
+            facts.installed_gateway = facts::installed_gateway(client, installed).await.ok();
         }
         Some(facts)
     }
@@ -204,12 +206,8 @@ impl Profile for Cluster {
         if let Some(registry) = self.in_cluster.get() {
             registry.remove().await;
         }
-        let client = match (self.access.get(), self.in_cluster.get()) {
-            (Some(access), _) => &access.client,
-            (None, Some(registry)) => registry.client(),
-            // Nothing deployed: none to wait for.
-            (None, None) => return,
-        };
+        // Never connected: nothing deployed, none to wait for.
+        let Some(client) = self.client.get() else { return };
         let me = owner::me();
         let started = Instant::now();
         loop {
@@ -238,13 +236,10 @@ impl Profile for Cluster {
         let image = stage.target.image.clone().ok_or(DeployError::Unprovisioned("cluster"))?;
         let (network, bind) = self.site.place(stage)?;
         let access = self.access.get_or_try_init(|| self.connect(&kit.pin)).await?;
+        let client = self.client().await?;
         clock.lap("control plane");
-        let runtime = PodRuntime::new(
-            access.client.clone(),
-            stage.names.gateway_namespace(),
-            ContainerRuntime { image },
-            network,
-        );
+        let runtime =
+            PodRuntime::new(client.clone(), stage.names.gateway_namespace(), ContainerRuntime { image }, network);
         let installed = match (&self.installed, &access.installed) {
             (Some(selector), Some(pod)) => {
                 let lease = lease(&self.leases, selector).await?;
@@ -259,11 +254,8 @@ impl Profile for Cluster {
             }
             _ => None,
         };
-        let control_plane = ControlPlaneAccess {
-            endpoints: &access.endpoints,
-            client: access.client.clone(),
-            namespace_controller: true,
-        };
+        let control_plane =
+            ControlPlaneAccess { endpoints: &access.endpoints, client: client.clone(), namespace_controller: true };
         let gateway = GatewayRun { runtime: Arc::new(runtime), bind, installed };
         Ok(Box::new(istio::deploy(stage, control_plane, gateway, &self.port_locks, clock).await?))
     }
@@ -286,31 +278,40 @@ async fn lease(dir: &Path, selector: &GatewaySelector) -> Result<std::fs::File, 
 }
 
 impl Cluster {
-    /// A client of the cluster's API, and istiod's endpoints on its Pod;
-    /// first removes what runs killed outright left.
+    /// The run's client of the cluster's API.
+    async fn client(&self) -> Result<&::kube::Client, DeployError> {
+        let connect = || async {
+            let kubeconfig = self.site.kubeconfig().ok_or(DeployError::NoCluster)?;
+            Ok::<_, DeployError>(manifests::client(kubeconfig).await?)
+        };
+        self.client.get_or_try_init(connect).await
+    }
+
+    /// istiod's endpoints on its Pod; first removes what runs killed
+    /// outright left.
     async fn connect(&self, pin: &str) -> Result<Access, DeployError> {
-        let client = manifests::client(self.site.kubeconfig().ok_or(DeployError::NoCluster)?).await?;
-        facts::may_create_namespaces(&client).await?;
-        let swept = kube::sweep_namespaces(&client, resources::MANAGED_BY, resources::OWNER).await?;
+        let client = self.client().await?;
+        facts::may_create_namespaces(client).await?;
+        let swept = kube::sweep_namespaces(client, resources::MANAGED_BY, resources::OWNER).await?;
         if !swept.is_empty() {
             tracing::info!("removing the namespaces runs killed outright left: {}", swept.join(", "));
         }
         let place = &self.control_plane;
         let missing = || if *place == facts::HIGRESS { DeployError::NoHigress } else { DeployError::NoIstiod };
-        let istiod = facts::control_plane(&client, place).await?.ok_or_else(missing)?;
+        let istiod = facts::control_plane(client, place).await?.ok_or_else(missing)?;
         let ip = istiod.ip.clone().ok_or_else(missing)?;
-        let (debug, forward) = self.site.pod_port(&client, &istiod, ISTIOD_DEBUG_PORT).await?;
+        let (debug, forward) = self.site.pod_port(client, &istiod, ISTIOD_DEBUG_PORT).await?;
         let installed = match &self.installed {
-            Some(selector) => Some(facts::installed_gateway(&client, selector).await?),
+            Some(selector) => Some(facts::installed_gateway(client, selector).await?),
             None => None,
         };
         let endpoints = Endpoints {
             xds: format!("{ip}:{}", facts::ISTIOD_XDS_PORT),
             debug,
-            debug_token: Some(debug_token(&client, place).await?),
+            debug_token: Some(debug_token(client, place).await?),
             pin: pin.to_owned(),
         };
-        Ok(Access { client, endpoints, installed, _debug: forward })
+        Ok(Access { endpoints, installed, _debug: forward })
     }
 }
 
@@ -318,10 +319,10 @@ impl Cluster {
     /// The registry in the cluster, from plugproof's registry image (built
     /// here if need be; the cluster's nodes must hold it).
     async fn start_registry(&self) -> Result<InClusterRegistry, DeployError> {
-        let client = manifests::client(self.site.kubeconfig().ok_or(DeployError::NoCluster)?).await?;
+        let client = self.client().await?;
         let program = provision::registry_binary(self.registry_program.as_deref()).map_err(ClusterError::from)?;
         let image = LocalImage::registry(&self.images, &program).build().await.map_err(ClusterError::from)?;
-        InClusterRegistry::start(&client, self.site.as_ref(), &image.reference).await
+        InClusterRegistry::start(client, self.site.as_ref(), &image.reference).await
     }
 }
 

@@ -58,10 +58,6 @@ impl InClusterRegistry {
     pub async fn remove(&self) {
         remove(&self.client, &self.namespace).await;
     }
-
-    pub fn client(&self) -> &kube::Client {
-        &self.client
-    }
 }
 
 /// Its Pod in `namespace`, running and answering: where the harness

@@ -502,10 +502,10 @@ fn render(
     dir: &std::path::Path,
 ) -> Result<Vec<Value>, DeployError> {
     let registry = stage.registry.host();
-    // The module's `oci://` url, and its image's digest (hex).
-    fn bound<'m>(registry: &str, module: Module<'m>) -> (String, &'m str) {
+    // A resource with its module's `oci://` url and its image's digest (hex).
+    fn bound<'m, R>(resource: R, registry: &str, module: Module<'m>) -> (R, String, &'m str) {
         let url = format!("oci://{registry}/{}{}", module.published.repository, module.suffix());
-        (url, module.published.digest.trim_start_matches("sha256:"))
+        (resource, url, module.published.digest.trim_start_matches("sha256:"))
     }
     let as_written = stage.left_to_controller();
     let translated =
@@ -513,21 +513,12 @@ fn render(
     let objects = resources::render(&resources::Input {
         scenario: stage.scenario,
         names: &stage.names,
-        plugins: plugins
-            .iter()
-            .filter(translated)
-            .map(|p| (p, bound(registry, stage.module(p))))
-            .map(|(p, (u, s))| (p, u, s))
-            .collect(),
+        plugins: plugins.iter().filter(translated).map(|p| bound(p, registry, stage.module(p))).collect(),
         backends: &stage.backends,
         gateway_ip: ip,
         gateway_port: port,
         gateway_labels: labels,
-        as_written: as_written
-            .iter()
-            .map(|r| (*r, bound(registry, stage.module_of(&r.plugin, &r.reference))))
-            .map(|(r, (u, s))| (r, u, s))
-            .collect(),
+        as_written: as_written.iter().map(|r| bound(*r, registry, stage.module_of(&r.plugin, &r.reference))).collect(),
         registry,
         pull_login: &stage.pull_login,
     });
