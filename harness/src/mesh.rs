@@ -9,3 +9,7 @@ pub const ROOT_NAMESPACE: &str = "istio-system";
 /// WasmPlugin's selector (as istio's ingress gateway carries it); where it
 /// lands, it stands for the labels of the gateway the scenario drives.
 pub const GATEWAY_LABEL: (&str, &str) = ("istio", "ingressgateway");
+/// The port the scenarios' gateway listens on for HTTP, as they write it in
+/// a WasmPlugin's `match[].ports` (an ingress gateway's Service port); where
+/// it lands, it stands for the gateway's listener port, which is the run's own.
+pub const GATEWAY_PORT: u32 = 80;

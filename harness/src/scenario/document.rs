@@ -229,9 +229,16 @@ pub struct TargetRef {
 pub struct TrafficSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<WorkloadMode>,
-    /// Refused by the loader, which says why.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ports: Option<Value>,
+    /// The listener ports it applies to (any, if none); the loader checks each is 1-65535.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortSelector>,
+}
+
+/// One port of a `match` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSelector {
+    pub number: u32,
 }
 
 /// The traffic a `match` entry selects; a gateway's is CLIENT.

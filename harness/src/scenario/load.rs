@@ -533,12 +533,15 @@ impl Checker {
                 let problem = format!("`match` is an Istio WasmPlugin field; use apiVersion `{}`", Flavor::ISTIO_API);
                 self.problem(traffic.referenced, problem);
             }
-            if traffic.value.iter().any(|t| t.ports.is_some()) {
-                self.problem(
-                    traffic.referenced,
-                    "`match[].ports` is not modelled: the gateway's listener port is the run's own, so no port a \
-                     scenario writes can be the gateway's; leave ports out (match by mode)",
+            let ports = traffic.value.iter().flat_map(|t| &t.ports);
+            for port in ports.filter(|p| !(1..=65535).contains(&p.number)) {
+                let problem = format!(
+                    "`match[].ports[].number` {} is not a port: write 1-65535 ({} stands for the gateway's HTTP \
+                     listener)",
+                    port.number,
+                    crate::mesh::GATEWAY_PORT
                 );
+                self.problem(traffic.referenced, problem);
             }
         }
         let url = &spec.url;
@@ -1201,10 +1204,11 @@ mod tests {
 
     #[rstest::rstest]
     #[case::on_higress("extensions.higress.io/v1alpha1", "[{mode: CLIENT}]", "`match` is an Istio WasmPlugin field")]
-    #[case::with_ports(
+    #[case::port_zero("extensions.istio.io/v1alpha1", "[{ports: [{number: 0}]}]", "`match[].ports[].number` 0")]
+    #[case::port_too_high(
         "extensions.istio.io/v1alpha1",
-        "[{ports: [{number: 8080}]}]",
-        "`match[].ports` is not modelled"
+        "[{mode: CLIENT, ports: [{number: 80}, {number: 65536}]}]",
+        "`match[].ports[].number` 65536 is not a port"
     )]
     #[case::unknown_mode("extensions.istio.io/v1alpha1", "[{mode: INBOUND}]", "INBOUND")]
     fn a_match_is_istios_by_mode(#[case] api: &str, #[case] traffic: &str, #[case] problem: &str) {

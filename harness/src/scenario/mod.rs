@@ -12,8 +12,8 @@ use std::time::Duration;
 pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
-    JsonObject, Layout, MatchRule, Phase, PullPolicy, RequestSpec, TargetRef, TrafficSelector, Translator,
-    UpdateExpect, VersionDoc as VersionSpec, VmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
+    JsonObject, Layout, MatchRule, Phase, PortSelector, PullPolicy, RequestSpec, TargetRef, TrafficSelector,
+    Translator, UpdateExpect, VersionDoc as VersionSpec, VmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
 };
 pub use feature::Feature;
 

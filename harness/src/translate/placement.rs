@@ -22,7 +22,7 @@ use crate::scenario::{Phase, WorkloadMode};
 
 use super::istio::IstioWasmPlugin;
 
-use crate::mesh::{GATEWAY_LABEL, ROOT_NAMESPACE};
+use crate::mesh::{GATEWAY_LABEL, GATEWAY_PORT, ROOT_NAMESPACE};
 
 /// Whether istiod gives the gateway in `gateway_namespace` this plugin at
 /// all: one of its namespace or the root's, with no `targetRef(s)` (istiod
@@ -31,7 +31,8 @@ use crate::mesh::{GATEWAY_LABEL, ROOT_NAMESPACE};
 /// whose `selector` (if any) asks only for labels the gateway has
 /// (`GATEWAY_LABEL`), and whose `match` (if any) selects a gateway's
 /// traffic, which istiod counts as CLIENT (istio#56169: SERVER alone is
-/// silently not applied).
+/// silently not applied), on its listener's port (`GATEWAY_PORT`) if it
+/// names ports.
 pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str) -> bool {
     let seen = (plugin.namespace == gateway_namespace || plugin.namespace == ROOT_NAMESPACE) && !plugin.spec.targets();
     let labelled = plugin
@@ -41,7 +42,10 @@ pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str) -> boo
         .is_none_or(|s| s.match_labels.iter().all(|(key, value)| (key.as_str(), value.as_str()) == GATEWAY_LABEL));
     let selected = match plugin.spec.traffic.as_deref() {
         None | Some([]) => true,
-        Some(selectors) => selectors.iter().any(|s| s.mode != Some(WorkloadMode::Server)),
+        Some(selectors) => selectors.iter().any(|s| {
+            s.mode != Some(WorkloadMode::Server)
+                && (s.ports.is_empty() || s.ports.iter().any(|p| p.number == GATEWAY_PORT))
+        }),
     };
     seen && labelled && selected
 }
@@ -116,7 +120,25 @@ mod tests {
     ) {
         use crate::scenario::TrafficSelector;
         let mut p = plugin("p", GATEWAY_NAMESPACE, None, None);
-        p.spec.traffic = modes.map(|m| m.into_iter().map(|mode| TrafficSelector { mode, ports: None }).collect());
+        p.spec.traffic = modes.map(|m| m.into_iter().map(|mode| TrafficSelector { mode, ports: Vec::new() }).collect());
+        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE), reaches);
+    }
+
+    /// A `match` entry naming ports selects the gateway only if one is its
+    /// listener's, and only in a mode that selects it.
+    #[rstest]
+    #[case::the_gateways(Some(WorkloadMode::Client), &[8443, 80], true)]
+    #[case::another(None, &[8080], false)]
+    #[case::server_on_the_gateways(Some(WorkloadMode::Server), &[80], false)]
+    fn a_match_with_ports_reaches_the_gateway_on_its_port(
+        #[case] mode: Option<WorkloadMode>,
+        #[case] ports: &[u32],
+        #[case] reaches: bool,
+    ) {
+        use crate::scenario::{PortSelector, TrafficSelector};
+        let mut p = plugin("p", GATEWAY_NAMESPACE, None, None);
+        let ports = ports.iter().map(|&number| PortSelector { number }).collect();
+        p.spec.traffic = Some(vec![TrafficSelector { mode, ports }]);
         assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE), reaches);
     }
 

@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::{json, Value};
 
-use crate::mesh::{GATEWAY_LABEL, GATEWAY_NAMESPACE};
+use crate::mesh::{GATEWAY_LABEL, GATEWAY_NAMESPACE, GATEWAY_PORT};
 use crate::profiles::{Names, PullLogin};
 use crate::runtime::owner;
 use crate::scenario::{Flavor, PullSecret, Scenario, WasmPlugin, WorkloadSelector, SHA256_AUTO};
@@ -90,7 +90,8 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
         })
     }));
     objects.extend(virtual_services(input.scenario, &home, &export_to));
-    objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, names, url, sha256, labels)));
+    let gateway = GatewayFacts { labels, port: input.gateway_port };
+    objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, names, url, sha256, &gateway)));
     objects.extend(input.as_written.iter().map(|(r, url, sha256)| higress_wasm_plugin(r, names, url, sha256)));
     objects
 }
@@ -170,19 +171,31 @@ fn virtual_services(scenario: &Scenario, namespace: &str, export_to: &BTreeSet<S
         .collect()
 }
 
+/// What the scenarios' names for their gateway stand for where it lands.
+struct GatewayFacts<'a> {
+    labels: &'a BTreeMap<String, String>,
+    port: u16,
+}
+
 fn wasm_plugin(
     plugin: &IstioWasmPlugin,
     names: &Names,
     url: &str,
     image_digest: &str,
-    labels: &BTreeMap<String, String>,
+    gateway: &GatewayFacts<'_>,
 ) -> Value {
     let mut spec = serde_json::to_value(&plugin.spec).expect("a WasmPlugin spec serialises");
     let (namespace, _) = plugin.written.split_once('/').unwrap_or_default();
     bind(&mut spec, names, namespace, url, image_digest);
     // istio's API takes a selector or targetRef(s), not both.
     if !plugin.spec.targets() {
-        spec["selector"] = json!({ "matchLabels": selected(plugin.spec.selector.as_ref(), labels) });
+        spec["selector"] = json!({ "matchLabels": selected(plugin.spec.selector.as_ref(), gateway.labels) });
+    }
+    let traffic = spec.get_mut("match").and_then(Value::as_array_mut).into_iter().flatten();
+    for port in traffic.filter_map(|t| t.get_mut("ports").and_then(Value::as_array_mut)).flatten() {
+        if port["number"] == GATEWAY_PORT {
+            port["number"] = json!(gateway.port);
+        }
     }
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
