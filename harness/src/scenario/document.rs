@@ -174,11 +174,15 @@ pub struct MetadataDoc {
 }
 
 /// The spec of an Istio `WasmPlugin` (extensions.istio.io/v1alpha1) together
-/// with the fields Higress's `WasmPlugin` (extensions.higress.io/v1alpha1) adds.
-/// The loader rejects the Higress-only fields on Istio resources.
+/// with the fields Higress's `WasmPlugin` (extensions.higress.io/v1alpha1) adds,
+/// and a `TrafficExtension`'s `wasm` (istio 1.30). The loader rejects the
+/// fields that are not the resource's, and lifts a TrafficExtension's `wasm`
+/// into the fields a WasmPlugin has at the top.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WasmPluginSpec {
+    /// Empty (at an unknown place) when not written: a TrafficExtension has it under `wasm`.
+    #[serde(default = "unwritten")]
     pub url: Spanned<String>,
     pub sha256: Option<String>,
     pub image_pull_policy: Option<PullPolicy>,
@@ -200,6 +204,26 @@ pub struct WasmPluginSpec {
     /// Which traffic of the workload it applies to (Istio's `match`).
     #[serde(rename = "match")]
     pub traffic: Option<Spanned<Vec<TrafficSelector>>>,
+    /// A TrafficExtension's module and how it runs.
+    pub wasm: Option<Spanned<WasmConfig>>,
+}
+
+fn unwritten() -> Spanned<String> {
+    Spanned::new(String::new(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
+}
+
+/// A TrafficExtension's `wasm`: what a WasmPlugin says at the top of its spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WasmConfig {
+    pub url: Spanned<String>,
+    pub sha256: Option<String>,
+    pub image_pull_policy: Option<PullPolicy>,
+    pub image_pull_secret: Option<String>,
+    pub plugin_config: Option<JsonObject>,
+    pub plugin_name: Option<String>,
+    pub fail_strategy: Option<FailStrategy>,
+    pub vm_config: Option<VmConfig>,
 }
 
 /// An Istio WasmPlugin's `selector`.
@@ -255,7 +279,7 @@ impl Default for WasmPluginSpec {
     /// An empty spec (no url), the base for building one in code.
     fn default() -> Self {
         WasmPluginSpec {
-            url: Spanned::new(String::new(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN),
+            url: unwritten(),
             sha256: None,
             image_pull_policy: None,
             image_pull_secret: None,
@@ -272,6 +296,7 @@ impl Default for WasmPluginSpec {
             target_ref: None,
             target_refs: None,
             traffic: None,
+            wasm: None,
         }
     }
 }

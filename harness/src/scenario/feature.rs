@@ -36,7 +36,7 @@ pub enum Feature {
     LegacyFailOpen,
     /// istiod turns WasmPlugins into TrafficExtensions (1.30 on): their
     /// filters are `extensions.istio.io/trafficextension/NS.NAME~istio-translated-wasmplugin`,
-    /// and ties sort by that name.
+    /// and ties sort by that name; it reads TrafficExtension resources.
     TrafficExtensions,
     /// Envoy serves the Wasm properties `route_name` and `cluster_name`
     /// that the Higress Go SDK reads (Higress's Envoy; upstream before 1.33).

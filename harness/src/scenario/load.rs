@@ -17,7 +17,7 @@ use super::document::{
 use super::{
     Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
     PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, Step, Translator, WasmPlugin,
-    DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
+    WasmPluginSpec, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
 };
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
@@ -200,7 +200,10 @@ impl Checker {
                 if resources.iter().any(|r| r.namespace == res.namespace && r.name == res.name) {
                     self.problem(
                         decl.referenced,
-                        format!("WasmPlugin {}/{} is declared twice", res.namespace, res.name),
+                        format!(
+                            "resource {}/{} is declared twice (names are one per namespace, whatever the kind)",
+                            res.namespace, res.name
+                        ),
                     );
                 }
                 resources.push(res);
@@ -470,15 +473,21 @@ impl Checker {
                 return None;
             }
         };
-        if r.kind.value != "WasmPlugin" {
-            self.problem(
-                r.kind.referenced,
-                format!("unsupported kind `{}`; resources are `WasmPlugin`s", r.kind.value),
-            );
-            return None;
-        }
-        let spec = &r.spec;
-        if flavor == Flavor::Istio {
+        let flavor = match (flavor, r.kind.value.as_str()) {
+            (_, "WasmPlugin") => flavor,
+            (Flavor::Istio, "TrafficExtension") => Flavor::TrafficExtension,
+            (_, other) => {
+                let problem = format!(
+                    "unsupported kind `{other}`; resources are `WasmPlugin`s, or `TrafficExtension`s of apiVersion `{}`",
+                    Flavor::ISTIO_API
+                );
+                self.problem(r.kind.referenced, problem);
+                return None;
+            }
+        };
+        let lifted = self.lift_wasm(flavor, decl, declared)?;
+        let spec = &lifted;
+        if flavor != Flavor::Higress {
             let higress_only = [
                 ("defaultConfig", spec.default_config.as_ref().map(|s| s.referenced)),
                 ("defaultConfigDisable", spec.default_config_disable.as_ref().map(|s| s.referenced)),
@@ -568,7 +577,7 @@ impl Checker {
         };
         let namespace = r.metadata.namespace.clone().unwrap_or_else(|| {
             match flavor {
-                Flavor::Istio => ROOT_NAMESPACE,
+                Flavor::Istio | Flavor::TrafficExtension => ROOT_NAMESPACE,
                 Flavor::Higress => GATEWAY_NAMESPACE,
             }
             .to_owned()
@@ -593,8 +602,77 @@ impl Checker {
             namespace,
             plugin,
             reference,
-            spec: spec.clone(),
+            spec: lifted,
             line: decl.referenced.line(),
+        })
+    }
+
+    /// The spec as a WasmPlugin's: a TrafficExtension's `wasm` lifted to the
+    /// top, where a WasmPlugin has those fields; `None` when the resource
+    /// has no module to name.
+    fn lift_wasm(
+        &mut self,
+        flavor: Flavor,
+        decl: &Spanned<ResourceDoc>,
+        declared: &[Feature],
+    ) -> Option<WasmPluginSpec> {
+        let spec = &decl.value.spec;
+        let at = decl.referenced;
+        if flavor != Flavor::TrafficExtension {
+            if let Some(wasm) = &spec.wasm {
+                self.problem(
+                    wasm.referenced,
+                    "`wasm` is a TrafficExtension field; a WasmPlugin has `url` and the rest at the top of its spec",
+                );
+            }
+            if spec.url.value.is_empty() {
+                self.problem(at, "spec.url is missing: write `url: plugin://NAME`, naming an entry of `plugins`");
+                return None;
+            }
+            return Some(spec.clone());
+        }
+        self.require(
+            at,
+            declared,
+            Feature::TrafficExtensions,
+            "kind: TrafficExtension",
+            "targets whose istiod predates it (1.30), such as envoy+istiod@1.24,",
+        );
+        let at_top = [
+            ("url", !spec.url.value.is_empty()),
+            ("sha256", spec.sha256.is_some()),
+            ("imagePullPolicy", spec.image_pull_policy.is_some()),
+            ("imagePullSecret", spec.image_pull_secret.is_some()),
+            ("pluginConfig", spec.plugin_config.is_some()),
+            ("pluginName", spec.plugin_name.is_some()),
+            ("failStrategy", spec.fail_strategy.is_some()),
+            ("vmConfig", spec.vm_config.is_some()),
+        ];
+        for (field, _) in at_top.iter().filter(|(_, written)| *written) {
+            self.problem(at, format!("spec.{field}: a TrafficExtension has it under `spec.wasm`; move it there"));
+        }
+        if let Some(target) = &spec.target_ref {
+            self.problem(
+                target.referenced,
+                "`targetRef` is a WasmPlugin field; a TrafficExtension has `targetRefs` (a list)",
+            );
+        }
+        let Some(wasm) = &spec.wasm else {
+            self.problem(at, "a TrafficExtension needs `spec.wasm` (with `url: plugin://NAME`): plugproof runs Wasm extensions, not `lua`");
+            return None;
+        };
+        let wasm = wasm.value.clone();
+        Some(WasmPluginSpec {
+            url: wasm.url,
+            sha256: wasm.sha256,
+            image_pull_policy: wasm.image_pull_policy,
+            image_pull_secret: wasm.image_pull_secret,
+            plugin_config: wasm.plugin_config,
+            plugin_name: wasm.plugin_name,
+            fail_strategy: wasm.fail_strategy,
+            vm_config: wasm.vm_config,
+            wasm: None,
+            ..spec.clone()
         })
     }
 
@@ -1220,6 +1298,73 @@ mod tests {
         assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}");
         let fine = text.replace(api, "extensions.istio.io/v1alpha1").replace(traffic, "[{mode: SERVER}]");
         assert_eq!(problems(&fine), Vec::new());
+    }
+
+    /// A TrafficExtension has its module under `wasm`, needs an istiod that
+    /// knows it, and is istio's alone; a WasmPlugin has no `wasm`.
+    #[rstest::rstest]
+    #[case::without_the_feature(
+        "",
+        "TrafficExtension",
+        "{wasm: {url: 'plugin://stamp'}}",
+        Some("`kind: TrafficExtension` needs the scenario's `features: [traffic-extensions]`")
+    )]
+    #[case::url_at_the_top(
+        TE,
+        "TrafficExtension",
+        "{url: 'plugin://stamp', wasm: {url: 'plugin://stamp'}}",
+        Some("spec.url: a TrafficExtension has it under `spec.wasm`")
+    )]
+    #[case::no_wasm(TE, "TrafficExtension", "{phase: AUTHN}", Some("a TrafficExtension needs `spec.wasm`"))]
+    #[case::target_ref(
+        TE,
+        "TrafficExtension",
+        "{targetRef: {kind: Gateway, name: g}, wasm: {url: 'plugin://stamp'}}",
+        Some("`targetRef` is a WasmPlugin field")
+    )]
+    #[case::wasm_on_a_wasm_plugin(
+        "",
+        "WasmPlugin",
+        "{url: 'plugin://stamp', wasm: {url: 'plugin://stamp'}}",
+        Some("`wasm` is a TrafficExtension field")
+    )]
+    #[case::no_url("", "WasmPlugin", "{phase: AUTHN}", Some("spec.url is missing"))]
+    #[case::fine(
+        TE,
+        "TrafficExtension",
+        "{phase: AUTHN, wasm: {url: 'plugin://stamp', failStrategy: FAIL_OPEN}}",
+        None
+    )]
+    fn a_traffic_extension_has_its_module_under_wasm(
+        #[case] features: &str,
+        #[case] kind: &str,
+        #[case] spec: &str,
+        #[case] problem: Option<&str>,
+    ) {
+        let text = format!(
+            "{features}plugins:\n  stamp: {{module: stamp}}\nresources:\n- apiVersion: extensions.istio.io/v1alpha1\n  \
+             kind: {kind}\n  metadata: {{name: x}}\n  spec: {spec}\nsteps:\n{REQUEST}"
+        );
+        let found = problems(&text);
+        match problem {
+            None => assert_eq!(found, Vec::new()),
+            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
+        }
+    }
+
+    const TE: &str = "features: [traffic-extensions]\n";
+
+    #[test]
+    fn a_traffic_extension_is_istios() {
+        let text = format!(
+            "{TE}plugins:\n  stamp: {{module: stamp}}\nresources:\n- apiVersion: extensions.higress.io/v1alpha1\n  \
+             kind: TrafficExtension\n  metadata: {{name: x}}\n  spec: {{wasm: {{url: 'plugin://stamp'}}}}\nsteps:\n{REQUEST}"
+        );
+        let found = problems(&text);
+        assert!(
+            found.len() == 1 && found[0].1.contains("`TrafficExtension`s of apiVersion `extensions.istio.io/v1alpha1`"),
+            "{found:?}"
+        );
     }
 
     /// Gateway API style attachment, with what istio's API refuses.

@@ -13,7 +13,8 @@ pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
     JsonObject, Layout, MatchRule, Phase, PortSelector, PullPolicy, RequestSpec, TargetRef, TrafficSelector,
-    Translator, UpdateExpect, VersionDoc as VersionSpec, VmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
+    Translator, UpdateExpect, VersionDoc as VersionSpec, VmConfig, WasmConfig, WasmPluginSpec, WorkloadMode,
+    WorkloadSelector,
 };
 pub use feature::Feature;
 
@@ -52,6 +53,20 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The kind of the resource `namespace/name`, declared or applied by a step
+    /// (names are one per namespace, whatever the kind); `None` if neither.
+    pub fn flavor_of(&self, namespace: &str, name: &str) -> Option<Flavor> {
+        let applied = self.steps.iter().filter_map(|step| match &step.action {
+            Action::Change { change: Change::Apply(resource), .. } => Some(resource.as_ref()),
+            Action::Reload(reload) => match &reload.change {
+                Change::Apply(resource) => Some(resource.as_ref()),
+                _ => None,
+            },
+            _ => None,
+        });
+        self.resources.iter().chain(applied).find(|r| r.namespace == namespace && r.name == name).map(|r| r.flavor)
+    }
+
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.services.iter().find(|s| s.name == name)
     }
@@ -146,11 +161,22 @@ pub struct Route {
 pub enum Flavor {
     Istio,
     Higress,
+    /// istio's `TrafficExtension` (1.30 on), written in Istio's API group;
+    /// its spec is held as a WasmPlugin's (`wasm` lifted to the top).
+    TrafficExtension,
 }
 
 impl Flavor {
     pub const ISTIO_API: &'static str = "extensions.istio.io/v1alpha1";
     pub const HIGRESS_API: &'static str = "extensions.higress.io/v1alpha1";
+
+    /// The resource's `kind`.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Flavor::Istio | Flavor::Higress => "WasmPlugin",
+            Flavor::TrafficExtension => "TrafficExtension",
+        }
+    }
 }
 
 /// A `WasmPlugin` resource whose `url` names one of the scenario's plugins.
@@ -314,8 +340,10 @@ impl Change {
     pub fn label(&self) -> String {
         match self {
             Change::Push { plugin, module, .. } => format!("push {module} as {plugin}"),
-            Change::Apply(resource) => format!("apply WasmPlugin {}/{}", resource.namespace, resource.name),
-            Change::Delete { namespace, name } => format!("delete WasmPlugin {namespace}/{name}"),
+            Change::Apply(resource) => {
+                format!("apply {} {}/{}", resource.flavor.kind(), resource.namespace, resource.name)
+            }
+            Change::Delete { namespace, name } => format!("delete {namespace}/{name}"),
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::assert::{filters::verify as verify_chain, Check, Verdict};
 use crate::components::envoy::updates::Update;
 use crate::failure::{Failure, FailureKind};
 use crate::profiles::{Deployment, Names, Stage};
-use crate::scenario::{Action, Expect, FilterOrder, Phase, Reload, Retry, Step};
+use crate::scenario::{Action, Expect, FilterOrder, Phase, Reload, Retry, Scenario, Step};
 use crate::translate::IstiodVersion;
 
 /// What a step needs from the run; changes (`push`, `apply`, `delete`) go
@@ -166,22 +166,24 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
         }
         Action::Filters(order) => {
             let (deployment, istiod, names) = (&*ctx.deployment, ctx.stage.target.istiod, &ctx.stage.names);
+            let scenario = ctx.stage.scenario;
             let last_seen = RefCell::new(Vec::new());
             let outcome = eventually(step.retry, || async {
                 let observed = filters::chain(deployment).await;
                 judged(&|action| match action {
-                    Action::Filters(order) => Some(judge_chain(order, istiod, names, &observed).is_ok()),
+                    Action::Filters(order) => Some(judge_chain(order, istiod, names, scenario, &observed).is_ok()),
                     _ => None,
                 });
                 if let Ok(chain) = &observed {
                     last_seen.replace(chain.clone());
                 }
-                judge_chain(order, istiod, names, &observed)
+                judge_chain(order, istiod, names, scenario, &observed)
             })
             .await;
             let wasm = ctx.stage.wasm_filters();
             let picture = |names: &[String]| names.iter().map(|n| ChainFilter::of(n, &wasm)).collect();
-            let expected: Vec<String> = order.order.iter().map(|f| f.resolve(istiod, &ctx.stage.names)).collect();
+            let expected: Vec<String> =
+                order.order.iter().map(|f| f.resolve(istiod, &ctx.stage.names, ctx.stage.scenario)).collect();
             result.chain = Some(ChainSeen { expected: picture(&expected), actual: picture(&last_seen.into_inner()) });
             retried(step, &mut result, outcome)
         }
@@ -282,9 +284,10 @@ fn judge_chain(
     order: &FilterOrder,
     istiod: IstiodVersion,
     names: &Names,
+    scenario: &Scenario,
     observed: &Result<Vec<String>, Failure>,
 ) -> Result<(), Failure> {
-    let expected: Vec<String> = order.order.iter().map(|f| f.resolve(istiod, names)).collect();
+    let expected: Vec<String> = order.order.iter().map(|f| f.resolve(istiod, names, scenario)).collect();
     holds(verify_chain(&expected, order.exact, observed.as_ref().map_err(Clone::clone)?))
 }
 

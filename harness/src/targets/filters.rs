@@ -9,7 +9,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
 use crate::profiles::Names;
-use crate::scenario::Scenario;
+use crate::scenario::{Flavor, Scenario};
 use crate::translate::istiod::{IstiodVersion, Naming};
 
 /// Envoy's native HTTP filters a scenario can name by their short name.
@@ -30,11 +30,15 @@ pub enum FilterRef {
 impl FilterRef {
     /// The name this target's Envoy shows, the scenario's objects landed
     /// where `names` says.
-    pub fn resolve(&self, istiod: IstiodVersion, names: &Names) -> String {
+    pub fn resolve(&self, istiod: IstiodVersion, names: &Names, scenario: &Scenario) -> String {
         match self {
             FilterRef::Literal(name) => name.clone(),
             FilterRef::Wasm { namespace, name } => {
-                istiod.naming().filter_name(&names.namespace(namespace), &names.name(namespace, name))
+                let naming = match scenario.flavor_of(namespace, name) {
+                    Some(Flavor::TrafficExtension) => Naming::OwnTrafficExtension,
+                    _ => istiod.naming(),
+                };
+                naming.filter_name(&names.namespace(namespace), &names.name(namespace, name))
             }
             FilterRef::Native(name) => format!("envoy.filters.http.{name}"),
         }
@@ -108,7 +112,8 @@ pub fn misnamed(scenario: &Scenario, istiod: IstiodVersion, names: &Names, targe
         for filter in &order.order {
             let FilterRef::Literal(literal) = filter else { continue };
             if let Some((namespace, name)) = Naming::ALL.into_iter().find_map(|n| n.parse(literal)) {
-                let ours = FilterRef::Wasm { namespace: namespace.clone(), name: name.clone() }.resolve(istiod, names);
+                let ours = FilterRef::Wasm { namespace: namespace.clone(), name: name.clone() }
+                    .resolve(istiod, names, scenario);
                 if &ours != literal {
                     problems.push(format!(
                         "{}: `{literal}` is another istiod's name for WasmPlugin {namespace}/{name}; {target} (istiod {istiod}) names it `{ours}`; write `- wasm: {namespace}/{name}` to name it on every target",
@@ -131,19 +136,61 @@ mod tests {
 
     #[test]
     fn names_resolve_per_istiod() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let scenario = with_resources(
+            dir.path(),
+            "  - {apiVersion: extensions.istio.io/v1alpha1, kind: WasmPlugin, metadata: {name: authn}, spec: {url: plugin://probe}}
+  - {apiVersion: extensions.istio.io/v1alpha1, kind: TrafficExtension, metadata: {name: own}, spec: {wasm: {url: plugin://probe}}}
+",
+        );
         let wasm = parse("{wasm: istio-system/authn}").expect("a wasm ref");
         let v = |minor| IstiodVersion { minor };
         let names = Names::as_written();
         assert_eq!(
-            wasm.resolve(v(30), &names),
+            wasm.resolve(v(30), &names, &scenario),
             "extensions.istio.io/trafficextension/istio-system.authn~istio-translated-wasmplugin"
         );
-        assert_eq!(wasm.resolve(v(29), &names), "extensions.istio.io/wasmplugin/istio-system.authn");
-        assert_eq!(parse("{native: router}").unwrap().resolve(v(30), &names), "envoy.filters.http.router");
-        assert_eq!(parse("custom.filter").unwrap().resolve(v(24), &names), "custom.filter");
+        assert_eq!(wasm.resolve(v(29), &names, &scenario), "extensions.istio.io/wasmplugin/istio-system.authn");
+        let own = parse("{wasm: istio-system/own}").expect("a wasm ref");
+        assert_eq!(own.resolve(v(30), &names, &scenario), "extensions.istio.io/trafficextension/istio-system.own");
+        let native = parse("{native: router}").unwrap();
+        assert_eq!(native.resolve(v(30), &names, &scenario), "envoy.filters.http.router");
+        assert_eq!(parse("custom.filter").unwrap().resolve(v(24), &names, &scenario), "custom.filter");
         let landed = Names::unique();
         let prefix = landed.prefix().expect("a prefix");
-        assert_eq!(wasm.resolve(v(29), &landed), format!("extensions.istio.io/wasmplugin/istio-system.{prefix}-authn"));
+        let expected = format!("extensions.istio.io/wasmplugin/istio-system.{prefix}-authn");
+        assert_eq!(wasm.resolve(v(29), &landed, &scenario), expected);
+    }
+
+    /// A scenario of the probe module with `resources` (YAML list items).
+    fn with_resources(dir: &std::path::Path, resources: &str) -> Scenario {
+        let file = dir.join("s.yaml");
+        let yaml = format!(
+            "features: [traffic-extensions]\nplugins: {{probe: {{module: probe}}}}\nresources:\n{resources}steps:\n  - filters: {{order: [{{native: router}}]}}\n"
+        );
+        std::fs::write(&file, yaml).expect("write");
+        crate::scenario::load_file(&file, dir, &["probe".to_owned()].into()).expect("loads")
+    }
+
+    /// A TrafficExtension's filter is named without the suffix of a
+    /// WasmPlugin's, and a literal naming it so is no other istiod's name.
+    #[test]
+    fn a_traffic_extension_literal_is_its_own_name() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = dir.path().join("s.yaml");
+        let yaml = "features: [traffic-extensions]
+plugins: {probe: {module: probe}}
+resources:
+  - {apiVersion: extensions.istio.io/v1alpha1, kind: TrafficExtension, metadata: {name: p}, spec: {wasm: {url: plugin://probe}}}
+steps:
+  - filters: {order: [extensions.istio.io/trafficextension/istio-system.p, envoy.filters.http.router]}
+";
+        std::fs::write(&file, yaml).expect("write");
+        let scenario = crate::scenario::load_file(&file, dir.path(), &["probe".to_owned()].into()).expect("loads");
+        assert_eq!(
+            misnamed(&scenario, IstiodVersion { minor: 30 }, &Names::as_written(), "envoy"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -82,6 +82,7 @@ mod tests {
 
     fn config(fail_strategy: Option<FailStrategy>, istiod: &str) -> Value {
         let plugin = IstioWasmPlugin {
+            kind: crate::translate::istio::IstioKind::WasmPlugin,
             name: "p".into(),
             namespace: "istio-system".into(),
             plugin: "p".into(),
@@ -118,6 +119,7 @@ mod tests {
         let config = |istiod| {
             extension_config(
                 &IstioWasmPlugin {
+                    kind: crate::translate::istio::IstioKind::WasmPlugin,
                     name: "p".into(),
                     namespace: "ns".into(),
                     plugin: "p".into(),

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::scenario::{Flavor, JsonObject, MatchRule, WasmPlugin, WasmPluginSpec};
 
-use super::istio::{IstioSpec, IstioWasmPlugin};
+use super::istio::{IstioKind, IstioSpec, IstioWasmPlugin};
 use super::istiod::IstiodVersion;
 
 pub const RULES_KEY: &str = "_rules_";
@@ -28,10 +28,15 @@ pub enum TranslateError {
 /// `defaultConfigDisable`).
 pub fn to_istio(resource: &WasmPlugin, istiod: IstiodVersion) -> Result<Option<IstioWasmPlugin>, TranslateError> {
     let spec = match resource.flavor {
-        Flavor::Istio => Some(istio_fields(&resource.spec)),
+        Flavor::Istio | Flavor::TrafficExtension => Some(istio_fields(&resource.spec)),
         Flavor::Higress => convert(&resource.spec)?,
     };
+    let kind = match resource.flavor {
+        Flavor::TrafficExtension => IstioKind::TrafficExtension,
+        Flavor::Istio | Flavor::Higress => IstioKind::WasmPlugin,
+    };
     Ok(spec.map(|spec| IstioWasmPlugin {
+        kind,
         name: resource.name.clone(),
         namespace: resource.namespace.clone(),
         plugin: resource.plugin.clone(),

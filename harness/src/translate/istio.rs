@@ -3,13 +3,14 @@
 
 use serde::Serialize;
 
-use super::istiod::IstiodVersion;
+use super::istiod::{IstiodVersion, Naming};
 use crate::scenario::{
     FailStrategy, JsonObject, Phase, PullPolicy, Reference, TargetRef, TrafficSelector, VmConfig, WorkloadSelector,
 };
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IstioWasmPlugin {
+    pub kind: IstioKind,
     pub name: String,
     pub namespace: String,
     /// The scenario plugin its url refers to, and how.
@@ -26,22 +27,46 @@ pub struct IstioWasmPlugin {
     pub written: String,
 }
 
+/// The resource istiod reads: a WasmPlugin, or (1.30 on) a TrafficExtension,
+/// which istiod turns WasmPlugins into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IstioKind {
+    WasmPlugin,
+    TrafficExtension,
+}
+
+impl IstioKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            IstioKind::WasmPlugin => "WasmPlugin",
+            IstioKind::TrafficExtension => "TrafficExtension",
+        }
+    }
+}
+
 impl IstioWasmPlugin {
     /// The HTTP filter name and ECDS resource name istiod uses.
     pub fn filter_name(&self) -> String {
-        self.istiod.naming().filter_name(&self.namespace, &self.name)
+        self.naming().filter_name(&self.namespace, &self.name)
     }
 
     /// The name in the Wasm filter's plugin configuration.
     pub fn plugin_config_name(&self) -> String {
-        self.istiod.naming().config_name(&self.namespace, &self.name)
+        self.naming().config_name(&self.namespace, &self.name)
     }
 
     /// The name istiod sorts plugins created in the same second by (from
-    /// 1.30 its TrafficExtension's, `NAME~istio-translated-wasmplugin`, so
-    /// `a-b` sorts before `a`).
+    /// 1.30 its TrafficExtension's: a WasmPlugin's is
+    /// `NAME~istio-translated-wasmplugin`, so `a-b` sorts before `a`).
     pub fn sort_name(&self) -> String {
-        self.istiod.naming().sort_name(&self.name)
+        self.naming().sort_name(&self.name)
+    }
+
+    fn naming(&self) -> Naming {
+        match self.kind {
+            IstioKind::WasmPlugin => self.istiod.naming(),
+            IstioKind::TrafficExtension => Naming::OwnTrafficExtension,
+        }
     }
 
     /// The phase istiod files the plugin under (unset is `UNSPECIFIED_PHASE`).

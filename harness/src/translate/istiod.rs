@@ -25,23 +25,28 @@ pub enum Naming {
     WasmPlugin,
     /// 1.30 on: `extensions.istio.io/trafficextension/NS.NAME~istio-translated-wasmplugin`.
     TrafficExtension,
+    /// A TrafficExtension written as one (1.30 on): `extensions.istio.io/trafficextension/NS.NAME`.
+    OwnTrafficExtension,
 }
 
 impl Naming {
-    pub const ALL: [Naming; 3] = [Naming::MisspeltWasmPlugin, Naming::WasmPlugin, Naming::TrafficExtension];
+    /// Tried in this order when reading a filter's name: a WasmPlugin's
+    /// TrafficExtension before a TrafficExtension's own, whose names it would also read.
+    pub const ALL: [Naming; 4] =
+        [Naming::MisspeltWasmPlugin, Naming::WasmPlugin, Naming::TrafficExtension, Naming::OwnTrafficExtension];
 
     fn prefix(self) -> &'static str {
         match self {
             Naming::MisspeltWasmPlugin => "extenstions.istio.io/wasmplugin/",
             Naming::WasmPlugin => "extensions.istio.io/wasmplugin/",
-            Naming::TrafficExtension => "extensions.istio.io/trafficextension/",
+            Naming::TrafficExtension | Naming::OwnTrafficExtension => "extensions.istio.io/trafficextension/",
         }
     }
 
     fn suffix(self) -> &'static str {
         match self {
             Naming::TrafficExtension => TRANSLATED_SUFFIX,
-            Naming::MisspeltWasmPlugin | Naming::WasmPlugin => "",
+            Naming::MisspeltWasmPlugin | Naming::WasmPlugin | Naming::OwnTrafficExtension => "",
         }
     }
 

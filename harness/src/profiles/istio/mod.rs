@@ -546,7 +546,7 @@ impl GatewayWasm {
             objects
                 .iter()
                 .find(|o| {
-                    o["kind"] == "WasmPlugin"
+                    o["kind"] == p.kind.name()
                         && o["metadata"]["name"] == *p.name
                         && o["metadata"]["namespace"] == *p.namespace
                 })
@@ -600,8 +600,9 @@ async fn apply_all(client: &::kube::Client, objects: &[Value]) -> Result<(), Kub
     Ok(())
 }
 
+/// The WasmPlugins and TrafficExtensions among `objects`.
 fn wasm_plugins(objects: &[Value]) -> impl Iterator<Item = &Value> {
-    objects.iter().filter(|o| o["kind"] == "WasmPlugin")
+    objects.iter().filter(|o| o["kind"] == "WasmPlugin" || o["kind"] == "TrafficExtension")
 }
 
 /// The same object: kind, namespace and name.

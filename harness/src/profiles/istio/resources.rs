@@ -15,6 +15,7 @@ use crate::mesh::{GATEWAY_LABEL, GATEWAY_NAMESPACE, GATEWAY_PORT};
 use crate::profiles::{Names, PullLogin};
 use crate::runtime::owner;
 use crate::scenario::{Flavor, PullSecret, Scenario, WasmPlugin, WorkloadSelector, SHA256_AUTO};
+use crate::translate::istio::IstioKind;
 use crate::translate::{self, IstioWasmPlugin};
 
 pub const GATEWAY_NAME: &str = "plugproof-gateway";
@@ -197,12 +198,29 @@ fn wasm_plugin(
             port["number"] = json!(gateway.port);
         }
     }
+    if plugin.kind == IstioKind::TrafficExtension {
+        nest_wasm(&mut spec);
+    }
     json!({
         "apiVersion": "extensions.istio.io/v1alpha1",
-        "kind": "WasmPlugin",
+        "kind": plugin.kind.name(),
         "metadata": {"name": plugin.name, "namespace": plugin.namespace},
         "spec": spec,
     })
+}
+
+/// A WasmPlugin's fields that a TrafficExtension holds under `wasm`.
+const WASM_FIELDS: &[&str] =
+    &["url", "sha256", "imagePullPolicy", "imagePullSecret", "pluginConfig", "pluginName", "failStrategy", "vmConfig"];
+
+/// A WasmPlugin's spec as a TrafficExtension's: its module and how it runs under `wasm`.
+fn nest_wasm(spec: &mut Value) {
+    let fields = spec.as_object_mut().expect("a spec is an object");
+    let wasm: serde_json::Map<String, Value> = WASM_FIELDS
+        .iter()
+        .filter_map(|field| fields.remove(*field).map(|value| ((*field).to_owned(), value)))
+        .collect();
+    fields.insert("wasm".to_owned(), Value::Object(wasm));
 }
 
 /// The labels a WasmPlugin selects, where it lands: with no selector, or
