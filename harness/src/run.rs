@@ -16,8 +16,8 @@ use crate::profiles::{profile, DeployError, Deployment, InForce, Names, Profile,
 use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
 use crate::runtime::{rundir, Loopback};
-use crate::scenario::Scenario;
-use crate::steps::{self, Alternative, StepContext};
+use crate::scenario::{Scenario, ServiceProtocol};
+use crate::steps::{self, Alternative, StepContext, TcpConnections};
 use crate::targets::{filters, Target, TargetSpec};
 
 /// Runs scenarios on one target.
@@ -156,8 +156,14 @@ impl Runner {
 
         let steps_started = Instant::now();
         let mut failure = None;
+        let mut connections = TcpConnections::new();
         for (index, step) in scenario.steps.iter().enumerate() {
-            let mut ctx = StepContext { deployment: deployment.as_mut(), stage: &mut stage, http: &self.http };
+            let mut ctx = StepContext {
+                deployment: deployment.as_mut(),
+                stage: &mut stage,
+                http: &self.http,
+                connections: &mut connections,
+            };
             let judged = alternatives.get_mut(&index).map(Vec::as_mut_slice).unwrap_or_default();
             let result = steps::run(step, &mut ctx, judged).await;
             outcome.modules.clone_from(&stage.modules);
@@ -171,6 +177,7 @@ impl Runner {
                 break;
             }
         }
+        drop(connections);
         outcome.timings.steps = steps_started.elapsed();
         if let Some(error) = failure {
             self.fail(outcome, scenario, dir, Some(deployment.as_ref()), error).await;
@@ -263,7 +270,10 @@ impl Runner {
 async fn start_backends(scenario: &Scenario, loopback: &Loopback) -> std::io::Result<Vec<EchoServer>> {
     let mut servers = Vec::new();
     for service in &scenario.services {
-        servers.push(EchoServer::start(&service.name, loopback).await?);
+        servers.push(match service.protocol {
+            ServiceProtocol::Http => EchoServer::start(&service.name, loopback).await?,
+            ServiceProtocol::Tcp => EchoServer::start_tcp(&service.name, loopback).await?,
+        });
     }
     Ok(servers)
 }

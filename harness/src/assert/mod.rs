@@ -5,6 +5,7 @@ pub mod eventually;
 pub mod filters;
 pub mod http;
 pub mod reload;
+pub mod tcp;
 
 use similar::TextDiff;
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::scenario::{
     Action, BackendExpect, BodyExpect, Closes, Errors, Expect, Feature, FilterOrder, HeaderExpect, LongEnd, Reload,
-    Scenario, Step, UpdateExpect,
+    Scenario, Step, TcpExchange, UpdateExpect,
 };
 
 /// Appended to a value to make it a different one.
@@ -130,8 +130,29 @@ fn actions(action: &Action, siblings: &Siblings) -> Vec<Mutated> {
             .into_iter()
             .map(|(class, change, r)| (class, change, Action::Reload(Box::new(r))))
             .collect(),
+        Action::Tcp(exchange) => tcp_mutants(&exchange.expect)
+            .into_iter()
+            .map(|(change, expect)| ("tcp", change, Action::Tcp(TcpExchange { expect, ..exchange.clone() })))
+            .collect(),
         Action::StopRegistry | Action::ReplaceGateway | Action::RestartGateway => Vec::new(),
     }
+}
+
+/// Other bytes, and the leading `[stamp]`s in reverse order where there are
+/// two or more (the order of a chain of network filters).
+fn tcp_mutants(expect: &str) -> Vec<(String, String)> {
+    let mut mutants = vec![(format!("expect: {expect:?} -> other bytes"), other(expect))];
+    let mut stamps = Vec::new();
+    let mut rest = expect;
+    while let Some(stamp) = rest.strip_prefix('[').and_then(|r| r.find(']')).map(|end| &rest[..end + 2]) {
+        stamps.push(stamp);
+        rest = &rest[stamp.len()..];
+    }
+    if stamps.len() > 1 && stamps.windows(2).any(|w| w[0] != w[1]) {
+        let reversed: String = stamps.iter().rev().copied().chain([rest]).collect();
+        mutants.push((format!("expect: {expect:?} -> {reversed:?}"), reversed));
+    }
+    mutants
 }
 
 fn other(value: &str) -> String {
@@ -516,6 +537,14 @@ steps:
         let Action::Request { expect, .. } = &mutant.mutated.action else { panic!("a request") };
         assert_eq!(expect.status, Some(201));
         assert_eq!((mutant.step, mutant.class), (0, "status"));
+    }
+
+    #[test]
+    fn tcp_bytes_and_the_order_of_their_stamps_are_mutated() {
+        let mutants: Vec<String> = tcp_mutants("[a][b]ping").into_iter().map(|(_, m)| m).collect();
+        assert_eq!(mutants, [other("[a][b]ping"), "[b][a]ping".to_owned()]);
+        assert_eq!(tcp_mutants("[a]ping").len(), 1, "one stamp has no order");
+        assert_eq!(tcp_mutants("[a][a]x").len(), 1, "the same stamp twice reads the same reversed");
     }
 
     #[test]

@@ -167,6 +167,28 @@ impl EchoServer {
         Ok(EchoServer { name: name.to_owned(), addr, task })
     }
 
+    /// A TCP service's backend: writes back every byte it reads, on each
+    /// connection, until the client closes it.
+    pub async fn start_tcp(name: &str, loopback: &Loopback) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(loopback.free_addr()?)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let task = crate::load::traffic().spawn(async move {
+            let Ok(listener) = TcpListener::from_std(listener) else { return };
+            let mut connections = JoinSet::new();
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else { continue };
+                let _ = stream.set_nodelay(true);
+                connections.spawn(async move {
+                    let (mut reader, mut writer) = stream.split();
+                    let _ = tokio::io::copy(&mut reader, &mut writer).await;
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        Ok(EchoServer { name: name.to_owned(), addr, task })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -115,6 +115,16 @@ pub trait Deployment {
     /// The gateway Envoy's admin API.
     fn admin(&self) -> &Admin;
 
+    /// Where the steps reach the scenario's TCP listener `name` (the
+    /// profiles with the `tcp-listeners` feature have one per listener).
+    fn tcp_listener(&self, _name: &str) -> Option<SocketAddr> {
+        None
+    }
+
+    /// The name Envoy gives the listener a scenario calls `listener`: `http`
+    /// (the HTTP listener) or one of its TCP listeners.
+    fn envoy_listener(&self, listener: &str) -> Option<String>;
+
     /// Whether the harness reaches the gateway's listener through a
     /// port-forward, which can lose an answer the gateway gave.
     fn forwarded(&self) -> bool {
@@ -323,9 +333,9 @@ impl Stage<'_> {
 
     /// What must be loaded before the steps start: `listener`, every
     /// plugin's ECDS resource and every route.
-    pub fn expected(&self, listener: String, plugins: &[IstioWasmPlugin]) -> Expected {
+    pub fn expected(&self, listeners: Vec<String>, plugins: &[IstioWasmPlugin]) -> Expected {
         Expected {
-            listeners: vec![listener],
+            listeners,
             ecds: plugins.iter().map(IstioWasmPlugin::filter_name).collect(),
             routes: self.scenario.routes.iter().map(|r| r.name.clone()).collect(),
         }

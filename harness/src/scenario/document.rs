@@ -34,6 +34,8 @@ pub struct ScenarioDoc {
     #[serde(default)]
     pub routes: Vec<Spanned<RouteDoc>>,
     #[serde(default)]
+    pub tcp_listeners: Vec<Spanned<TcpListenerDoc>>,
+    #[serde(default)]
     pub resources: Vec<Spanned<ResourceDoc>>,
     /// Native istio security resources (AuthorizationPolicy,
     /// RequestAuthentication), applied as written; istio profile only.
@@ -145,6 +147,24 @@ pub struct ServiceDoc {
     pub name: String,
     pub host: Option<String>,
     pub port: Option<u16>,
+    /// What its backend speaks (default HTTP, the echo backend; TCP: bytes echoed back).
+    pub protocol: Option<ServiceProtocol>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ServiceProtocol {
+    #[default]
+    Http,
+    Tcp,
+}
+
+/// A TCP listener of the gateway, which proxies each connection to a TCP service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpListenerDoc {
+    pub name: String,
+    pub service: Spanned<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +226,18 @@ pub struct WasmPluginSpec {
     pub traffic: Option<Spanned<Vec<TrafficSelector>>>,
     /// A TrafficExtension's module and how it runs.
     pub wasm: Option<Spanned<WasmConfig>>,
+    /// An HTTP filter (unset, `HTTP`) or a network filter (`NETWORK`).
+    #[serde(rename = "type")]
+    pub plugin_type: Option<PluginType>,
+}
+
+/// What kind of filter a Wasm plugin is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PluginType {
+    UnspecifiedPluginType,
+    Http,
+    Network,
 }
 
 fn unwritten() -> Spanned<String> {
@@ -224,6 +256,8 @@ pub struct WasmConfig {
     pub plugin_name: Option<String>,
     pub fail_strategy: Option<FailStrategy>,
     pub vm_config: Option<VmConfig>,
+    #[serde(rename = "type")]
+    pub plugin_type: Option<PluginType>,
 }
 
 /// An Istio WasmPlugin's `selector`.
@@ -297,6 +331,7 @@ impl Default for WasmPluginSpec {
             target_refs: None,
             traffic: None,
             wasm: None,
+            plugin_type: None,
         }
     }
 }
@@ -369,8 +404,8 @@ pub struct MatchRule {
 }
 
 /// One step; exactly one action key must be set: `request` (with
-/// `expect`), `filters`, `push`, `apply`, `delete`, `reload`, `registry`
-/// or `gateway`.
+/// `expect`), `tcp`, `filters`, `push`, `apply`, `delete`, `reload`,
+/// `registry` or `gateway`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepDoc {
@@ -383,6 +418,8 @@ pub struct StepDoc {
     /// `NAME` or `NAMESPACE/NAME` of a WasmPlugin to remove.
     pub delete: Option<Spanned<String>>,
     pub reload: Option<Spanned<ReloadDoc>>,
+    /// Bytes sent on a new connection to a TCP listener, and those expected back.
+    pub tcp: Option<Spanned<TcpExchange>>,
     /// `stop`: the run's registry stops (what was fetched stays fetched).
     pub registry: Option<RegistryAction>,
     /// `replace`: the gateway ends and a new one starts in its place;
@@ -770,6 +807,10 @@ pub struct FilterOrder {
     /// Exact list instead of an ordered subsequence.
     #[serde(default)]
     pub exact: bool,
+    /// The network filters of a listener instead of the HTTP filters:
+    /// `http` for the HTTP listener, or the name of a TCP listener.
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 /// How long and how steadily an expectation must hold: a map, or `once`
@@ -831,4 +872,18 @@ fn human_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D
     humantime::parse_duration(&text)
         .map(Some)
         .map_err(|e| de::Error::custom(format!("`{text}` is not a duration like 10s or 500ms: {e}")))
+}
+
+/// A `tcp` step: a new connection to the listener `listener` (or the one
+/// named `connection`, opened by the first step that names it and kept open
+/// until the scenario ends), `send` written on it, then what comes back read
+/// until it is as long as `expect` (or the connection ends), which it must equal.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpExchange {
+    pub listener: String,
+    #[serde(default)]
+    pub connection: Option<String>,
+    pub send: String,
+    pub expect: String,
 }

@@ -50,10 +50,16 @@ pub enum Feature {
     /// WasmPlugins (`translator: higress-controller`): the cluster target
     /// with `--higress-controller`, on a cluster where Higress runs.
     HigressController,
+    /// The gateway can be given TCP listeners (`tcp_listeners`), each
+    /// proxying to a TCP echo backend (standalone and istio profiles).
+    TcpListeners,
+    /// Its istiod puts `type: NETWORK` plugins on every listener of the
+    /// gateway as 1.30 does (the version that model was checked against).
+    NetworkPlugins,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 13] = [
+    pub const ALL: [Feature; 15] = [
         Feature::AgentFetch,
         Feature::NewGateway,
         Feature::RestartedGateway,
@@ -67,6 +73,8 @@ impl Feature {
         Feature::XdsProperties,
         Feature::FailReload,
         Feature::HigressController,
+        Feature::TcpListeners,
+        Feature::NetworkPlugins,
     ];
 
     /// Known only once the target's Envoy has been asked (see `target::probe`).
@@ -89,6 +97,8 @@ impl Feature {
             Feature::XdsProperties => "xds-properties",
             Feature::FailReload => "fail-reload",
             Feature::HigressController => "higress-controller",
+            Feature::TcpListeners => "tcp-listeners",
+            Feature::NetworkPlugins => "network-plugins",
         }
     }
 }

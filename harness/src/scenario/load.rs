@@ -11,17 +11,19 @@ use serde_saphyr::{Location, Spanned};
 use serde_json::Value;
 
 use super::document::{
-    Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, PushDoc, ReloadDoc, ResourceDoc,
-    Retry as RetryDoc, ScenarioDoc, StepDoc,
+    Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, PluginType, PushDoc, ReloadDoc,
+    ResourceDoc, Retry as RetryDoc, ScenarioDoc, StepDoc,
 };
 use super::{
     Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
-    PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, Step, Translator, WasmPlugin,
-    WasmPluginSpec, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
+    PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, ServiceProtocol, Step, TcpExchange,
+    TcpListener, Translator, WasmPlugin, WasmPluginSpec, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
 };
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 const PLUGIN_SCHEME: &str = "plugin://";
+/// How `filters.network` names the gateway's HTTP listener.
+pub const HTTP_LISTENER: &str = "http";
 const MAX_CONNECTIONS: usize = 64;
 const MAX_RATE: u32 = 20_000;
 /// Concurrent streams on one HTTP/2 connection of a reload's load, short and long.
@@ -163,6 +165,10 @@ struct StepScope<'a> {
     known: Vec<(String, String)>,
     features: &'a [Feature],
     pull_secrets: &'a [PullSecret],
+    tcp_listeners: &'a [TcpListener],
+    routes: &'a [Route],
+    /// The TCP connections steps named so far, and their listeners.
+    connections: BTreeMap<String, String>,
 }
 
 struct Checker {
@@ -193,6 +199,7 @@ impl Checker {
         let plugins = self.plugins(&doc, modules);
         let services = self.services(&doc);
         let routes = self.routes(&doc, &services);
+        let tcp_listeners = self.tcp_listeners(&doc, &services, &routes);
         let pull_secrets = self.pull_secrets(&doc);
         let mut resources: Vec<WasmPlugin> = Vec::new();
         for decl in &doc.resources {
@@ -216,6 +223,9 @@ impl Checker {
             known: resources.iter().map(|r| (r.namespace.clone(), r.name.clone())).collect(),
             features: &doc.features,
             pull_secrets: &pull_secrets,
+            tcp_listeners: &tcp_listeners,
+            routes: &routes,
+            connections: BTreeMap::new(),
         };
         let steps = doc.steps.iter().filter_map(|s| self.step(s, &mut scope)).collect();
         let gateway_env = match &doc.gateway {
@@ -255,6 +265,7 @@ impl Checker {
             plugins,
             services,
             routes,
+            tcp_listeners,
             resources,
             policies,
             gateway_env,
@@ -401,13 +412,61 @@ impl Checker {
             if !seen.insert(s.name.clone()) {
                 self.problem(decl.referenced, format!("service `{}` is declared twice", s.name));
             }
+            let protocol = s.protocol.unwrap_or_default();
+            let default_port = match protocol {
+                ServiceProtocol::Http => 80,
+                ServiceProtocol::Tcp => 9000,
+            };
             services.push(Service {
                 name: s.name.clone(),
                 host: s.host.clone().unwrap_or_else(|| format!("{}.default.svc.cluster.local", s.name)),
-                port: s.port.unwrap_or(80),
+                port: s.port.unwrap_or(default_port),
+                protocol,
             });
         }
         services
+    }
+
+    fn tcp_listeners(&mut self, doc: &ScenarioDoc, services: &[Service], routes: &[Route]) -> Vec<TcpListener> {
+        let mut listeners: Vec<TcpListener> = Vec::new();
+        for decl in &doc.tcp_listeners {
+            let l = &decl.value;
+            if listeners.iter().any(|other| other.name == l.name) {
+                self.problem(decl.referenced, format!("tcp listener `{}` is declared twice", l.name));
+            }
+            if l.name.is_empty() || !l.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                let problem = format!(
+                    "tcp listener `{}`: name it with lower-case letters, digits and `-` (it names the gateway's \
+                     server port)",
+                    l.name
+                );
+                self.problem(decl.referenced, problem);
+            }
+            if routes.iter().any(|r| r.name == l.name) {
+                self.problem(decl.referenced, format!("tcp listener `{}` has the name of an HTTP route", l.name));
+            }
+            match services.iter().find(|s| s.name == l.service.value) {
+                None => self.problem(
+                    l.service.referenced,
+                    format!("tcp listener `{}`: no service named `{}` in `services`", l.name, l.service.value),
+                ),
+                Some(s) if s.protocol != ServiceProtocol::Tcp => self.problem(
+                    l.service.referenced,
+                    format!(
+                        "tcp listener `{}`: service `{}` is an HTTP service; give it `protocol: TCP` (its backend \
+                         then echoes bytes)",
+                        l.name, s.name
+                    ),
+                ),
+                Some(_) => {}
+            }
+            listeners.push(TcpListener { name: l.name.clone(), service: l.service.value.clone() });
+        }
+        if let Some(decl) = doc.tcp_listeners.first() {
+            let skipped_by = "targets that cannot give the gateway a TCP listener, such as a cluster's,";
+            self.require(decl.referenced, &doc.features, Feature::TcpListeners, "tcp_listeners", skipped_by);
+        }
+        listeners
     }
 
     fn routes(&mut self, doc: &ScenarioDoc, services: &[Service]) -> Vec<Route> {
@@ -430,11 +489,20 @@ impl Checker {
                     format!("route `{}` has no hosts (use `[\"*\"]` for every host)", r.name),
                 );
             }
-            if !services.iter().any(|s| s.name == r.service.value) {
-                self.problem(
+            match services.iter().find(|s| s.name == r.service.value) {
+                None => self.problem(
                     r.service.referenced,
                     format!("route `{}`: no service named `{}` in `services`", r.name, r.service.value),
-                );
+                ),
+                Some(s) if s.protocol == ServiceProtocol::Tcp => self.problem(
+                    r.service.referenced,
+                    format!(
+                        "route `{}`: service `{}` is a TCP service; an HTTP route needs an HTTP one (a TCP service \
+                         is reached through `tcp_listeners`)",
+                        r.name, s.name
+                    ),
+                ),
+                Some(_) => {}
             }
             let path = r.path.clone().unwrap_or_else(|| "/".to_owned());
             if !path.starts_with('/') {
@@ -537,7 +605,23 @@ impl Checker {
                 self.problem(at, problem);
             }
         }
+        let network = spec.plugin_type == Some(PluginType::Network);
+        if network {
+            let skipped_by = "targets whose istiod predates the model of it (1.30), such as envoy+istiod@1.24,";
+            self.require(decl.referenced, declared, Feature::NetworkPlugins, "type: NETWORK", skipped_by);
+        }
+        if spec.plugin_type.is_some() && flavor == Flavor::Higress {
+            let problem = format!("`type` is an Istio WasmPlugin field; use apiVersion `{}`", Flavor::ISTIO_API);
+            self.problem(decl.referenced, problem);
+        }
         if let Some(traffic) = &spec.traffic {
+            if network && traffic.value.iter().any(|t| !t.ports.is_empty()) {
+                self.problem(
+                    traffic.referenced,
+                    "`match[].ports` on a NETWORK plugin is not modelled: istiod matches it per listener, and the \
+                     TCP listeners' ports are the run's own; leave ports out",
+                );
+            }
             if flavor == Flavor::Higress {
                 let problem = format!("`match` is an Istio WasmPlugin field; use apiVersion `{}`", Flavor::ISTIO_API);
                 self.problem(traffic.referenced, problem);
@@ -671,6 +755,7 @@ impl Checker {
             plugin_name: wasm.plugin_name,
             fail_strategy: wasm.fail_strategy,
             vm_config: wasm.vm_config,
+            plugin_type: wasm.plugin_type,
             wasm: None,
             ..spec.clone()
         })
@@ -681,6 +766,7 @@ impl Checker {
         let at = decl.referenced;
         let actions = [
             ("request", s.request.is_some()),
+            ("tcp", s.tcp.is_some()),
             ("filters", s.filters.is_some()),
             ("push", s.push.is_some()),
             ("apply", s.apply.is_some()),
@@ -692,7 +778,7 @@ impl Checker {
         let given: Vec<&str> = actions.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
         if given.len() != 1 {
             let problem = if given.is_empty() {
-                "a step needs one action: `request` (with `expect`), `filters`, `push`, `apply`, `delete`, `reload`, `registry` or `gateway`"
+                "a step needs one action: `request` (with `expect`), `tcp`, `filters`, `push`, `apply`, `delete`, `reload`, `registry` or `gateway`"
                     .to_owned()
             } else {
                 format!("a step has one action, this one has {}", given.join(" and "))
@@ -707,10 +793,23 @@ impl Checker {
         let eventually = s.eventually.as_ref();
         let action = if let Some(request) = &s.request {
             Action::Request { request: request.clone(), expect: Box::new(self.expectation(s, at)?) }
+        } else if let Some(tcp) = &s.tcp {
+            self.tcp_step(tcp, scope)?
         } else if let Some(filters) = &s.filters {
             if filters.order.is_empty() {
                 self.problem(at, "`filters.order` is empty: list the filter names expected, in order");
                 return None;
+            }
+            if let Some(listener) = &filters.network {
+                if listener != HTTP_LISTENER && !scope.tcp_listeners.iter().any(|l| &l.name == listener) {
+                    let declared: Vec<&str> = scope.tcp_listeners.iter().map(|l| l.name.as_str()).collect();
+                    let problem = format!(
+                        "filters.network `{listener}`: write `{HTTP_LISTENER}` (the HTTP listener) or the name of \
+                         one of `tcp_listeners` (declared: {})",
+                        if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
+                    );
+                    self.problem(at, problem);
+                }
             }
             for filter in &filters.order {
                 if let FilterRef::Wasm { namespace, name } = filter {
@@ -744,13 +843,21 @@ impl Checker {
             self.problem(at, "`expect_update` belongs to a `push`, `apply` or `delete` step");
         }
         let retry = match &action {
-            Action::Request { .. } | Action::Filters(_) => self.retry(eventually),
+            Action::Tcp(TcpExchange { connection: Some(_), .. }) => {
+                if let Some(eventually) = eventually {
+                    let problem = "`eventually` on a tcp step with a `connection`: each attempt would write on the \
+                                   same connection; it is attempted once";
+                    self.problem(eventually.referenced, problem);
+                }
+                Retry::Once
+            }
+            Action::Request { .. } | Action::Tcp(_) | Action::Filters(_) => self.retry(eventually),
             Action::Change { .. } => Retry::default(),
             Action::Reload(_) | Action::StopRegistry | Action::ReplaceGateway | Action::RestartGateway => {
                 if let Some(eventually) = eventually {
                     self.problem(
                         eventually.referenced,
-                        "`eventually` belongs to `request`, `filters` and change steps",
+                        "`eventually` belongs to `request`, `tcp`, `filters` and change steps",
                     );
                 }
                 Retry::default()
@@ -760,7 +867,50 @@ impl Checker {
         Some(Step { line: at.line(), name: s.name.clone(), action, retry, expected_failure })
     }
 
-    /// How a `request` or `filters` step is attempted.
+    /// A `tcp` step, aimed at one of the scenario's TCP listeners.
+    fn tcp_step(&mut self, tcp: &Spanned<TcpExchange>, scope: &mut StepScope<'_>) -> Option<Action> {
+        let exchange = &tcp.value;
+        if !scope.tcp_listeners.iter().any(|l| l.name == exchange.listener) {
+            let declared: Vec<&str> = scope.tcp_listeners.iter().map(|l| l.name.as_str()).collect();
+            let what = if scope.routes.iter().any(|r| r.name == exchange.listener) {
+                "is an HTTP route: a tcp step speaks bytes to a TCP listener, a `request` step HTTP to a route"
+            } else {
+                "is not declared"
+            };
+            let problem = format!(
+                "tcp.listener `{}` {what}; name one of `tcp_listeners` (declared: {})",
+                exchange.listener,
+                if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
+            );
+            self.problem(tcp.referenced, problem);
+            return None;
+        }
+        if let Some(connection) = &exchange.connection {
+            match scope.connections.get(connection) {
+                Some(listener) if *listener != exchange.listener => {
+                    let problem = format!(
+                        "tcp.connection `{connection}` was opened to listener `{listener}`; a connection stays on \
+                         its listener: name another connection for `{}`",
+                        exchange.listener
+                    );
+                    self.problem(tcp.referenced, problem);
+                }
+                _ => {
+                    scope.connections.insert(connection.clone(), exchange.listener.clone());
+                }
+            }
+        }
+        if exchange.send.is_empty() || exchange.expect.is_empty() {
+            self.problem(
+                tcp.referenced,
+                "tcp: `send` and `expect` must not be empty (the check reads as many bytes as `expect` has)",
+            );
+            return None;
+        }
+        Some(Action::Tcp(exchange.clone()))
+    }
+
+    /// How a `request`, `tcp` or `filters` step is attempted.
     fn retry(&mut self, eventually: Option<&Spanned<Eventually>>) -> Retry {
         let Some(eventually) = eventually else { return Retry::default() };
         match eventually.value {
@@ -851,7 +1001,7 @@ impl Checker {
         delete: &Option<Spanned<String>>,
         scope: &mut StepScope<'_>,
     ) -> Option<Change> {
-        let StepScope { plugins, modules, known, pull_secrets, features } = scope;
+        let StepScope { plugins, modules, known, pull_secrets, features, .. } = scope;
         match (push, apply, delete) {
             (Some(push), None, None) => {
                 if !plugins.contains_key(&push.plugin.value) {
@@ -1365,6 +1515,79 @@ mod tests {
             found.len() == 1 && found[0].1.contains("`TrafficExtension`s of apiVersion `extensions.istio.io/v1alpha1`"),
             "{found:?}"
         );
+    }
+
+    /// TCP listeners, their services and the steps that speak to them.
+    #[rstest::rstest]
+    #[case::fine("", "- tcp: {listener: raw, send: a, expect: a}\n", None)]
+    #[case::at_an_http_route(
+        "",
+        "- tcp: {listener: default/web, send: a, expect: a}\n",
+        Some("tcp.listener `default/web` is an HTTP route")
+    )]
+    #[case::undeclared(
+        "",
+        "- tcp: {listener: other, send: a, expect: a}\n",
+        Some("tcp.listener `other` is not declared; name one of `tcp_listeners` (declared: raw)")
+    )]
+    #[case::empty_expect("", "- tcp: {listener: raw, send: a, expect: ''}\n", Some("must not be empty"))]
+    #[case::connection_retried(
+        "",
+        "- tcp: {listener: raw, connection: c, send: a, expect: a}\n  eventually: {times: 2}\n",
+        Some("attempted once")
+    )]
+    #[case::http_service_behind_listener(
+        "    protocol: TCP\n",
+        "- tcp: {listener: raw, send: a, expect: a}\n",
+        Some("route `default/web`: service `bytes` is a TCP service")
+    )]
+    #[case::network_filters_of_unknown(
+        "",
+        "- filters: {network: other, order: [envoy.filters.network.tcp_proxy]}\n",
+        Some("filters.network `other`")
+    )]
+    #[case::network_filters_of_http(
+        "",
+        "- filters: {network: http, order: [envoy.filters.network.http_connection_manager]}\n",
+        None
+    )]
+    fn tcp_listeners_and_steps(#[case] echo: &str, #[case] steps: &str, #[case] problem: Option<&str>) {
+        let text = format!(
+            "features: [tcp-listeners]\nplugins:\n  stamp: {{module: stamp}}\nservices:\n  - name: echo\n  - name: bytes\n    protocol: TCP\n\
+             routes:\n  - name: default/web\n    hosts: ['*']\n    service: {}\ntcp_listeners:\n  - {{name: raw, service: bytes}}\nsteps:\n{steps}",
+            if echo.is_empty() { "echo" } else { "bytes" }
+        );
+        let found = problems(&text);
+        match problem {
+            None => assert_eq!(found, Vec::new()),
+            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tcp_listener_needs_a_tcp_service_the_feature_and_one_listener_per_connection() {
+        let base = "plugins:\n  stamp: {module: stamp}\nservices:\n  - name: echo\n  - {name: bytes, protocol: TCP}\n\
+                    tcp_listeners:\n  - {name: raw, service: bytes}\n  - {name: web, service: echo}\nsteps:\n\
+                    - tcp: {listener: raw, connection: c, send: a, expect: a}\n- tcp: {listener: web, connection: c, send: a, expect: a}\n";
+        let found: Vec<String> = problems(base).into_iter().map(|(_, m)| m).collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found[0].contains("tcp listener `web`: service `echo` is an HTTP service; give it `protocol: TCP`"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("`tcp_listeners` needs the scenario's `features: [tcp-listeners]`"), "{found:?}");
+        assert!(found[2].contains("tcp.connection `c` was opened to listener `raw`"), "{found:?}");
+    }
+
+    #[test]
+    fn a_network_plugin_names_no_ports() {
+        let text = format!(
+            "features: [network-plugins]\nplugins:\n  stamp: {{module: stamp}}\nresources:\n- apiVersion: extensions.istio.io/v1alpha1\n  kind: WasmPlugin\n  \
+             metadata: {{name: n}}\n  spec: {{url: 'plugin://stamp', type: NETWORK, match: [{{ports: [{{number: 80}}]}}]}}\nsteps:\n{REQUEST}"
+        );
+        let found = problems(&text);
+        assert!(found.len() == 1 && found[0].1.contains("`match[].ports` on a NETWORK plugin"), "{found:?}");
+        assert_eq!(problems(&text.replace("type: NETWORK, ", "")), Vec::new());
     }
 
     /// Gateway API style attachment, with what istio's API refuses.

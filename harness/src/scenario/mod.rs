@@ -12,14 +12,14 @@ use std::time::Duration;
 pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
-    JsonObject, Layout, MatchRule, Phase, PortSelector, PullPolicy, RequestSpec, TargetRef, TrafficSelector,
-    Translator, UpdateExpect, VersionDoc as VersionSpec, VmConfig, WasmConfig, WasmPluginSpec, WorkloadMode,
-    WorkloadSelector,
+    JsonObject, Layout, MatchRule, Phase, PluginType, PortSelector, PullPolicy, RequestSpec, ServiceProtocol,
+    TargetRef, TcpExchange, TrafficSelector, Translator, UpdateExpect, VersionDoc as VersionSpec, VmConfig, WasmConfig,
+    WasmPluginSpec, WorkloadMode, WorkloadSelector,
 };
 pub use feature::Feature;
 
 use crate::failure::{Failure, FailureKind};
-pub use load::{discover, load_all, load_file, Diagnostic, LoadError};
+pub use load::{discover, load_all, load_file, Diagnostic, LoadError, HTTP_LISTENER};
 
 /// Consecutive passes a step needs unless it says otherwise.
 pub const DEFAULT_TIMES: u32 = 3;
@@ -41,6 +41,8 @@ pub struct Scenario {
     pub plugins: BTreeMap<String, Plugin>,
     pub services: Vec<Service>,
     pub routes: Vec<Route>,
+    /// The gateway's TCP listeners, each proxying to a TCP service.
+    pub tcp_listeners: Vec<TcpListener>,
     pub resources: Vec<WasmPlugin>,
     pub policies: Vec<Policy>,
     /// Environment of the gateway's Envoy.
@@ -138,6 +140,15 @@ pub struct Service {
     pub name: String,
     pub host: String,
     pub port: u16,
+    pub protocol: ServiceProtocol,
+}
+
+/// A TCP listener of the gateway; where it listens is the run's.
+#[derive(Debug, Clone)]
+pub struct TcpListener {
+    pub name: String,
+    /// The TCP service it proxies every connection to.
+    pub service: String,
 }
 
 impl Service {
@@ -313,6 +324,7 @@ impl Step {
             Action::Filters(_) => "filter chain order".to_owned(),
             Action::Change { change, .. } => change.label(),
             Action::Reload(reload) => format!("reload under load: {}", reload.change.label()),
+            Action::Tcp(exchange) => format!("tcp {}: send {:?}", exchange.listener, exchange.send),
             Action::StopRegistry => "stop the registry".to_owned(),
             Action::ReplaceGateway => "replace the gateway with a new one".to_owned(),
             Action::RestartGateway => "restart the gateway in place".to_owned(),
@@ -422,6 +434,7 @@ pub enum Action {
         expect: Box<Expect>,
     },
     Filters(FilterOrder),
+    Tcp(TcpExchange),
     /// A change, then the wait (up to `within`) for the gateway to take or
     /// refuse it; `expect` says which it must be.
     Change {

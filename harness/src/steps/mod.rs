@@ -8,21 +8,24 @@ mod change;
 mod filters;
 mod reload;
 mod request;
+mod tcp;
 
 use std::cell::RefCell;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 pub use change::publish;
+pub use tcp::Connections as TcpConnections;
 
 use crate::assert::eventually::{eventually, Attempts, Streak};
 use crate::assert::http::{verify as verify_exchange, Exchange};
 use crate::assert::reload::{analyze, verify as verify_reload, Analysis};
+use crate::assert::tcp::verify as verify_tcp;
 use crate::assert::{filters::verify as verify_chain, Check, Verdict};
 use crate::components::envoy::updates::Update;
 use crate::failure::{Failure, FailureKind};
 use crate::profiles::{Deployment, Names, Stage};
-use crate::scenario::{Action, Expect, FilterOrder, Phase, Reload, Retry, Scenario, Step};
+use crate::scenario::{Action, Expect, FilterOrder, Phase, Reload, Retry, Scenario, Step, TcpExchange};
 use crate::translate::IstiodVersion;
 
 /// What a step needs from the run; changes (`push`, `apply`, `delete`) go
@@ -31,6 +34,8 @@ pub struct StepContext<'a, 'b> {
     pub deployment: &'a mut dyn Deployment,
     pub stage: &'a mut Stage<'b>,
     pub http: &'a reqwest::Client,
+    /// The TCP connections `tcp` steps named so far.
+    pub connections: &'a mut TcpConnections,
 }
 
 #[derive(Debug, Clone)]
@@ -116,7 +121,7 @@ pub struct Alternative {
 impl Alternative {
     pub fn new(step: Step) -> Self {
         let retry = match step.action {
-            Action::Request { .. } | Action::Filters(_) => step.retry,
+            Action::Request { .. } | Action::Tcp(_) | Action::Filters(_) => step.retry,
             _ => Retry::Once,
         };
         Alternative { streak: Streak::new(retry), step }
@@ -164,12 +169,27 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
             .await;
             retried(step, &mut result, outcome)
         }
+        Action::Tcp(exchange) => {
+            let deployment = &*ctx.deployment;
+            // Attempts run one after another; the lock only lends the connections to each.
+            let connections = tokio::sync::Mutex::new(&mut *ctx.connections);
+            let outcome = eventually(step.retry, || async {
+                let observed = tcp::exchange(deployment, *connections.lock().await, exchange).await;
+                judged(&|action| match action {
+                    Action::Tcp(exchange) => Some(judge_tcp(exchange, &observed).is_ok()),
+                    _ => None,
+                });
+                judge_tcp(exchange, &observed)
+            })
+            .await;
+            retried(step, &mut result, outcome)
+        }
         Action::Filters(order) => {
             let (deployment, istiod, names) = (&*ctx.deployment, ctx.stage.target.istiod, &ctx.stage.names);
             let scenario = ctx.stage.scenario;
             let last_seen = RefCell::new(Vec::new());
             let outcome = eventually(step.retry, || async {
-                let observed = filters::chain(deployment).await;
+                let observed = filters::chain(deployment, order).await;
                 judged(&|action| match action {
                     Action::Filters(order) => Some(judge_chain(order, istiod, names, scenario, &observed).is_ok()),
                     _ => None,
@@ -278,6 +298,10 @@ fn retried(step: &Step, result: &mut StepResult, outcome: Result<Attempts, Attem
 
 fn judge_exchange(expect: &Expect, observed: &Result<Exchange, Failure>) -> Result<(), Failure> {
     holds(verify_exchange(expect, observed.as_ref().map_err(Clone::clone)?))
+}
+
+fn judge_tcp(exchange: &TcpExchange, observed: &Result<Vec<u8>, Failure>) -> Result<(), Failure> {
+    holds(verify_tcp(&exchange.expect, observed.as_ref().map_err(Clone::clone)?))
 }
 
 fn judge_chain(

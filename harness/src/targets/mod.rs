@@ -145,6 +145,9 @@ fn declared(profile: &[Feature], istiod: IstiodVersion) -> BTreeSet<Feature> {
     if istiod.fail_reload() {
         features.insert(Feature::FailReload);
     }
+    if istiod.network_plugins() {
+        features.insert(Feature::NetworkPlugins);
+    }
     features
 }
 

@@ -1,6 +1,6 @@
 //! An Istio WasmPlugin as the ECDS resource istiod sends (and pilot-agent
 //! rewrites to a local file): a `TypedExtensionConfig` holding an
-//! `envoy.extensions.filters.http.wasm.v3.Wasm` filter.
+//! `envoy.extensions.filters.http.wasm.v3.Wasm` filter, or the network one.
 
 use std::path::Path;
 
@@ -11,6 +11,7 @@ use super::istiod::FailField;
 use crate::scenario::{EnvValueSource, FailStrategy};
 
 pub const WASM_HTTP_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+pub const WASM_NETWORK_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm";
 const TYPED_EXTENSION_CONFIG_TYPE: &str = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
 const STRING_VALUE_TYPE: &str = "type.googleapis.com/google.protobuf.StringValue";
 const V8: &str = "envoy.wasm.runtime.v8";
@@ -20,8 +21,17 @@ pub fn extension_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
     json!({
         "@type": TYPED_EXTENSION_CONFIG_TYPE,
         "name": plugin.filter_name(),
-        "typed_config": {"@type": WASM_HTTP_FILTER_TYPE, "config": plugin_config(plugin, module)},
+        "typed_config": {"@type": filter_type(plugin), "config": plugin_config(plugin, module)},
     })
+}
+
+/// The type of Wasm filter istiod makes of `plugin`: a network one for `type: NETWORK`.
+pub fn filter_type(plugin: &IstioWasmPlugin) -> &'static str {
+    if plugin.spec.network() {
+        WASM_NETWORK_FILTER_TYPE
+    } else {
+        WASM_HTTP_FILTER_TYPE
+    }
 }
 
 /// Mirrors istiod's `buildPluginConfig` (pilot/pkg/model/extensions.go).

@@ -82,6 +82,7 @@ fn istio_fields(spec: &WasmPluginSpec) -> IstioSpec {
         selector: spec.selector.as_ref().map(|s| s.value.clone()),
         target_ref: spec.target_ref.as_ref().map(|t| t.value.clone()),
         target_refs: spec.target_refs.as_ref().map(|t| t.value.clone()),
+        plugin_type: spec.plugin_type,
     }
 }
 

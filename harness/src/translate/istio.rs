@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use super::istiod::{IstiodVersion, Naming};
 use crate::scenario::{
-    FailStrategy, JsonObject, Phase, PullPolicy, Reference, TargetRef, TrafficSelector, VmConfig, WorkloadSelector,
+    FailStrategy, JsonObject, Phase, PluginType, PullPolicy, Reference, TargetRef, TrafficSelector, VmConfig,
+    WorkloadSelector,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,9 +107,16 @@ pub struct IstioSpec {
     pub target_ref: Option<TargetRef>,
     #[serde(rename = "targetRefs", skip_serializing_if = "Option::is_none")]
     pub target_refs: Option<Vec<TargetRef>>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub plugin_type: Option<PluginType>,
 }
 
 impl IstioSpec {
+    /// Whether istiod makes it a network filter (`type: NETWORK`), not an HTTP one.
+    pub fn network(&self) -> bool {
+        self.plugin_type == Some(PluginType::Network)
+    }
+
     /// Whether it attaches by `targetRef` or `targetRefs`, not by selector.
     pub fn targets(&self) -> bool {
         self.target_ref.is_some() || self.target_refs.as_ref().is_some_and(|refs| !refs.is_empty())

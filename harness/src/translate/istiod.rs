@@ -119,6 +119,14 @@ impl IstiodVersion {
         self.minor >= 27
     }
 
+    /// Whether the model of where it puts NETWORK plugins on a gateway (on
+    /// every listener, ahead of the HTTP connection manager or TCP proxy)
+    /// holds for it: checked against the real istiod 1.30, and not modelled
+    /// for earlier ones.
+    pub fn network_plugins(self) -> bool {
+        self.minor >= 30
+    }
+
     pub fn fail_field(self) -> FailField {
         if self.minor < 25 {
             FailField::FailOpen

@@ -97,15 +97,24 @@ fn route_names(dump: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Prefix of the stats Envoy keeps per ECDS resource of an HTTP filter.
-pub const ECDS_STATS_PREFIX: &str = "extension_config_discovery.http_filter.";
+/// Prefix of the stats Envoy keeps per ECDS resource, then the layer of
+/// the filter it configures (`ECDS_LAYERS`), then its name.
+pub const ECDS_STATS_PREFIX: &str = "extension_config_discovery.";
+/// An HTTP filter's ECDS stats, or a network filter's (a NETWORK plugin).
+pub const ECDS_LAYERS: [&str; 2] = ["http_filter.", "network_filter."];
+
+/// The stat names a filter's ECDS `counter` may have: one per layer, of
+/// which only the filter's own exists.
+pub fn ecds_stats<'a>(name: &'a str, counter: &'a str) -> impl Iterator<Item = String> + 'a {
+    ECDS_LAYERS.into_iter().map(move |layer| format!("{ECDS_STATS_PREFIX}{layer}{name}.{counter}"))
+}
 
 /// Whether every expected ECDS resource has been applied, from Envoy's
 /// stats: a Wasm filter counts only once its module compiled and its
 /// plugin accepted the configuration, which is after it shows in the dump.
 pub fn ecds_applied(stats: &BTreeMap<String, u64>, expected: &Expected) -> Readiness {
     for name in &expected.ecds {
-        let stat = |what: &str| stats.get(&format!("{ECDS_STATS_PREFIX}{name}.{what}")).copied().unwrap_or(0);
+        let stat = |what: &str| ecds_stats(name, what).filter_map(|s| stats.get(&s)).sum::<u64>();
         if stat("update_rejected") > 0 {
             return Readiness::Rejected(format!("ECDS {name}: the update was rejected"));
         }
@@ -135,6 +144,21 @@ pub fn http_filters(dump: &Value, listener: Option<&str>) -> Result<Vec<String>,
     };
     let hcm = hcm_of(chosen).expect("filtered on having one");
     Ok(hcm["typed_config"]["http_filters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// The network filter names of the active listener `listener`, in its
+/// first filter chain (the gateway's listeners have one).
+pub fn network_filters(dump: &Value, listener: &str) -> Result<Vec<String>, String> {
+    let active = dynamic_listeners(dump)
+        .filter_map(|l| l.get("active_state").map(|s| &s["listener"]))
+        .find(|l| l["name"] == listener)
+        .ok_or_else(|| format!("no active listener named {listener}"))?;
+    Ok(active["filter_chains"][0]["filters"]
         .as_array()
         .into_iter()
         .flatten()
@@ -205,7 +229,7 @@ mod tests {
         let stats = |success, rejected| -> BTreeMap<String, u64> {
             [("update_success", success), ("update_rejected", rejected)]
                 .into_iter()
-                .map(|(k, v)| (format!("{ECDS_STATS_PREFIX}plug.{k}"), v))
+                .map(|(k, v)| (format!("{ECDS_STATS_PREFIX}http_filter.plug.{k}"), v))
                 .collect()
         };
         assert_eq!(ecds_applied(&stats(1, 0), &expected()), Readiness::Ready);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::dump::ECDS_STATS_PREFIX;
+use super::dump::ecds_stats;
 
 /// Envoy's gauge of listeners still warming (waiting for their ECDS).
 pub const WARMING: &str = "listener_manager.total_listeners_warming";
@@ -25,17 +25,18 @@ pub enum Resource {
     Clusters,
     /// A route configuration (RDS), by its connection manager's stat prefix and its name.
     Routes { stat_prefix: String, name: String },
-    /// An HTTP filter's configuration (ECDS), by filter name.
+    /// An HTTP or network filter's configuration (ECDS), by filter name.
     Filter(String),
 }
 
 impl Resource {
-    fn stat(&self, counter: &str) -> String {
+    /// The stat names its `counter` may have (a filter's: one per layer, see `ecds_stats`).
+    fn stats(&self, counter: &str) -> Vec<String> {
         match self {
-            Resource::Listeners => format!("listener_manager.lds.{counter}"),
-            Resource::Clusters => format!("cluster_manager.cds.{counter}"),
-            Resource::Routes { stat_prefix, name } => format!("http.{stat_prefix}.rds.{name}.{counter}"),
-            Resource::Filter(name) => format!("{ECDS_STATS_PREFIX}{name}.{counter}"),
+            Resource::Listeners => vec![format!("listener_manager.lds.{counter}")],
+            Resource::Clusters => vec![format!("cluster_manager.cds.{counter}")],
+            Resource::Routes { stat_prefix, name } => vec![format!("http.{stat_prefix}.rds.{name}.{counter}")],
+            Resource::Filter(name) => ecds_stats(name, counter).collect(),
         }
     }
 
@@ -153,8 +154,8 @@ pub enum Progress {
 }
 
 fn moved(r: &Resource, counter: &str, before: &Stats, now: &Stats) -> bool {
-    let stat = r.stat(counter);
-    now.get(&stat).copied().unwrap_or(0) > before.get(&stat).copied().unwrap_or(0)
+    let value = |stats: &Stats| r.stats(counter).iter().filter_map(|s| stats.get(s)).sum::<u64>();
+    value(now) > value(before)
 }
 
 /// Whether Envoy has acted on `r`: refused it, or taken it and, for the
@@ -313,8 +314,10 @@ mod tests {
     #[test]
     fn stat_names_follow_envoy() {
         let routes = Resource::Routes { stat_prefix: "gateway".into(), name: "gateway".into() };
-        assert_eq!(routes.stat("update_success"), "http.gateway.rds.gateway.update_success");
-        assert_eq!(Resource::Clusters.stat("update_rejected"), "cluster_manager.cds.update_rejected");
+        assert_eq!(routes.stats("update_success"), ["http.gateway.rds.gateway.update_success"]);
+        assert_eq!(Resource::Clusters.stats("update_rejected"), ["cluster_manager.cds.update_rejected"]);
+        let network = "extension_config_discovery.network_filter.plug.config_reload";
+        assert!(Resource::Filter("plug".into()).stats("config_reload").contains(&network.to_owned()));
         let filter = regex::Regex::new(STATS_FILTER).expect("a valid filter");
         assert!(filter.is_match(ECDS_NO) && filter.is_match(ECDS_OK) && filter.is_match(WARMING));
         assert!(!filter.is_match("server.uptime"));

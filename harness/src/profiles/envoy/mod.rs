@@ -6,6 +6,7 @@
 
 mod xds;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use super::{Clock, DeployError, Deployment, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::Update;
 use crate::components::envoy::{await_update, Admin, Baseline, Envoy, EnvoyStart};
 use crate::runtime::Program;
-use crate::scenario::Feature;
+use crate::scenario::{Feature, HTTP_LISTENER};
 use crate::targets::Needs;
 use crate::translate::IstioWasmPlugin;
 
@@ -37,7 +38,7 @@ impl Profile for Standalone {
 
     fn needs(&self) -> Needs {
         Needs {
-            features: vec![Feature::DirectDelivery, Feature::GatewayEnv, Feature::OwnRegistry],
+            features: vec![Feature::DirectDelivery, Feature::GatewayEnv, Feature::OwnRegistry, Feature::TcpListeners],
             programs: &[Program::Envoy],
         }
     }
@@ -52,6 +53,8 @@ pub struct EnvoyDeployment {
     /// Render and pull, then Envoy's start until ready.
     boot: Vec<(&'static str, Duration)>,
     gateway: SocketAddr,
+    /// The scenario's TCP listeners, by name.
+    tcp: BTreeMap<String, SocketAddr>,
     admin: SocketAddr,
     xds_dir: PathBuf,
     access_log: PathBuf,
@@ -65,6 +68,17 @@ impl Deployment for EnvoyDeployment {
 
     fn admin(&self) -> &Admin {
         self.envoy.admin()
+    }
+
+    fn tcp_listener(&self, name: &str) -> Option<SocketAddr> {
+        self.tcp.get(name).copied()
+    }
+
+    fn envoy_listener(&self, listener: &str) -> Option<String> {
+        match listener {
+            HTTP_LISTENER => Some(xds::LISTENER.to_owned()),
+            tcp => self.tcp.contains_key(tcp).then(|| xds::tcp_listener_name(tcp)),
+        }
     }
 
     fn access_log(&self) -> &Path {
@@ -82,7 +96,8 @@ impl Deployment for EnvoyDeployment {
     /// Rewrites the files that changed, which Envoy picks up by itself, and
     /// waits (up to `within`) until Envoy has taken or refused each update.
     async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
-        let (files, _) = render(stage, &self.xds_dir, &self.access_log, self.gateway, self.admin).await?;
+        let listeners = Listeners { gateway: self.gateway, tcp: &self.tcp, admin: self.admin };
+        let (files, _) = render(stage, &self.xds_dir, &self.access_log, &listeners).await?;
         let changes = files.changes(&self.xds_dir);
         let (admin, process) = self.envoy.parts();
         let baseline = Baseline::take(admin, process).await?;
@@ -107,10 +122,14 @@ async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
     let io = |what: &'static str| DeployError::io(what);
     let gateway = stage.loopback.free_addr().map_err(io("no free port for the gateway listener"))?;
     let admin = stage.loopback.free_addr().map_err(io("no free port for Envoy's admin API"))?;
+    let mut tcp = BTreeMap::new();
+    for listener in &stage.scenario.tcp_listeners {
+        tcp.insert(listener.name.clone(), stage.loopback.free_addr().map_err(io("no free port for a TCP listener"))?);
+    }
     let xds_dir = stage.dir.join("xds");
     let access_log = stage.dir.join(ACCESS_LOG);
     let mut clock = Clock::default();
-    let (files, plugins) = render(stage, &xds_dir, &access_log, gateway, admin).await?;
+    let (files, plugins) = render(stage, &xds_dir, &access_log, &Listeners { gateway, tcp: &tcp, admin }).await?;
     xds::write(&xds_dir, &files.changes(&xds_dir)).map_err(io("cannot write the xDS files"))?;
     clock.lap("pull + render");
     let start = EnvoyStart {
@@ -122,9 +141,18 @@ async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
         env: &stage.scenario.gateway_env,
     };
     let mut envoy = Envoy::start(stage.target.runtime.as_ref(), start).await?;
-    envoy.wait_ready(&stage.expected(xds::LISTENER.to_owned(), &plugins), READY_TIMEOUT).await?;
+    let listeners = std::iter::once(xds::LISTENER.to_owned())
+        .chain(stage.scenario.tcp_listeners.iter().map(|l| xds::tcp_listener_name(&l.name)));
+    envoy.wait_ready(&stage.expected(listeners.collect(), &plugins), READY_TIMEOUT).await?;
     clock.lap("envoy ready");
-    Ok(EnvoyDeployment { envoy, boot: clock.laps, gateway, admin, xds_dir, access_log })
+    Ok(EnvoyDeployment { envoy, boot: clock.laps, gateway, tcp, admin, xds_dir, access_log })
+}
+
+/// Where Envoy listens: its HTTP listener, the TCP ones and its admin API.
+struct Listeners<'a> {
+    gateway: SocketAddr,
+    tcp: &'a BTreeMap<String, SocketAddr>,
+    admin: SocketAddr,
 }
 
 /// The xDS files for the stage's current WasmPlugins, with their modules
@@ -133,8 +161,7 @@ async fn render(
     stage: &Stage<'_>,
     xds_dir: &Path,
     access_log: &Path,
-    gateway: SocketAddr,
-    admin: SocketAddr,
+    listeners: &Listeners<'_>,
 ) -> Result<(xds::Files, Vec<IstioWasmPlugin>), DeployError> {
     let plugins = stage.reaching(&stage.plugins()?);
     let modules_dir = stage.dir.join("modules");
@@ -158,8 +185,9 @@ async fn render(
     let files = xds::render(&xds::Input {
         dir: xds_dir,
         access_log,
-        gateway,
-        admin,
+        gateway: listeners.gateway,
+        tcp: listeners.tcp,
+        admin: listeners.admin,
         scenario: stage.scenario,
         backends: &stage.backends,
         plugins: plugins.iter().zip(&modules).collect(),

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use crate::components::envoy::access_log;
 use crate::components::envoy::updates::Resource;
 use crate::scenario::Scenario;
-use crate::translate::ecds::{extension_config, WASM_HTTP_FILTER_TYPE};
+use crate::translate::ecds::{extension_config, filter_type};
 use crate::translate::IstioWasmPlugin;
 
 pub const BOOTSTRAP: &str = "bootstrap.json";
@@ -30,6 +30,8 @@ pub struct Input<'a> {
     /// Where Envoy logs the requests that name themselves (`access_log`).
     pub access_log: &'a Path,
     pub gateway: SocketAddr,
+    /// Where each of the scenario's TCP listeners listens, by name.
+    pub tcp: &'a BTreeMap<String, SocketAddr>,
     pub admin: SocketAddr,
     pub scenario: &'a Scenario,
     pub backends: &'a BTreeMap<String, SocketAddr>,
@@ -124,27 +126,25 @@ pub fn render(input: &Input<'_>) -> Files {
 
     let by_name: BTreeMap<String, &PathBuf> = input.plugins.iter().map(|(p, m)| (p.filter_name(), *m)).collect();
     let ordered: Vec<&IstioWasmPlugin> = input.plugins.iter().map(|(p, _)| *p).collect();
-    let mut http_filters: Vec<Value> = ordered
-        .iter()
-        .map(|p| {
-            json!({
-                "name": p.filter_name(),
-                "config_discovery": {
-                    "config_source": file_source(&dir.join(ECDS_DIR).join(ecds_file(p))),
-                    "type_urls": [WASM_HTTP_FILTER_TYPE],
-                },
-            })
+    // Each filter as its listener or connection manager names it, its config by ECDS.
+    let discovered = |p: &&IstioWasmPlugin| {
+        json!({
+            "name": p.filter_name(),
+            "config_discovery": {
+                "config_source": file_source(&dir.join(ECDS_DIR).join(ecds_file(p))),
+                "type_urls": [filter_type(p)],
+            },
         })
-        .collect();
+    };
+    // istiod puts a NETWORK plugin on every listener of the gateway, ahead
+    // of its HTTP connection manager or TCP proxy, in the same order.
+    let network_filters: Vec<Value> = ordered.iter().filter(|p| p.spec.network()).map(discovered).collect();
+    let mut http_filters: Vec<Value> = ordered.iter().filter(|p| !p.spec.network()).map(discovered).collect();
     http_filters.push(json!({
         "name": ROUTER,
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
     }));
-    let listener = json!({
-        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
-        "name": LISTENER,
-        "address": socket(input.gateway),
-        "filter_chains": [{"filters": [{
+    let hcm = json!({
             "name": "envoy.filters.network.http_connection_manager",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
@@ -162,8 +162,31 @@ pub fn render(input: &Input<'_>) -> Files {
                     },
                 }],
             },
-        }]}],
     });
+    let listener = json!({
+        "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+        "name": LISTENER,
+        "address": socket(input.gateway),
+        "filter_chains": [{"filters": network_filters.iter().chain([&hcm]).collect::<Vec<_>>()}],
+    });
+    let mut listeners = vec![listener];
+    listeners.extend(input.scenario.tcp_listeners.iter().map(|tcp| {
+        let service = input.scenario.service(&tcp.service).expect("the loader checks a listener's service");
+        let proxy = json!({
+            "name": "envoy.filters.network.tcp_proxy",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                "stat_prefix": tcp_listener_name(&tcp.name),
+                "cluster": service.cluster_name(),
+            },
+        });
+        json!({
+            "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+            "name": tcp_listener_name(&tcp.name),
+            "address": socket(input.tcp[&tcp.name]),
+            "filter_chains": [{"filters": network_filters.iter().chain([&proxy]).collect::<Vec<_>>()}],
+        })
+    }));
     let ecds = ordered
         .iter()
         .map(|p| {
@@ -174,11 +197,16 @@ pub fn render(input: &Input<'_>) -> Files {
 
     Files {
         bootstrap,
-        lds: discovery_response(vec![listener]),
+        lds: discovery_response(listeners),
         rds: discovery_response(vec![route_configuration(input.scenario)]),
         cds: discovery_response(clusters(input.scenario, input.backends)),
         ecds,
     }
+}
+
+/// The Envoy listener of the scenario's TCP listener `name`.
+pub fn tcp_listener_name(name: &str) -> String {
+    format!("tcp-{name}")
 }
 
 fn ecds_file(plugin: &IstioWasmPlugin) -> String {

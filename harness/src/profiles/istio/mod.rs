@@ -33,7 +33,7 @@ use crate::runtime::isolation::is_isolated;
 use crate::runtime::ports::PortBlock;
 use crate::runtime::rundir;
 use crate::runtime::{Program, Runtime};
-use crate::scenario::Feature;
+use crate::scenario::{Feature, HTTP_LISTENER};
 use crate::targets::Needs;
 use crate::translate::IstioWasmPlugin;
 
@@ -42,8 +42,14 @@ pub use self::kube::KubeError;
 pub use crate::options::Endpoints;
 
 /// What an istio gateway can do.
-pub(in crate::profiles) const FEATURES: &[Feature] =
-    &[Feature::AgentFetch, Feature::NewGateway, Feature::GatewayEnv, Feature::OwnRegistry, Feature::NativeFilters];
+pub(in crate::profiles) const FEATURES: &[Feature] = &[
+    Feature::AgentFetch,
+    Feature::NewGateway,
+    Feature::GatewayEnv,
+    Feature::OwnRegistry,
+    Feature::NativeFilters,
+    Feature::TcpListeners,
+];
 /// The programs an istio gateway runs.
 pub(in crate::profiles) const PROGRAMS: &[Program] = &[Program::Agent, Program::Envoy];
 
@@ -159,9 +165,11 @@ pub struct IstioDeployment {
     bind: Ipv4Addr,
     /// Gateways started so far; each gets a folder of its own.
     started: u32,
-    port: u16,
+    ports: ListenerPorts,
     /// Where the harness reaches the gateway's listener.
     listener: SocketAddr,
+    /// Where it reaches each TCP listener, by name.
+    tcp: BTreeMap<String, SocketAddr>,
     client: ::kube::Client,
     /// Whether the cluster's namespace controller removes deleted namespaces.
     namespace_controller: bool,
@@ -188,8 +196,21 @@ impl Deployment for IstioDeployment {
         self.gateway.admin()
     }
 
+    fn tcp_listener(&self, name: &str) -> Option<SocketAddr> {
+        self.tcp.get(name).copied()
+    }
+
+    /// istiod names a gateway listener `BIND_PORT`.
+    fn envoy_listener(&self, listener: &str) -> Option<String> {
+        let port = match listener {
+            HTTP_LISTENER => self.ports.http,
+            tcp => *self.ports.tcp.get(tcp)?,
+        };
+        Some(format!("{}_{port}", self.bind))
+    }
+
     fn forwarded(&self) -> bool {
-        self.listener != SocketAddr::from((self.bind, self.port))
+        self.listener != SocketAddr::from((self.bind, self.ports.http))
     }
 
     /// The agent's log: its Envoy writes the mesh's access log to stdout.
@@ -220,7 +241,7 @@ impl Deployment for IstioDeployment {
     /// taken or refused the updates the model expects istiod to send it.
     async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
         let plugins = stage.plugins()?;
-        let objects = render(stage, &plugins, self.bind, self.port, &self.labels, &self.dir)?;
+        let objects = render(stage, &plugins, self.bind, &self.ports, &self.labels, &self.dir)?;
         let expected = GatewayWasm::of(stage, &plugins, &objects);
         let resources = self.expected.updates_to(&expected);
         let creates = wasm_plugins(&objects).any(|o| !self.applied.iter().any(|a| same(a, o)));
@@ -253,7 +274,7 @@ impl Deployment for IstioDeployment {
         let dir = self.dir.join(format!("gateway-{}", self.started));
         std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the new gateway's folder"))?;
         self.gateway.replace(self.runtime.as_ref(), &place.spec(stage, &dir)).await?;
-        let expected = ready(stage, self.bind, self.port)?;
+        let expected = ready(stage, self.bind, &self.ports)?;
         self.gateway.wait_ready(&expected, READY_TIMEOUT).await?;
         Ok(())
     }
@@ -263,7 +284,7 @@ impl Deployment for IstioDeployment {
             return Err(DeployError::CannotRestart);
         }
         self.gateway.restart().await?;
-        self.gateway.wait_ready(&ready(stage, self.bind, self.port)?, READY_TIMEOUT).await?;
+        self.gateway.wait_ready(&ready(stage, self.bind, &self.ports)?, READY_TIMEOUT).await?;
         Ok(())
     }
 
@@ -278,13 +299,14 @@ impl Deployment for IstioDeployment {
             runtime: _forwards,
             proxy,
             bind,
-            port,
+            ports,
             client,
             namespace_controller,
             debug,
             applied,
             ..
         } = *self;
+        let port = ports.http;
         let admin = gateway.admin().clone();
         gateway.stop().await;
         let (namespaces, objects): (Vec<&Value>, Vec<&Value>) = applied.iter().partition(|o| o["kind"] == "Namespace");
@@ -386,14 +408,18 @@ pub(in crate::profiles) async fn deploy(
     std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the istio folder"))?;
     write_names(stage, &dir)?;
     let GatewayRun { runtime, bind, installed } = gateway;
-    // A port free on the run's address: where the gateway shares it, its listener's.
-    let port = stage.loopback.free_port().map_err(DeployError::io("no free port for the gateway"))?;
+    // Ports free on the run's address: where the gateway shares it, its listeners'.
+    let free = || stage.loopback.free_port().map_err(DeployError::io("no free port for the gateway"));
+    let mut ports = ListenerPorts { http: free()?, tcp: BTreeMap::new() };
+    for listener in &stage.scenario.tcp_listeners {
+        ports.tcp.insert(listener.name.clone(), free()?);
+    }
     let labels = match &installed {
         Some(installed) => installed.labels.clone(),
         None => BTreeMap::from([("istio".to_owned(), resources::gateway_label(&stage.names))]),
     };
     let plugins = stage.plugins()?;
-    let objects = render(stage, &plugins, bind, port, &labels, &dir)?;
+    let objects = render(stage, &plugins, bind, &ports, &labels, &dir)?;
     let ControlPlaneAccess { endpoints, client, namespace_controller } = control_plane;
     apply_all(&client, &objects).await?;
     let last_created = unix_second();
@@ -419,9 +445,13 @@ pub(in crate::profiles) async fn deploy(
             (gateway, Origin::Own(place), proxy)
         }
     };
-    gateway.wait_ready(&ready(stage, bind, port)?, READY_TIMEOUT).await?;
+    gateway.wait_ready(&ready(stage, bind, &ports)?, READY_TIMEOUT).await?;
     clock.lap("gateway ready");
-    let listener = gateway.reach(runtime.as_ref(), SocketAddr::from((bind, port))).await?;
+    let listener = gateway.reach(runtime.as_ref(), SocketAddr::from((bind, ports.http))).await?;
+    let mut tcp = BTreeMap::new();
+    for (name, port) in &ports.tcp {
+        tcp.insert(name.clone(), gateway.reach(runtime.as_ref(), SocketAddr::from((bind, *port))).await?);
+    }
     Ok(IstioDeployment {
         gateway,
         origin,
@@ -430,8 +460,9 @@ pub(in crate::profiles) async fn deploy(
         labels,
         bind,
         started: 1,
-        port,
+        ports,
         listener,
+        tcp,
         client,
         namespace_controller,
         debug: istiod::Debug::at(&endpoints.debug, endpoints.debug_token.clone()),
@@ -471,10 +502,18 @@ impl GatewayPlace {
     }
 }
 
-/// What a gateway of the stage has once ready: its listener, and the
+/// The ports of a scenario's gateway listeners, on its address.
+struct ListenerPorts {
+    http: u16,
+    /// Each TCP listener's, by name.
+    tcp: BTreeMap<String, u16>,
+}
+
+/// What a gateway of the stage has once ready: its listeners, and the
 /// Wasm filters of the plugins that reach it.
-fn ready(stage: &Stage<'_>, ip: Ipv4Addr, port: u16) -> Result<Expected, DeployError> {
-    Ok(stage.expected(format!("{ip}_{port}"), &stage.reaching(&stage.plugins()?)))
+fn ready(stage: &Stage<'_>, ip: Ipv4Addr, ports: &ListenerPorts) -> Result<Expected, DeployError> {
+    let listeners = std::iter::once(ports.http).chain(ports.tcp.values().copied()).map(|port| format!("{ip}_{port}"));
+    Ok(stage.expected(listeners.collect(), &stage.reaching(&stage.plugins()?)))
 }
 
 /// Where the scenario's namespaces landed, kept with its evidence.
@@ -497,7 +536,7 @@ fn render(
     stage: &Stage<'_>,
     plugins: &[IstioWasmPlugin],
     ip: Ipv4Addr,
-    port: u16,
+    ports: &ListenerPorts,
     labels: &BTreeMap<String, String>,
     dir: &std::path::Path,
 ) -> Result<Vec<Value>, DeployError> {
@@ -516,7 +555,8 @@ fn render(
         plugins: plugins.iter().filter(translated).map(|p| bound(p, registry, stage.module(p))).collect(),
         backends: &stage.backends,
         gateway_ip: ip,
-        gateway_port: port,
+        gateway_port: ports.http,
+        tcp_ports: &ports.tcp,
         gateway_labels: labels,
         as_written: as_written.iter().map(|r| bound(*r, registry, stage.module_of(&r.plugin, &r.reference))).collect(),
         registry,

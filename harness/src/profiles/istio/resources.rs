@@ -1,6 +1,7 @@
 //! A scenario as the Kubernetes resources istiod reads, in the namespaces
 //! the scenario landed in (`Names`): its namespaces; a Gateway selecting its
-//! gateway's labels; a ServiceEntry per service (static endpoint on its
+//! gateway's labels, with an HTTP server and one TCP server per TCP
+//! listener (each routed by a VirtualService of its own); a ServiceEntry per service (static endpoint on its
 //! echo backend, so clusters are `outbound|PORT||FQDN`) and a VirtualService
 //! per host whose HTTP routes carry the scenario's route names, both seen by
 //! the scenario's namespace and its gateway's only; its policies; and the
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 use crate::mesh::{GATEWAY_LABEL, GATEWAY_NAMESPACE, GATEWAY_PORT};
 use crate::profiles::{Names, PullLogin};
 use crate::runtime::owner;
-use crate::scenario::{Flavor, PullSecret, Scenario, WasmPlugin, WorkloadSelector, SHA256_AUTO};
+use crate::scenario::{Flavor, PullSecret, Scenario, ServiceProtocol, WasmPlugin, WorkloadSelector, SHA256_AUTO};
 use crate::translate::istio::IstioKind;
 use crate::translate::{self, IstioWasmPlugin};
 
@@ -34,6 +35,8 @@ pub struct Input<'a> {
     pub backends: &'a BTreeMap<String, SocketAddr>,
     pub gateway_ip: Ipv4Addr,
     pub gateway_port: u16,
+    /// The port of each of the scenario's TCP listeners, by name.
+    pub tcp_ports: &'a BTreeMap<String, u16>,
     /// The labels of the gateway, which the selectors match.
     pub gateway_labels: &'a BTreeMap<String, String>,
     /// Higress WasmPlugins applied as written, for the cluster's own
@@ -75,6 +78,10 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
     objects.extend(input.scenario.pull_secrets.iter().map(|s| pull_secret(s, names, input.registry, input.pull_login)));
     objects.extend(input.scenario.services.iter().map(|service| {
         let backend = input.backends[&service.name];
+        let (name, protocol) = match service.protocol {
+            ServiceProtocol::Http => ("http", "HTTP"),
+            ServiceProtocol::Tcp => ("tcp", "TCP"),
+        };
         json!({
             "apiVersion": "networking.istio.io/v1",
             "kind": "ServiceEntry",
@@ -84,13 +91,14 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
                 // Other scenarios name their services alike.
                 "exportTo": export_to,
                 "location": "MESH_INTERNAL",
-                "ports": [{"number": service.port, "name": "http", "protocol": "HTTP"}],
+                "ports": [{"number": service.port, "name": name, "protocol": protocol}],
                 "resolution": "STATIC",
-                "endpoints": [{"address": backend.ip().to_string(), "ports": {"http": backend.port()}}],
+                "endpoints": [{"address": backend.ip().to_string(), "ports": {name: backend.port()}}],
             },
         })
     }));
     objects.extend(virtual_services(input.scenario, &home, &export_to));
+    objects.extend(tcp_virtual_services(input, &home, &export_to));
     let gateway = GatewayFacts { labels, port: input.gateway_port };
     objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, names, url, sha256, &gateway)));
     objects.extend(input.as_written.iter().map(|(r, url, sha256)| higress_wasm_plugin(r, names, url, sha256)));
@@ -123,19 +131,48 @@ fn policy(document: &Value, names: &Names, labels: &BTreeMap<String, String>) ->
     object
 }
 
+/// The scenario's Gateway: its HTTP server, and one TCP server per TCP listener.
 fn gateway(input: &Input<'_>, namespace: &str, labels: &BTreeMap<String, String>) -> Value {
+    let server = |port: u16, name: String, protocol: &str| {
+        json!({
+            "port": {"number": port, "name": name, "protocol": protocol},
+            "bind": input.gateway_ip.to_string(),
+            "hosts": ["*"],
+        })
+    };
+    let tcp = input.tcp_ports.iter().map(|(name, port)| server(*port, format!("tcp-{name}"), "TCP"));
+    let servers: Vec<Value> =
+        std::iter::once(server(input.gateway_port, "http".to_owned(), "HTTP")).chain(tcp).collect();
     json!({
         "apiVersion": "networking.istio.io/v1",
         "kind": "Gateway",
         "metadata": {"name": GATEWAY_NAME, "namespace": namespace},
-        "spec": {
-            "selector": labels,
-            "servers": [{
-                "port": {"number": input.gateway_port, "name": "http", "protocol": "HTTP"},
-                "bind": input.gateway_ip.to_string(),
+        "spec": {"selector": labels, "servers": servers},
+    })
+}
+
+/// One VirtualService per TCP listener, routing its port to its service.
+fn tcp_virtual_services<'a>(
+    input: &'a Input<'_>,
+    namespace: &'a str,
+    export_to: &'a BTreeSet<String>,
+) -> impl Iterator<Item = Value> + 'a {
+    input.scenario.tcp_listeners.iter().map(move |listener| {
+        let service = input.scenario.service(&listener.service).expect("the loader checks a listener's service");
+        json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": format!("tcp-{}", listener.name), "namespace": namespace},
+            "spec": {
                 "hosts": ["*"],
-            }],
-        },
+                "exportTo": export_to,
+                "gateways": [format!("{namespace}/{GATEWAY_NAME}")],
+                "tcp": [{
+                    "match": [{"port": input.tcp_ports[&listener.name]}],
+                    "route": [{"destination": {"host": service.host, "port": {"number": service.port}}}],
+                }],
+            },
+        })
     })
 }
 
