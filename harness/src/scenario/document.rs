@@ -35,6 +35,9 @@ pub struct ScenarioDoc {
     pub routes: Vec<Spanned<RouteDoc>>,
     #[serde(default)]
     pub tcp_listeners: Vec<Spanned<TcpListenerDoc>>,
+    /// Wasm services: singleton VMs the gateway's Envoy runs from its bootstrap.
+    #[serde(default)]
+    pub wasm_services: Vec<Spanned<WasmServiceDoc>>,
     #[serde(default)]
     pub resources: Vec<Spanned<ResourceDoc>>,
     /// Native istio security resources (AuthorizationPolicy,
@@ -886,4 +889,19 @@ pub struct TcpExchange {
     pub connection: Option<String>,
     pub send: String,
     pub expect: String,
+}
+
+/// A Wasm service (`envoy.bootstrap.wasm`, a singleton VM on Envoy's main
+/// thread) running one of the scenario's plugins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmServiceDoc {
+    pub name: String,
+    pub plugin: Spanned<String>,
+    /// Its plugin configuration (JSON).
+    pub config: Option<JsonObject>,
+    /// The VM's `vm_id` (default empty, as istiod leaves its filters'): VMs
+    /// of one `vm_id` share their shared data.
+    #[serde(default)]
+    pub vm_id: String,
 }

@@ -56,10 +56,13 @@ pub enum Feature {
     /// Its istiod puts `type: NETWORK` plugins on every listener of the
     /// gateway as 1.30 does (the version that model was checked against).
     NetworkPlugins,
+    /// The gateway's Envoy runs the scenario's Wasm services from a
+    /// bootstrap plugproof writes (standalone profile).
+    WasmServices,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 15] = [
+    pub const ALL: [Feature; 16] = [
         Feature::AgentFetch,
         Feature::NewGateway,
         Feature::RestartedGateway,
@@ -75,6 +78,7 @@ impl Feature {
         Feature::HigressController,
         Feature::TcpListeners,
         Feature::NetworkPlugins,
+        Feature::WasmServices,
     ];
 
     /// Known only once the target's Envoy has been asked (see `target::probe`).
@@ -99,6 +103,7 @@ impl Feature {
             Feature::HigressController => "higress-controller",
             Feature::TcpListeners => "tcp-listeners",
             Feature::NetworkPlugins => "network-plugins",
+            Feature::WasmServices => "wasm-services",
         }
     }
 }

@@ -17,7 +17,8 @@ use super::document::{
 use super::{
     Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
     PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, ServiceProtocol, Step, TcpExchange,
-    TcpListener, Translator, WasmPlugin, WasmPluginSpec, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
+    TcpListener, Translator, WasmPlugin, WasmPluginSpec, WasmService, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES,
+    DEFAULT_WITHIN,
 };
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
@@ -200,6 +201,7 @@ impl Checker {
         let services = self.services(&doc);
         let routes = self.routes(&doc, &services);
         let tcp_listeners = self.tcp_listeners(&doc, &services, &routes);
+        let wasm_services = self.wasm_services(&doc, &plugins);
         let pull_secrets = self.pull_secrets(&doc);
         let mut resources: Vec<WasmPlugin> = Vec::new();
         for decl in &doc.resources {
@@ -266,6 +268,7 @@ impl Checker {
             services,
             routes,
             tcp_listeners,
+            wasm_services,
             resources,
             policies,
             gateway_env,
@@ -467,6 +470,35 @@ impl Checker {
             self.require(decl.referenced, &doc.features, Feature::TcpListeners, "tcp_listeners", skipped_by);
         }
         listeners
+    }
+
+    fn wasm_services(&mut self, doc: &ScenarioDoc, plugins: &BTreeMap<String, Plugin>) -> Vec<WasmService> {
+        let mut services: Vec<WasmService> = Vec::new();
+        for decl in &doc.wasm_services {
+            let w = &decl.value;
+            if services.iter().any(|other| other.name == w.name) {
+                self.problem(decl.referenced, format!("wasm service `{}` is declared twice", w.name));
+            }
+            if !plugins.contains_key(&w.plugin.value) {
+                let known = plugins.keys().cloned().collect::<Vec<_>>().join(", ");
+                let problem = format!(
+                    "wasm service `{}`: no plugin named `{}` in `plugins` (declared: {known})",
+                    w.name, w.plugin.value
+                );
+                self.problem(w.plugin.referenced, problem);
+            }
+            services.push(WasmService {
+                name: w.name.clone(),
+                plugin: w.plugin.value.clone(),
+                config: w.config.clone(),
+                vm_id: w.vm_id.clone(),
+            });
+        }
+        if let Some(decl) = doc.wasm_services.first() {
+            let skipped_by = "targets whose gateway's bootstrap is not plugproof's to write (istio's agent writes it)";
+            self.require(decl.referenced, &doc.features, Feature::WasmServices, "wasm_services", skipped_by);
+        }
+        services
     }
 
     fn routes(&mut self, doc: &ScenarioDoc, services: &[Service]) -> Vec<Route> {
@@ -1588,6 +1620,29 @@ mod tests {
         let found = problems(&text);
         assert!(found.len() == 1 && found[0].1.contains("`match[].ports` on a NETWORK plugin"), "{found:?}");
         assert_eq!(problems(&text.replace("type: NETWORK, ", "")), Vec::new());
+    }
+
+    #[rstest::rstest]
+    #[case::fine("features: [wasm-services]\n", "stamp", None)]
+    #[case::without_the_feature("", "stamp", Some("`wasm_services` needs the scenario's `features: [wasm-services]`"))]
+    #[case::unknown_plugin(
+        "features: [wasm-services]\n",
+        "other",
+        Some("wasm service `s`: no plugin named `other` in `plugins` (declared: stamp)")
+    )]
+    fn a_wasm_service_runs_a_declared_plugin(
+        #[case] features: &str,
+        #[case] plugin: &str,
+        #[case] problem: Option<&str>,
+    ) {
+        let text = format!(
+            "{features}plugins:\n  stamp: {{module: stamp}}\nwasm_services:\n  - {{name: s, plugin: {plugin}, config: {{a: b}}}}\nsteps:\n{REQUEST}"
+        );
+        let found = problems(&text);
+        match problem {
+            None => assert_eq!(found, Vec::new()),
+            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
+        }
     }
 
     /// Gateway API style attachment, with what istio's API refuses.

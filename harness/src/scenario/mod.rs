@@ -43,6 +43,8 @@ pub struct Scenario {
     pub routes: Vec<Route>,
     /// The gateway's TCP listeners, each proxying to a TCP service.
     pub tcp_listeners: Vec<TcpListener>,
+    /// The Wasm services the gateway's Envoy runs.
+    pub wasm_services: Vec<WasmService>,
     pub resources: Vec<WasmPlugin>,
     pub policies: Vec<Policy>,
     /// Environment of the gateway's Envoy.
@@ -141,6 +143,16 @@ pub struct Service {
     pub host: String,
     pub port: u16,
     pub protocol: ServiceProtocol,
+}
+
+/// A Wasm service: a singleton VM running `plugin`'s module (the digest
+/// pushed first), configured with `config`, in the VM group `vm_id`.
+#[derive(Debug, Clone)]
+pub struct WasmService {
+    pub name: String,
+    pub plugin: String,
+    pub config: Option<JsonObject>,
+    pub vm_id: String,
 }
 
 /// A TCP listener of the gateway; where it listens is the run's.

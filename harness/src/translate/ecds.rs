@@ -14,7 +14,7 @@ pub const WASM_HTTP_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.fi
 pub const WASM_NETWORK_FILTER_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm";
 const TYPED_EXTENSION_CONFIG_TYPE: &str = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
 const STRING_VALUE_TYPE: &str = "type.googleapis.com/google.protobuf.StringValue";
-const V8: &str = "envoy.wasm.runtime.v8";
+pub const V8_RUNTIME: &str = "envoy.wasm.runtime.v8";
 
 /// The ECDS resource for `plugin` with its module at `module`, as its istiod sends it.
 pub fn extension_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
@@ -34,6 +34,11 @@ pub fn filter_type(plugin: &IstioWasmPlugin) -> &'static str {
     }
 }
 
+/// A plugin's configuration as Envoy takes it: a `google.protobuf.StringValue`.
+pub fn string_value(text: &str) -> Value {
+    json!({"@type": STRING_VALUE_TYPE, "value": text})
+}
+
 /// Mirrors istiod's `buildPluginConfig` (pilot/pkg/model/extensions.go).
 fn plugin_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
     let spec = &plugin.spec;
@@ -51,17 +56,14 @@ fn plugin_config(plugin: &IstioWasmPlugin, module: &Path) -> Value {
         "name": plugin.plugin_config_name(),
         "root_id": spec.plugin_name.clone().unwrap_or_default(),
         "vm_config": {
-            "runtime": V8,
+            "runtime": V8_RUNTIME,
             "code": {"local": {"filename": module}},
             "environment_variables": {"key_values": key_values, "host_env_keys": host_env_keys},
         },
     });
     // istiod sends no configuration at all for an empty pluginConfig.
     if let Some(plugin_config) = spec.plugin_config.as_ref().filter(|c| !c.is_empty()) {
-        config["configuration"] = json!({
-            "@type": STRING_VALUE_TYPE,
-            "value": Value::Object(plugin_config.clone()).to_string(),
-        });
+        config["configuration"] = string_value(&Value::Object(plugin_config.clone()).to_string());
     }
     // FAIL_CLOSE is the API's zero value: unset reads as FAIL_CLOSE.
     let strategy = spec.fail_strategy.unwrap_or(FailStrategy::FailClose);

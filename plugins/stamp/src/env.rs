@@ -21,30 +21,39 @@ pub struct EnvHeader {
     pub header: String,
 }
 
-/// A name in `env` that cannot be part of a header name.
+/// A name in a list of reported values (`env`, `shared_data`) that cannot
+/// be part of a header name.
 #[derive(Debug, PartialEq, Eq)]
-pub struct BadName(String);
+pub struct BadName {
+    key: &'static str,
+    name: String,
+}
 
 impl fmt::Display for BadName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "env: {:?} cannot be part of a header name; list variable names made of letters, digits, `_` and `-`",
-            self.0
+            "{}: {:?} cannot be part of a header name; list names made of letters, digits, `_` and `-`",
+            self.key, self.name
         )
     }
+}
+
+/// `prefix` then `name` lowercased: the header that reports `name`, listed under `key`.
+pub fn report_header(key: &'static str, prefix: &str, name: &str) -> Result<String, BadName> {
+    // HTTP's token characters; Envoy refuses header names with others.
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(BadName { key, name: name.to_owned() });
+    }
+    Ok(format!("{prefix}{}", name.to_ascii_lowercase()))
 }
 
 impl TryFrom<String> for EnvHeader {
     type Error = BadName;
 
     fn try_from(variable: String) -> Result<Self, BadName> {
-        // HTTP's token characters; Envoy refuses header names with others.
-        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if variable.is_empty() || !variable.chars().all(token) {
-            return Err(BadName(variable));
-        }
-        let header = format!("{ENV_HEADER_PREFIX}{}", variable.to_ascii_lowercase());
+        let header = report_header("env", ENV_HEADER_PREFIX, &variable)?;
         Ok(EnvHeader { variable, header })
     }
 }

@@ -7,7 +7,7 @@ use plugproof_glue::{environment, Environment, Rules};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
-use crate::{parse_configuration, StampConfig, VERSION};
+use crate::{parse_configuration, StampConfig, UNSET, VERSION};
 
 plugproof_glue::plugin!(if VERSION == "v2" { "stamp v2" } else { "stamp v1" }, parse_configuration, |rules| Box::new(
     Stream { rules, config: None }
@@ -43,6 +43,11 @@ impl HttpContext for Stream {
         if let Some(config) = &self.config {
             for (name, value) in config.response_headers(environment_for(config)) {
                 self.add_http_response_header(name, value);
+            }
+            for shared in &config.shared_data {
+                let value = self.get_shared_data(&shared.key).0;
+                let value = value.map_or_else(|| UNSET.to_owned(), |v| String::from_utf8_lossy(&v).into_owned());
+                self.add_http_response_header(&shared.header, &value);
             }
         }
         Action::Continue

@@ -15,8 +15,10 @@ use serde_json::Value;
 
 mod env;
 mod filter;
+mod shared;
 
 pub use env::{EnvHeader, UNSET};
+pub use shared::SharedHeader;
 
 /// The module build, reported in `x-stamp-version` to tell upgrades apart.
 pub const VERSION: &str = if cfg!(feature = "v2") { "v2" } else { "v1" };
@@ -43,6 +45,10 @@ pub struct StampConfig {
     /// Environment variables to report, each in `x-stamp-env-<name>`.
     #[serde(default)]
     pub env: Vec<EnvHeader>,
+    /// Shared-data keys to report on the response, each in
+    /// `x-stamp-shared-<key>`: the value, or `(unset)`.
+    #[serde(default)]
+    pub shared_data: Vec<SharedHeader>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

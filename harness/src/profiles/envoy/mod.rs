@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Clock, DeployError, Deployment, Profile, ProfileKind, Stage};
+use super::{Clock, DeployError, Deployment, Module, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::Update;
 use crate::components::envoy::{await_update, Admin, Baseline, Envoy, EnvoyStart};
 use crate::runtime::Program;
-use crate::scenario::{Feature, HTTP_LISTENER};
+use crate::scenario::{Feature, Reference, HTTP_LISTENER};
 use crate::targets::Needs;
 use crate::translate::IstioWasmPlugin;
 
@@ -38,7 +38,13 @@ impl Profile for Standalone {
 
     fn needs(&self) -> Needs {
         Needs {
-            features: vec![Feature::DirectDelivery, Feature::GatewayEnv, Feature::OwnRegistry, Feature::TcpListeners],
+            features: vec![
+                Feature::DirectDelivery,
+                Feature::GatewayEnv,
+                Feature::OwnRegistry,
+                Feature::TcpListeners,
+                Feature::WasmServices,
+            ],
             programs: &[Program::Envoy],
         }
     }
@@ -166,21 +172,13 @@ async fn render(
     let plugins = stage.reaching(&stage.plugins()?);
     let modules_dir = stage.dir.join("modules");
     std::fs::create_dir_all(&modules_dir).map_err(DeployError::io("cannot create the modules directory"))?;
-    let registry = stage.registry.client();
     let mut modules = Vec::new();
     for plugin in &plugins {
-        let module = stage.module(plugin);
-        let repository = &module.published.repository;
-        let digest = match module.tag {
-            Some(tag) => registry.digest_of(repository, tag).await?,
-            None => module.published.digest.clone(),
-        };
-        let path = modules_dir.join(format!("{}.wasm", digest.trim_start_matches("sha256:")));
-        if !path.exists() {
-            let module = registry.pull_module(repository, &digest).await?;
-            std::fs::write(&path, module).map_err(DeployError::io(format!("cannot write {}", path.display())))?;
-        }
-        modules.push(path);
+        modules.push(pull(stage, stage.module(plugin), &modules_dir).await?);
+    }
+    let mut service_modules = Vec::new();
+    for service in &stage.scenario.wasm_services {
+        service_modules.push(pull(stage, stage.module_of(&service.plugin, &Reference::Digest), &modules_dir).await?);
     }
     let files = xds::render(&xds::Input {
         dir: xds_dir,
@@ -191,6 +189,23 @@ async fn render(
         scenario: stage.scenario,
         backends: &stage.backends,
         plugins: plugins.iter().zip(&modules).collect(),
+        services: stage.scenario.wasm_services.iter().zip(&service_modules).collect(),
     });
     Ok((files, plugins))
+}
+
+/// The file of `module`, pulled from the stage's registry into `dir` (each digest once).
+async fn pull(stage: &Stage<'_>, module: Module<'_>, dir: &Path) -> Result<PathBuf, DeployError> {
+    let registry = stage.registry.client();
+    let repository = &module.published.repository;
+    let digest = match module.tag {
+        Some(tag) => registry.digest_of(repository, tag).await?,
+        None => module.published.digest.clone(),
+    };
+    let path = dir.join(format!("{}.wasm", digest.trim_start_matches("sha256:")));
+    if !path.exists() {
+        let module = registry.pull_module(repository, &digest).await?;
+        std::fs::write(&path, module).map_err(DeployError::io(format!("cannot write {}", path.display())))?;
+    }
+    Ok(path)
 }

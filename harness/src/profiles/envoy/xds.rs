@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::components::envoy::access_log;
 use crate::components::envoy::updates::Resource;
-use crate::scenario::Scenario;
-use crate::translate::ecds::{extension_config, filter_type};
+use crate::scenario::{Scenario, WasmService};
+use crate::translate::ecds::{extension_config, filter_type, string_value, V8_RUNTIME};
 use crate::translate::IstioWasmPlugin;
 
 pub const BOOTSTRAP: &str = "bootstrap.json";
@@ -37,6 +37,8 @@ pub struct Input<'a> {
     pub backends: &'a BTreeMap<String, SocketAddr>,
     /// Each plugin with its module file, in filter-chain order.
     pub plugins: Vec<(&'a IstioWasmPlugin, &'a PathBuf)>,
+    /// Each Wasm service with its module file.
+    pub services: Vec<(&'a WasmService, &'a PathBuf)>,
 }
 
 pub struct Files {
@@ -122,6 +124,7 @@ pub fn render(input: &Input<'_>) -> Files {
             "lds_config": file_source(&dir.join(LDS)),
             "cds_config": file_source(&dir.join(CDS)),
         },
+        "bootstrap_extensions": input.services.iter().map(|(s, module)| wasm_service(s, module)).collect::<Vec<_>>(),
     });
 
     let by_name: BTreeMap<String, &PathBuf> = input.plugins.iter().map(|(p, m)| (p.filter_name(), *m)).collect();
@@ -202,6 +205,25 @@ pub fn render(input: &Input<'_>) -> Files {
         cds: discovery_response(clusters(input.scenario, input.backends)),
         ecds,
     }
+}
+
+/// A Wasm service as a bootstrap extension: a singleton VM on Envoy's main thread.
+fn wasm_service(service: &WasmService, module: &Path) -> Value {
+    let mut config = json!({
+        "name": service.name,
+        "vm_config": {"vm_id": service.vm_id, "runtime": V8_RUNTIME, "code": {"local": {"filename": module}}},
+    });
+    if let Some(configuration) = &service.config {
+        config["configuration"] = string_value(&Value::Object(configuration.clone()).to_string());
+    }
+    json!({
+        "name": "envoy.bootstrap.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.wasm.v3.WasmService",
+            "singleton": true,
+            "config": config,
+        },
+    })
 }
 
 /// The Envoy listener of the scenario's TCP listener `name`.
