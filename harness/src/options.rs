@@ -29,7 +29,7 @@ pub struct Options {
     /// see `profiles::istio::shared`); the istio profile boots its own when None.
     pub shared_control_plane: Option<Endpoints>,
     /// Credentials for the registries `oci:` modules come from.
-    pub oci_auth: Option<OciAuth>,
+    pub oci: OciAccess,
     /// The cluster the cluster target runs on, when not the local one.
     pub cluster: Option<NamedCluster>,
     /// A gateway installed in that cluster, which the cluster target's
@@ -119,7 +119,7 @@ impl Options {
             registry: None,
             report_dir,
             shared_control_plane: None,
-            oci_auth: None,
+            oci: OciAccess::default(),
             cluster: None,
             installed_gateway: None,
             shared_registry: None,
@@ -130,7 +130,8 @@ impl Options {
     /// `for_checkout`, overridden by `PLUGPROOF_CACHE`, `PLUGPROOF_PLUGINS`,
     /// `PLUGPROOF_IMAGES`, `PLUGPROOF_REGISTRY` and `PLUGPROOF_REPORT_DIR`;
     /// `PLUGPROOF_OCI_USERNAME` and `PLUGPROOF_OCI_PASSWORD` log in to the
-    /// registries of `oci:` modules. For the edges only.
+    /// registries of `oci:` modules, and `PLUGPROOF_OCI_CA_FILE` is the CA
+    /// they are spoken to over TLS with. For the edges only.
     pub fn from_env(root: &Path, report_dir: PathBuf) -> Self {
         let var = |name| std::env::var_os(name).map(PathBuf::from);
         let defaults = Options::for_checkout(root, report_dir);
@@ -141,9 +142,12 @@ impl Options {
             registry: var("PLUGPROOF_REGISTRY"),
             report_dir: var("PLUGPROOF_REPORT_DIR").unwrap_or(defaults.report_dir),
             shared_control_plane: None,
-            oci_auth: match (std::env::var("PLUGPROOF_OCI_USERNAME"), std::env::var("PLUGPROOF_OCI_PASSWORD")) {
-                (Ok(username), Ok(password)) => Some(OciAuth { username, password }),
-                _ => None,
+            oci: OciAccess {
+                login: match (std::env::var("PLUGPROOF_OCI_USERNAME"), std::env::var("PLUGPROOF_OCI_PASSWORD")) {
+                    (Ok(username), Ok(password)) => Some(OciAuth { username, password }),
+                    _ => None,
+                },
+                ca: var("PLUGPROOF_OCI_CA_FILE"),
             },
             cluster: None,
             installed_gateway: None,
@@ -165,6 +169,15 @@ pub struct Endpoints {
     pub debug_token: Option<String>,
     /// The kit's pin, which a scenario's target must match.
     pub pin: String,
+}
+
+/// How to reach the registries the user names (`oci:`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OciAccess {
+    pub login: Option<OciAuth>,
+    /// A CA certificate (PEM) to trust: then every such registry is spoken
+    /// to over TLS, a loopback one too (plain HTTP otherwise).
+    pub ca: Option<PathBuf>,
 }
 
 /// Credentials for registries the user names (`oci:`), if any.

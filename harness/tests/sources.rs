@@ -3,7 +3,9 @@
 //! names (here one the test starts), a Go package (`plugins/go`) and a
 //! crate (`examples/plugin-author`), the last two built by plugproof. Each
 //! scenario must pass, and fail once one expectation is changed; a source
-//! that is not a Wasm module fails with its scenario line.
+//! that is not a Wasm module fails with its scenario line; an image in a
+//! registry that asks for a login over TLS is pulled with the login and
+//! CA given, and without them fails, leaving the password nowhere.
 
 mod common;
 
@@ -11,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use plugproof::components::registry::{ModuleRegistry, NamedRegistry, Registry};
-use plugproof::options::Options;
+use plugproof::components::registry::{ModuleRegistry, NamedRegistry, Registry, RegistryLock};
+use plugproof::options::{OciAccess, OciAuth, Options};
 use plugproof::outcome::Outcome;
 use plugproof::provision::{self, ModuleCatalog, Tools};
 use plugproof::runtime::{rundir, Loopback};
@@ -234,6 +236,83 @@ fn named_registry_keeps_nothing(options: &Options) -> Result<(), Failed> {
     Ok(())
 }
 
+/// An `oci:` source in a registry that asks for a login over TLS with a
+/// CA of its own (`PLUGPROOF_OCI_USERNAME`, `PLUGPROOF_OCI_PASSWORD`,
+/// `PLUGPROOF_OCI_CA_FILE`): the right login passes; a wrong password, or
+/// no CA, fails the scenario as a provisioning error naming the source and what to set; and no
+/// report or evidence of those runs holds the password.
+fn oci_locked_registry(target: &TargetSpec, options: &Options) -> Result<(), Failed> {
+    let catalog = ModuleCatalog::load(&options.plugins)?;
+    let dir = rundir::create("sources")?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let tools = runtime.block_on(provision::tools(options, &catalog))?;
+    let password = format!("pw-{}", dir.path().file_name().and_then(|n| n.to_str()).unwrap_or("x"));
+    let lock = RegistryLock::new("team", &password)?;
+    let registry = runtime.block_on(Registry::start_locked(
+        &tools.registry,
+        &Loopback::for_run(),
+        &dir.path().join("locked"),
+        &lock,
+    ))?;
+    let module = std::fs::read(tools.sources.builtin.path("stamp"))?;
+    runtime.block_on(registry.client().push("team/stamp", "1.0", &module, Layout::Compat))?;
+    let source = format!("{{oci: {}/team/stamp:1.0}}", registry.host());
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, lock.ca_pem())?;
+    let file = dir.path().join("locked.yaml");
+    std::fs::write(&file, scenario(&source, "{name: locked}", "{}", "{headers: {x-stamp: locked}}"))?;
+    let report = dir.path().join("report");
+    let run = |password: &str, ca: Option<PathBuf>| {
+        let login = Some(OciAuth { username: "team".into(), password: password.into() });
+        let options = Options { oci: OciAccess { login, ca }, report_dir: report.clone(), ..options.clone() };
+        run_file(&file, target, &options, &catalog).map_err(|failed| format!("{failed:?}"))
+    };
+    let right = run(&password, Some(ca.clone()));
+    let wrong = run("not-the-password", Some(ca.clone()));
+    let untrusted = run(&password, None);
+    runtime.block_on(Box::new(registry).stop());
+    right.map_err(|failed| format!("the right login failed: {failed}"))?;
+    let cases =
+        [("a wrong password", wrong, "set PLUGPROOF_OCI_USERNAME"), ("no CA", untrusted, "set PLUGPROOF_OCI_CA_FILE")];
+    for (case, result, says) in cases {
+        let message = match result {
+            Ok(_) => return Err(format!("{case} passed").into()),
+            Err(message) => message,
+        };
+        if !message.contains("failure kind: provisioning") || !message.contains(&source) || !message.contains(says) {
+            return Err(format!("{case}: the failure does not name the source and `{says}`: {message}").into());
+        }
+        if message.contains(&password) {
+            return Err(format!("{case}: the failure shows the password: {message}").into());
+        }
+    }
+    let mut files = 0;
+    for file in walk(&report)? {
+        files += 1;
+        if String::from_utf8_lossy(&std::fs::read(&file)?).contains(&password) {
+            return Err(format!("{} holds the password", file.display()).into());
+        }
+    }
+    if files == 0 {
+        return Err(format!("the runs left no report in {} to search", report.display()).into());
+    }
+    Ok(())
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files.extend(walk(&path)?);
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
 fn run_file(file: &Path, target: &TargetSpec, options: &Options, catalog: &ModuleCatalog) -> Result<Outcome, Failed> {
     let scenario = load_file(file, file.parent().expect("a file in a folder"), &catalog.names())?;
     run_scenario(&scenario, target, options, catalog)
@@ -257,10 +336,15 @@ fn main() -> ExitCode {
                 run_where_it_runs(&test, &target, &options, || run_case(case, &target, &options))
             }));
         }
-        let (test, options) = (format!("{target}/oci-source-not-a-module"), options.clone());
+        let (test, locked, options) = (format!("{target}/oci-source-not-a-module"), target.clone(), options.clone());
         let name = test.clone();
+        let locked_options = options.clone();
         trials.push(Trial::test(name, move || {
             run_where_it_runs(&test, &target, &options, || oci_not_a_module(&target, &options))
+        }));
+        let test = format!("{locked}/oci-source-locked-registry");
+        trials.push(Trial::test(test.clone(), move || {
+            run_where_it_runs(&test, &locked, &locked_options, || oci_locked_registry(&locked, &locked_options))
         }));
     }
     let loads = options.clone();

@@ -11,6 +11,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{answers, wait_healthy, ComponentError};
+
+pub use lock::RegistryLock;
+
+mod lock;
 use crate::oci::{OciError, RegistryClient};
 use crate::runtime::{Loopback, Process, ProcessSpec};
 use crate::scenario::Layout;
@@ -53,7 +57,28 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A registry anyone may push to and pull from, over plain HTTP.
     pub async fn start(binary: &Path, loopback: &Loopback, dir: &Path) -> Result<Self, ComponentError> {
+        Self::spawn(binary, loopback, dir, None).await
+    }
+
+    /// A registry that speaks TLS only, with a certificate of `lock`'s CA,
+    /// and serves only clients that log in as `lock` says (htpasswd).
+    pub async fn start_locked(
+        binary: &Path,
+        loopback: &Loopback,
+        dir: &Path,
+        lock: &RegistryLock,
+    ) -> Result<Self, ComponentError> {
+        Self::spawn(binary, loopback, dir, Some(lock)).await
+    }
+
+    async fn spawn(
+        binary: &Path,
+        loopback: &Loopback,
+        dir: &Path,
+        lock: Option<&RegistryLock>,
+    ) -> Result<Self, ComponentError> {
         let io = |what: &str| {
             let what = format!("{what} in {}", dir.display());
             move |source| ComponentError::Io { what, source }
@@ -62,18 +87,33 @@ impl Registry {
         std::fs::create_dir_all(&storage).map_err(io("cannot create the registry storage"))?;
         let addr = loopback.free_addr().map_err(io("no free port for the registry"))?;
         let config = dir.join("config.yml");
-        let text = format!(
+        let mut text = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             storage.display()
         );
+        if let Some(lock) = lock {
+            text.push_str(
+                &lock.write(dir, addr.ip()).map_err(io("cannot write the registry's certificate and logins"))?,
+            );
+        }
         std::fs::write(&config, text).map_err(io("cannot write the registry config"))?;
         let spec = ProcessSpec::new("registry", binary, dir.join("registry.log")).arg("serve").arg(&config);
         let mut process = Process::spawn(&spec)?;
         let host = addr.to_string();
-        let url = format!("http://{host}/v2/");
-        let http = crate::http::client();
-        wait_healthy(&mut process, START_TIMEOUT, &url, || answers(&http, &url)).await?;
-        let client = RegistryClient::new(&host);
+        let client = match lock {
+            None => {
+                let (url, http) = (format!("http://{host}/v2/"), crate::http::client());
+                wait_healthy(&mut process, START_TIMEOUT, &url, || answers(&http, &url)).await?;
+                RegistryClient::new(&host)
+            }
+            Some(lock) => {
+                // Every answer asks for a login: a registry listening is a registry up.
+                let listens = || async move { tokio::net::TcpStream::connect(addr).await.is_ok() };
+                wait_healthy(&mut process, START_TIMEOUT, &format!("https://{host}/v2/"), listens).await?;
+                let login = Some((lock.user.as_str(), lock.password.as_str()));
+                RegistryClient::login(&host, login, Some(lock.ca_pem().as_bytes()))
+            }
+        };
         Ok(Registry { process: Some(process), host, client })
     }
 }

@@ -2,16 +2,16 @@
 //! loopback, anonymous) and the ones users name for `oci:` modules (plain
 //! HTTP on loopback, HTTPS elsewhere, with credentials if given).
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 
 use super::layout::{digest_of, module_layer, pack, unpack_module, DOCKER_MANIFEST, OCI_MANIFEST};
 use crate::scenario::Layout;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    #[error("registry {registry}: {action} {reference}: {source}")]
+    #[error("registry {registry}: {action} {reference}: {source}{}", hint(source))]
     Registry {
         registry: String,
         action: &'static str,
@@ -21,6 +21,26 @@ pub enum OciError {
     },
     #[error("{reference}: {message}")]
     Content { reference: String, message: String },
+}
+
+/// What to do about a registry's refusal, where the user can do something.
+fn hint(source: &oci_client::errors::OciDistributionError) -> &'static str {
+    use oci_client::errors::OciDistributionError as E;
+    match source {
+        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => {
+            " (the registry wants a login it was not given: set PLUGPROOF_OCI_USERNAME and PLUGPROOF_OCI_PASSWORD \
+             to one it takes)"
+        }
+        E::ServerError { message, .. } if message.contains("HTTP request to an HTTPS server") => {
+            " (the registry speaks TLS, and plain HTTP goes to a loopback registry unless a CA is given: set \
+             PLUGPROOF_OCI_CA_FILE to the PEM file of the CA of its certificate)"
+        }
+        E::RequestError(e) if format!("{e:?}").contains("certificate") => {
+            " (the registry's TLS certificate is not trusted: if it comes from a CA of your own, set \
+             PLUGPROOF_OCI_CA_FILE to that CA's PEM file)"
+        }
+        _ => "",
+    }
 }
 
 pub struct RegistryClient {
@@ -38,21 +58,30 @@ impl RegistryClient {
     }
 
     /// A client for the registry of `reference` (`HOST[:PORT]/REPO[:TAG|@DIGEST]`):
-    /// plain HTTP if the host is loopback, HTTPS otherwise; basic auth if
-    /// `credentials` are given.
-    pub fn remote(reference: &str, credentials: Option<(&str, &str)>) -> Result<Self, OciError> {
-        crate::http::install_crypto_provider();
+    /// plain HTTP if the host is loopback and no `ca` (PEM) is given, HTTPS
+    /// otherwise, trusting `ca` too; basic auth if `credentials` are given.
+    pub fn remote(reference: &str, credentials: Option<(&str, &str)>, ca: Option<&[u8]>) -> Result<Self, OciError> {
         let parsed: Reference = reference.parse().map_err(|e| OciError::Content {
             reference: reference.to_owned(),
             message: format!("not an image reference ({e}); write HOST[:PORT]/REPOSITORY[:TAG|@sha256:DIGEST]"),
         })?;
         let host = parsed.resolve_registry().to_owned();
-        let protocol = if is_loopback(&host) { ClientProtocol::Http } else { ClientProtocol::Https };
+        Ok(Self::login(&host, credentials, ca))
+    }
+
+    /// A client for the registry at `host`, as `remote` says.
+    pub fn login(host: &str, credentials: Option<(&str, &str)>, ca: Option<&[u8]>) -> Self {
+        crate::http::install_crypto_provider();
+        let protocol = if is_loopback(host) && ca.is_none() { ClientProtocol::Http } else { ClientProtocol::Https };
         let auth = match credentials {
             Some((user, password)) => RegistryAuth::Basic(user.to_owned(), password.to_owned()),
             None => RegistryAuth::Anonymous,
         };
-        Ok(RegistryClient { host, client: Client::new(ClientConfig { protocol, ..Default::default() }), auth })
+        let extra_root_certificates = ca
+            .map(|pem| vec![Certificate { encoding: CertificateEncoding::Pem, data: pem.to_vec() }])
+            .unwrap_or_default();
+        let config = ClientConfig { protocol, extra_root_certificates, ..Default::default() };
+        RegistryClient { host: host.to_owned(), client: Client::new(config), auth }
     }
 
     fn reference(&self, repository: &str, tag_or_digest: &str) -> Reference {
@@ -75,6 +104,13 @@ impl RegistryClient {
     pub async fn push(&self, repository: &str, tag: &str, module: &[u8], layout: Layout) -> Result<String, OciError> {
         let packed = pack(module, layout);
         let reference = self.reference(repository, tag);
+        if self.auth != RegistryAuth::Anonymous {
+            // Blob and manifest pushes take no login of their own: it is stored for the repository first.
+            self.client
+                .auth(&reference, &self.auth, RegistryOperation::Push)
+                .await
+                .map_err(self.error("log in to push", &reference))?;
+        }
         for blob in packed.layers.iter().chain([&packed.config]) {
             self.client
                 .push_blob(&reference, blob.clone(), &digest_of(blob))

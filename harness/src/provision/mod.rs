@@ -37,7 +37,7 @@ pub async fn tools(options: &Options, catalog: &ModuleCatalog) -> Result<Tools, 
     blocking(move || {
         let cache = Cache::at(options.cache.clone())?;
         let builtin = build_modules(&cache, &catalog)?;
-        let sources = Sources { cache, builtin, oci_auth: options.oci_auth.clone() };
+        let sources = Sources { cache, builtin, oci: options.oci.clone() };
         Ok(Tools { registry: registry_binary(options.registry.as_deref())?, sources })
     })
     .await

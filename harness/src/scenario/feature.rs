@@ -51,7 +51,7 @@ pub enum Feature {
     /// with `--higress-controller`, on a cluster where Higress runs.
     HigressController,
     /// The gateway can be given TCP listeners (`tcp_listeners`), each
-    /// proxying to a TCP echo backend (standalone and istio profiles).
+    /// proxying to a TCP echo backend (every profile).
     TcpListeners,
     /// Its istiod puts `type: NETWORK` plugins on every listener of the
     /// gateway as 1.30 does (the version that model was checked against).

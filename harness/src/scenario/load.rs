@@ -466,7 +466,7 @@ impl Checker {
             listeners.push(TcpListener { name: l.name.clone(), service: l.service.value.clone() });
         }
         if let Some(decl) = doc.tcp_listeners.first() {
-            let skipped_by = "targets that cannot give the gateway a TCP listener, such as a cluster's,";
+            let skipped_by = "targets that cannot give the gateway TCP listeners";
             self.require(decl.referenced, &doc.features, Feature::TcpListeners, "tcp_listeners", skipped_by);
         }
         listeners

@@ -48,6 +48,7 @@ const FEATURES: &[Feature] = &[
     Feature::GatewayEnv,
     Feature::OwnRegistry,
     Feature::NativeFilters,
+    Feature::TcpListeners,
 ];
 /// What a gateway installed in the cluster lacks: it is not the run's to
 /// replace, restart or set the environment of.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::{BuiltModules, Cache, ProvisionError};
-use crate::options::OciAuth;
+use crate::options::OciAccess;
 use crate::scenario::ModuleSource;
 
 /// The largest module plugproof takes from a user (Go plugins run to
@@ -50,12 +50,12 @@ pub enum ModuleError {
 }
 
 /// What resolving a source needs: the cache, the built-in modules, and
-/// credentials for registries the user names.
+/// how to reach the registries the user names.
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub cache: Cache,
     pub builtin: BuiltModules,
-    pub oci_auth: Option<OciAuth>,
+    pub oci: OciAccess,
 }
 
 impl Sources {
@@ -67,7 +67,7 @@ impl Sources {
             // The catalog's modules are plugproof's own, corrupt one included.
             ModuleSource::Builtin(module) => return file(self.builtin.path(module), name, true),
             ModuleSource::File(path) => path.clone(),
-            ModuleSource::Oci(reference) => oci::pull(&self.cache, reference, self.oci_auth.as_ref())
+            ModuleSource::Oci(reference) => oci::pull(&self.cache, reference, &self.oci)
                 .await
                 .map_err(|error| ModuleError::Pull { source_: name.clone(), error: Box::new(error) })?,
             ModuleSource::Cargo(dir) => {
