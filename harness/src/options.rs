@@ -30,6 +30,10 @@ pub struct Options {
     pub shared_control_plane: Option<Endpoints>,
     /// Credentials for the registries `oci:` modules come from.
     pub oci: OciAccess,
+    /// The password of the scenarios' private registries and pull secrets
+    /// (a new random one per scenario unless given: for tests that search
+    /// what a run leaves for it).
+    pub pull_password: Option<String>,
     /// The cluster the cluster target runs on, when not the local one.
     pub cluster: Option<NamedCluster>,
     /// A gateway installed in that cluster, which the cluster target's
@@ -120,6 +124,7 @@ impl Options {
             report_dir,
             shared_control_plane: None,
             oci: OciAccess::default(),
+            pull_password: None,
             cluster: None,
             installed_gateway: None,
             shared_registry: None,
@@ -149,6 +154,7 @@ impl Options {
                 },
                 ca: var("PLUGPROOF_OCI_CA_FILE"),
             },
+            pull_password: None,
             cluster: None,
             installed_gateway: None,
             shared_registry: None,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::components::echo::EchoServer;
-use crate::components::registry::{ModuleRegistry, NamedRegistry, Registry};
+use crate::components::registry::{ModuleRegistry, NamedRegistry, Registry, RegistryLock};
 use crate::failure::{Failure, FailureKind};
 use crate::options::Options;
 use crate::outcome::{Outcome, Status, Timings};
@@ -29,6 +29,9 @@ pub struct Runner {
     /// Where the evidence of this target's failures goes.
     evidence: PathBuf,
     http: reqwest::Client,
+    /// The password of the scenarios' private registries and pull secrets,
+    /// if given; else a new random one per scenario.
+    pull_password: Option<String>,
 }
 
 impl Runner {
@@ -41,14 +44,16 @@ impl Runner {
         let tools = provision::tools(options, catalog).await?;
         let profile = profile(spec.profile, options);
         let target = Target::resolve(spec, options, &tools, profile.needs()).await?;
-        Ok(Runner::new(target, profile, tools, &options.report_dir))
+        let mut runner = Runner::new(target, profile, tools, &options.report_dir);
+        runner.pull_password.clone_from(&options.pull_password);
+        Ok(runner)
     }
 
     /// A runner for a target already resolved, deployed by `profile`; its
     /// evidence goes to `report_dir/TARGET/SCENARIO`.
     pub fn new(target: Target, profile: Box<dyn Profile>, tools: Tools, report_dir: &Path) -> Self {
         let evidence = report_dir.join(crate::report::matrix::folder(target.name()));
-        Runner { target, profile, tools, evidence, http: crate::http::client() }
+        Runner { target, profile, tools, evidence, http: crate::http::client(), pull_password: None }
     }
 
     pub fn target(&self) -> &Target {
@@ -113,8 +118,13 @@ impl Runner {
         let loopback = self.profile.serve_at().map_or_else(Loopback::for_run, Loopback::at);
         let stage_started = Instant::now();
         let registry_dir = dir.join("registry");
+        let mut pull_login = PullLogin::unique();
+        if let Some(password) = &self.pull_password {
+            pull_login.password.clone_from(password);
+        }
+        let lock = scenario.private_registry.then_some(&pull_login);
         let (registry, backends) =
-            tokio::join!(self.registry(&names, &loopback, &registry_dir), start_backends(scenario, &loopback));
+            tokio::join!(self.registry(&names, &loopback, &registry_dir, lock), start_backends(scenario, &loopback));
         let staged = match (registry, backends) {
             (Ok(registry), Ok(backends)) => match self.publish(scenario, registry.as_ref(), outcome).await {
                 Ok(published) => Ok((registry, backends, published)),
@@ -144,7 +154,7 @@ impl Runner {
             published,
             modules: outcome.modules.clone(),
             resources: InForce::initial(&scenario.resources),
-            pull_login: PullLogin::unique(),
+            pull_login,
         };
         let deploy_started = Instant::now();
         let mut deployment = match self.profile.deploy(&stage).await {
@@ -208,6 +218,7 @@ impl Runner {
         names: &Names,
         loopback: &Loopback,
         dir: &Path,
+        lock: Option<&PullLogin>,
     ) -> Result<Box<dyn ModuleRegistry>, DeployError> {
         Ok(match self.profile.shared_registry().await? {
             Some(shared) => {
@@ -216,7 +227,16 @@ impl Runner {
                     .map_or_else(|| Names::unique().prefix().unwrap_or_default().to_owned(), str::to_owned);
                 Box::new(NamedRegistry::open(&shared.push, &shared.pull, &prefix).await?)
             }
-            None => Box::new(Registry::start(&self.tools.registry, loopback, dir).await?),
+            None => match lock {
+                None => Box::new(Registry::start(&self.tools.registry, loopback, dir).await?),
+                Some(login) => {
+                    let lock = RegistryLock::new(&login.user, &login.password).map_err(|e| DeployError::Io {
+                        what: "cannot make the registry's CA".into(),
+                        source: std::io::Error::other(e),
+                    })?;
+                    Box::new(Registry::start_locked(&self.tools.registry, loopback, dir, &lock).await?)
+                }
+            },
         })
     }
 

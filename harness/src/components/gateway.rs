@@ -34,11 +34,23 @@ pub struct GatewaySpec<'a> {
     pub discovery: &'a str,
     /// Ports for the agent and Envoy: admin, status, Envoy status, Envoy metrics.
     pub ports: &'a PortBlock,
-    /// `host:port` of the registry, allowed over plain HTTP.
+    /// `host:port` of the registry: allowed over plain HTTP, unless it
+    /// speaks TLS with a certificate of `registry_ca` (PEM), which the agent then trusts.
     pub registry: &'a str,
+    pub registry_ca: Option<&'a str>,
     /// Added to the environment of the agent, and so of its Envoy.
     pub env: &'a BTreeMap<String, String>,
+    /// A token of its service account for istiod, which the agent sends
+    /// with its XDS requests: istiod then knows who it is (and hands it
+    /// the pull secrets of its WasmPlugins).
+    pub token: &'a str,
 }
+
+/// Where the agent reads its token, from its working folder (as in a Pod).
+const TOKEN_PATH: &str = "var/run/secrets/tokens/istio-token";
+/// The CA of a private registry, in the gateway's folder, which Go's TLS
+/// (the agent's fetch) trusts through `SSL_CERT_FILE`.
+const REGISTRY_CA: &str = "registry-ca.pem";
 
 pub struct Gateway {
     process: Box<dyn Running>,
@@ -128,6 +140,18 @@ fn launch(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Launch, Compo
     let io = |what: String| move |source| ComponentError::Io { what, source };
     let config_path = spec.dir.join("etc/istio/proxy");
     std::fs::create_dir_all(&config_path).map_err(io(format!("cannot create {}", config_path.display())))?;
+    let trust = match spec.registry_ca {
+        Some(pem) => {
+            let path = spec.dir.join(REGISTRY_CA);
+            std::fs::write(&path, pem).map_err(io(format!("cannot write {}", path.display())))?;
+            ("SSL_CERT_FILE", path.into_os_string())
+        }
+        None => ("WASM_INSECURE_REGISTRIES", spec.registry.into()),
+    };
+    let token = spec.dir.join(TOKEN_PATH);
+    std::fs::create_dir_all(token.parent().expect("a path in a folder"))
+        .and_then(|()| std::fs::write(&token, spec.token))
+        .map_err(io(format!("cannot write the gateway's token {}", token.display())))?;
     let (admin, status, envoy_status, prometheus) =
         (spec.ports.port(0), spec.ports.port(1), spec.ports.port(2), spec.ports.port(3));
     let proxy_config = format!(
@@ -158,7 +182,7 @@ fn launch(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Launch, Compo
         .env("ISTIO_METAJSON_LABELS", format!("{{\"istio\":\"{}\"}}", spec.label))
         // No CA: the gateway serves plain HTTP and needs no certificates.
         .env("FILE_MOUNTED_CERTS", "true")
-        .env("WASM_INSECURE_REGISTRIES", spec.registry)
+        .env(trust.0, trust.1)
         .env("ENVOY_STATUS_PORT", envoy_status.to_string())
         .env("ENVOY_PROMETHEUS_PORT", prometheus.to_string())
         .env("PROXY_CONFIG", proxy_config)
@@ -193,9 +217,9 @@ pub fn fetch_failures(log: &Path) -> Vec<String> {
             );
         } else if cause.contains(NO_SECRET) {
             note.push_str(
-                "\nplugproof: istiod sends a pull secret's content only to a gateway connected over mTLS XDS (15012), \
-                 and every gateway plugproof runs uses plaintext XDS (15010): it gets the secret empty, whatever \
-                 the Secret holds",
+                "\nplugproof: istiod sends a pull secret's content only to a gateway it has authenticated (mTLS XDS, \
+                 or its token on plaintext XDS with istiod's XDS_AUTH_PLAINTEXT, as on the istio target); this \
+                 one it has not, so it got the secret empty, whatever the Secret holds",
             );
         }
         notes.push(note);
@@ -275,7 +299,7 @@ mod tests {
             istio-system.p-stamp~istio-translated-wasmplugin: missing image pulling secret. applying deny RBAC filter";
         std::fs::write(&log, line).unwrap();
         let notes = fetch_failures(&log);
-        assert!(notes.len() == 1 && notes[0].contains("over mTLS XDS (15012)"), "{notes:?}");
+        assert!(notes.len() == 1 && notes[0].contains("only to a gateway it has authenticated"), "{notes:?}");
         assert!(!notes[0].contains("--pods-reach"), "{notes:?}");
     }
 

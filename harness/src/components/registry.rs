@@ -30,6 +30,11 @@ pub trait ModuleRegistry: Send + Sync {
     /// The run's client for it.
     fn client(&self) -> &RegistryClient;
 
+    /// The CA (PEM) its certificate comes from, if it speaks TLS with a CA of the run's.
+    fn ca_pem(&self) -> Option<&str> {
+        None
+    }
+
     /// The repository of `plugin`'s module.
     fn repository(&self, plugin: &str) -> String {
         format!("plugproof/{plugin}")
@@ -54,6 +59,8 @@ pub struct Registry {
     process: Option<Process>,
     host: String,
     client: RegistryClient,
+    /// The CA of its certificate, if it is locked.
+    ca_pem: Option<String>,
 }
 
 impl Registry {
@@ -114,7 +121,7 @@ impl Registry {
                 RegistryClient::login(&host, login, Some(lock.ca_pem().as_bytes()))
             }
         };
-        Ok(Registry { process: Some(process), host, client })
+        Ok(Registry { process: Some(process), host, client, ca_pem: lock.map(|l| l.ca_pem().to_owned()) })
     }
 }
 
@@ -126,6 +133,10 @@ impl ModuleRegistry for Registry {
 
     fn client(&self) -> &RegistryClient {
         &self.client
+    }
+
+    fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     async fn halt(&mut self) -> Result<(), String> {

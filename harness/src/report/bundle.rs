@@ -14,9 +14,10 @@ use crate::outcome::Outcome;
 use crate::profiles::ModuleUse;
 use crate::steps::StepResult;
 
-/// Run-directory entries not worth keeping: registry blobs, modules, etcd's
-/// data, the agent's Wasm cache.
-const SKIP: &[&str] = &["storage", "modules", "etcd", "varlib"];
+/// Run-directory entries not worth keeping (registry blobs, modules, etcd's
+/// data, the agent's Wasm cache) or not to be kept (a gateway's token, the
+/// registry's private key).
+const SKIP: &[&str] = &["storage", "modules", "etcd", "varlib", "tokens", "tls.key"];
 
 /// `extra`: further evidence the deployment gathered (file name, JSON).
 pub fn write(

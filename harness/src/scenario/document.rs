@@ -49,6 +49,9 @@ pub struct ScenarioDoc {
     /// Secrets for WasmPlugins' `imagePullSecret`, made by the run.
     #[serde(default)]
     pub pull_secrets: Vec<Spanned<PullSecretDoc>>,
+    /// The scenario's registry asks for a login, over TLS.
+    #[serde(default)]
+    pub private_registry: Option<Spanned<bool>>,
     /// What turns the scenario's Higress WasmPlugins into what istiod reads.
     #[serde(default)]
     pub translator: Option<Spanned<Translator>>,
@@ -64,6 +67,18 @@ pub struct PullSecretDoc {
     pub name: String,
     /// Default `istio-system`; istiod reads it from the WasmPlugin's own namespace.
     pub namespace: Option<String>,
+    /// Whether it holds the registry's password (`right`, the default) or another (`wrong`).
+    #[serde(default)]
+    pub login: SecretLogin,
+}
+
+/// What a pull secret holds for the scenario's registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecretLogin {
+    #[default]
+    Right,
+    Wrong,
 }
 
 /// What translates a scenario's `extensions.higress.io` WasmPlugins.

@@ -59,10 +59,18 @@ pub enum Feature {
     /// The gateway's Envoy runs the scenario's Wasm services from a
     /// bootstrap plugproof writes (standalone profile).
     WasmServices,
+    /// istiod knows who the gateway is: it sends its service account's
+    /// token with its XDS requests, and istiod checks it (as over mTLS in a
+    /// cluster), so istiod hands it its WasmPlugins' pull secrets (istio
+    /// profile: istiod with `XDS_AUTH_PLAINTEXT`).
+    VerifiedGateway,
+    /// The scenario's own registry can ask for a login over TLS with a CA
+    /// of the run's, which the gateway trusts (`private_registry: true`).
+    PrivateRegistry,
 }
 
 impl Feature {
-    pub const ALL: [Feature; 16] = [
+    pub const ALL: [Feature; 18] = [
         Feature::AgentFetch,
         Feature::NewGateway,
         Feature::RestartedGateway,
@@ -79,6 +87,8 @@ impl Feature {
         Feature::TcpListeners,
         Feature::NetworkPlugins,
         Feature::WasmServices,
+        Feature::VerifiedGateway,
+        Feature::PrivateRegistry,
     ];
 
     /// Known only once the target's Envoy has been asked (see `target::probe`).
@@ -104,6 +114,8 @@ impl Feature {
             Feature::TcpListeners => "tcp-listeners",
             Feature::NetworkPlugins => "network-plugins",
             Feature::WasmServices => "wasm-services",
+            Feature::VerifiedGateway => "verified-gateway",
+            Feature::PrivateRegistry => "private-registry",
         }
     }
 }

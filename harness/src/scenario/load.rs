@@ -258,6 +258,7 @@ impl Checker {
         if doc.steps.is_empty() {
             self.problem(Location::UNKNOWN, "`steps` is empty: a scenario must check something");
         }
+        let private_registry = self.private_registry(&doc);
         Scenario {
             name: doc.name.unwrap_or_else(|| id.clone()),
             id,
@@ -274,18 +275,30 @@ impl Checker {
             gateway_env,
             translator,
             pull_secrets,
+            private_registry,
             steps,
         }
     }
 
     /// The Secrets the run makes, each named once per namespace; they need
     /// istio's agent, the one that reads them.
+    fn private_registry(&mut self, doc: &ScenarioDoc) -> bool {
+        let Some(private) = &doc.private_registry else { return false };
+        if private.value {
+            let skipped_by = "targets that push to a registry they do not start, or whose gateway cannot trust its CA,";
+            self.require(private.referenced, &doc.features, Feature::PrivateRegistry, "private_registry", skipped_by);
+            self.require(private.referenced, &doc.features, Feature::OwnRegistry, "private_registry", skipped_by);
+        }
+        private.value
+    }
+
     fn pull_secrets(&mut self, doc: &ScenarioDoc) -> Vec<PullSecret> {
         let mut secrets: Vec<PullSecret> = Vec::new();
         for decl in &doc.pull_secrets {
             let at = decl.referenced;
             let namespace = decl.value.namespace.clone().unwrap_or_else(|| ROOT_NAMESPACE.to_owned());
-            let secret = PullSecret { name: decl.value.name.clone(), namespace, line: at.line() };
+            let login = decl.value.login;
+            let secret = PullSecret { name: decl.value.name.clone(), namespace, login, line: at.line() };
             if !is_dns_subdomain(&secret.name) {
                 let problem = format!(
                     "pull_secrets: `{}` is not a Kubernetes name: lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit",
@@ -1642,6 +1655,25 @@ mod tests {
         match problem {
             None => assert_eq!(found, Vec::new()),
             Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::fine("features: [agent-fetch, private-registry, own-registry]\n", "login: wrong", None)]
+    #[case::without_the_features(
+        "features: [agent-fetch]\n",
+        "login: right",
+        Some("`private_registry` needs the scenario's `features: [private-registry]`")
+    )]
+    #[case::unknown_login("features: [agent-fetch, private-registry, own-registry]\n", "login: maybe", Some("maybe"))]
+    fn a_private_registry_and_its_logins(#[case] features: &str, #[case] login: &str, #[case] problem: Option<&str>) {
+        let text = format!(
+            "{features}private_registry: true\nplugins:\n  stamp: {{module: stamp}}\npull_secrets:\n  - {{name: regcred, {login}}}\nsteps:\n{REQUEST}"
+        );
+        let found = problems(&text);
+        match problem {
+            None => assert_eq!(found, Vec::new()),
+            Some(problem) => assert!(found.iter().any(|(_, m)| m.contains(problem)), "{found:?}"),
         }
     }
 

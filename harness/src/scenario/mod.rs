@@ -12,9 +12,9 @@ use std::time::Duration;
 pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
-    JsonObject, Layout, MatchRule, Phase, PluginType, PortSelector, PullPolicy, RequestSpec, ServiceProtocol,
-    TargetRef, TcpExchange, TrafficSelector, Translator, UpdateExpect, VersionDoc as VersionSpec, VmConfig, WasmConfig,
-    WasmPluginSpec, WorkloadMode, WorkloadSelector,
+    JsonObject, Layout, MatchRule, Phase, PluginType, PortSelector, PullPolicy, RequestSpec, SecretLogin,
+    ServiceProtocol, TargetRef, TcpExchange, TrafficSelector, Translator, UpdateExpect, VersionDoc as VersionSpec,
+    VmConfig, WasmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
 };
 pub use feature::Feature;
 
@@ -53,6 +53,8 @@ pub struct Scenario {
     pub translator: Translator,
     /// The Secrets the run makes for `imagePullSecret`.
     pub pull_secrets: Vec<PullSecret>,
+    /// Its registry asks for a login, over TLS with a CA of the run's.
+    pub private_registry: bool,
     pub steps: Vec<Step>,
 }
 
@@ -235,6 +237,7 @@ pub const SHA256_AUTO: &str = "auto";
 pub struct PullSecret {
     pub name: String,
     pub namespace: String,
+    pub login: SecretLogin,
     pub line: u64,
 }
 

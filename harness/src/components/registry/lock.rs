@@ -12,6 +12,12 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 /// the password is the run's own, thrown away with it.
 const HASH_COST: u32 = 4;
 
+/// The realm of the registry's Basic challenge: an https URL on a public
+/// name, never fetched for Basic auth. istio 1.30's agent reads every realm
+/// as a bearer realm and refuses any other (a plain name, a private or
+/// loopback address), so with one the gateway could fetch nothing.
+const REALM: &str = "https://registry.plugproof.example/";
+
 /// A CA, and the login a registry it certifies asks for.
 pub struct RegistryLock {
     pub user: String,
@@ -57,7 +63,7 @@ impl RegistryLock {
         let hash = bcrypt::hash(&self.password, HASH_COST).map_err(std::io::Error::other)?;
         std::fs::write(&htpasswd, format!("{}:{hash}\n", self.user))?;
         Ok(format!(
-            "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: plugproof\n    path: {}\n",
+            "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: {REALM}\n    path: {}\n",
             cert_path.display(),
             key_path.display(),
             htpasswd.display()

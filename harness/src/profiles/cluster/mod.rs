@@ -20,10 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ::kube::api::{Api, PostParams};
 use async_trait::async_trait;
-use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::core::v1::ServiceAccount;
 use tokio::sync::OnceCell;
 
 use self::registry::InClusterRegistry;
@@ -58,8 +55,6 @@ const ADMIN_PORT: u16 = 15000;
 
 /// istiod's debug port, on its Pod.
 const ISTIOD_DEBUG_PORT: u16 = 8080;
-/// The audience istiod checks its callers' tokens for.
-const ISTIOD_AUDIENCE: &str = "istio-ca";
 /// How long the cluster's namespace controller may take to remove a run's namespaces.
 const NAMESPACE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -330,14 +325,5 @@ impl Cluster {
 /// A token of the control plane's own service account, which istiod's
 /// debug API takes from callers beyond its loopback (as it takes istioctl's).
 async fn debug_token(client: &::kube::Client, place: &ControlPlanePlace) -> Result<String, DeployError> {
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), place.namespace);
-    let request: TokenRequest = serde_json::from_value(serde_json::json!({
-        "spec": {"audiences": [ISTIOD_AUDIENCE], "expirationSeconds": 3600}
-    }))
-    .expect("a TokenRequest");
-    let issued = accounts
-        .create_token_request(place.account, &PostParams::default(), &request)
-        .await
-        .map_err(istio::KubeError::Client)?;
-    Ok(issued.status.and_then(|s| s.token).unwrap_or_default())
+    Ok(kube::istiod_token(client, place.namespace, place.account).await?)
 }

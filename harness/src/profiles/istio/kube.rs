@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::Client;
@@ -185,4 +186,20 @@ pub async fn wait_established(client: &Client, names: &[String], timeout: Durati
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The audience istiod checks the tokens it is given for (its CA's, and
+/// its XDS and debug APIs').
+pub const ISTIOD_AUDIENCE: &str = "istio-ca";
+
+/// A token of the service account `namespace/account` for istiod, valid an hour.
+pub async fn istiod_token(client: &Client, namespace: &str, account: &str) -> Result<String, KubeError> {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let request: TokenRequest = serde_json::from_value(json!({
+        "spec": {"audiences": [ISTIOD_AUDIENCE], "expirationSeconds": 3600}
+    }))
+    .expect("a TokenRequest");
+    let issued =
+        accounts.create_token_request(account, &PostParams::default(), &request).await.map_err(KubeError::Client)?;
+    Ok(issued.status.and_then(|s| s.token).unwrap_or_default())
 }

@@ -49,6 +49,8 @@ pub(in crate::profiles) const FEATURES: &[Feature] = &[
     Feature::OwnRegistry,
     Feature::NativeFilters,
     Feature::TcpListeners,
+    Feature::VerifiedGateway,
+    Feature::PrivateRegistry,
 ];
 /// The programs an istio gateway runs.
 pub(in crate::profiles) const PROGRAMS: &[Program] = &[Program::Agent, Program::Envoy];
@@ -431,8 +433,13 @@ pub(in crate::profiles) async fn deploy(
             (Gateway::of(runtime.as_ref(), pod, admin_port).await?, Origin::Installed { _lease: lease }, proxy)
         }
         None => {
+            let namespace = stage.names.gateway_namespace();
+            let account = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                "metadata": {"name": resources::GATEWAY_NAME, "namespace": namespace}});
+            kube::apply(&client, &account).await?;
             let place = GatewayPlace {
-                namespace: stage.names.gateway_namespace(),
+                token: kube::istiod_token(&client, &namespace, resources::GATEWAY_NAME).await?,
+                namespace,
                 label: resources::gateway_label(&stage.names),
                 ip: bind,
                 discovery: endpoints.xds.clone(),
@@ -484,6 +491,8 @@ struct GatewayPlace {
     /// istiod's XDS address.
     discovery: String,
     ports: PortBlock,
+    /// Its service account's token for istiod.
+    token: String,
 }
 
 impl GatewayPlace {
@@ -497,7 +506,9 @@ impl GatewayPlace {
             discovery: &self.discovery,
             ports: &self.ports,
             registry: stage.registry.host(),
+            registry_ca: stage.registry.ca_pem(),
             env: &stage.scenario.gateway_env,
+            token: &self.token,
         }
     }
 }

@@ -15,7 +15,9 @@ use serde_json::{json, Value};
 use crate::mesh::{GATEWAY_LABEL, GATEWAY_NAMESPACE, GATEWAY_PORT};
 use crate::profiles::{Names, PullLogin};
 use crate::runtime::owner;
-use crate::scenario::{Flavor, PullSecret, Scenario, ServiceProtocol, WasmPlugin, WorkloadSelector, SHA256_AUTO};
+use crate::scenario::{
+    Flavor, PullSecret, Scenario, SecretLogin, ServiceProtocol, WasmPlugin, WorkloadSelector, SHA256_AUTO,
+};
 use crate::translate::istio::IstioKind;
 use crate::translate::{self, IstioWasmPlugin};
 
@@ -307,8 +309,12 @@ fn bind(spec: &mut Value, names: &Names, namespace: &str, url: &str, image_diges
 /// A pull secret: a `kubernetes.io/dockerconfigjson` Secret holding the
 /// scenario's login for its registry, where its namespace landed.
 fn pull_secret(secret: &PullSecret, names: &Names, registry: &str, login: &PullLogin) -> Value {
+    let password = match secret.login {
+        SecretLogin::Right => login.password.clone(),
+        SecretLogin::Wrong => format!("not-{}", login.password),
+    };
     // The API server encodes `stringData`; the docker config's user and password need no `auth`.
-    let config = json!({"auths": {registry: {"username": login.user, "password": login.password}}});
+    let config = json!({"auths": {registry: {"username": login.user, "password": password}}});
     json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -363,7 +369,12 @@ mod tests {
     #[test]
     fn a_pull_secret_is_named_as_its_wasm_plugin_names_it_and_kept_without_its_login() {
         let names = Names::unique();
-        let secret = PullSecret { name: "regcred".into(), namespace: crate::mesh::ROOT_NAMESPACE.into(), line: 1 };
+        let secret = PullSecret {
+            name: "regcred".into(),
+            namespace: crate::mesh::ROOT_NAMESPACE.into(),
+            login: SecretLogin::Right,
+            line: 1,
+        };
         let login = PullLogin::unique();
         let object = pull_secret(&secret, &names, "127.0.0.9:5000", &login);
         let renamed = names.name(crate::mesh::ROOT_NAMESPACE, "regcred");
