@@ -122,7 +122,7 @@ impl Runner {
         if let Some(password) = &self.pull_password {
             pull_login.password.clone_from(password);
         }
-        let lock = scenario.private_registry.then_some(&pull_login);
+        let lock = scenario.private_registry.as_ref().map(|private| (&pull_login, private.realm.as_deref()));
         let (registry, backends) =
             tokio::join!(self.registry(&names, &loopback, &registry_dir, lock), start_backends(scenario, &loopback));
         let staged = match (registry, backends) {
@@ -218,7 +218,7 @@ impl Runner {
         names: &Names,
         loopback: &Loopback,
         dir: &Path,
-        lock: Option<&PullLogin>,
+        lock: Option<(&PullLogin, Option<&str>)>,
     ) -> Result<Box<dyn ModuleRegistry>, DeployError> {
         Ok(match self.profile.shared_registry().await? {
             Some(shared) => {
@@ -229,8 +229,8 @@ impl Runner {
             }
             None => match lock {
                 None => Box::new(Registry::start(&self.tools.registry, loopback, dir).await?),
-                Some(login) => {
-                    let lock = RegistryLock::new(&login.user, &login.password).map_err(|e| DeployError::Io {
+                Some((login, realm)) => {
+                    let lock = RegistryLock::new(&login.user, &login.password, realm).map_err(|e| DeployError::Io {
                         what: "cannot make the registry's CA".into(),
                         source: std::io::Error::other(e),
                     })?;

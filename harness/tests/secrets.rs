@@ -18,8 +18,12 @@ use plugproof::targets::{ProfileKind, TargetSpec};
 use plugproof::testing::{role, run_scenario, run_where_it_runs, targets_from_env, Role};
 
 /// The scenarios whose registry asks for the password.
-const SCENARIOS: &[&str] =
-    &["private-registry.yaml", "private-registry-no-secret.yaml", "private-registry-two-secrets.yaml"];
+const SCENARIOS: &[&str] = &[
+    "private-registry.yaml",
+    "private-registry-no-secret.yaml",
+    "private-registry-two-secrets.yaml",
+    "private-registry-fail-reload.yaml",
+];
 
 fn no_password_left(target: &TargetSpec, options: &Options) -> Result<(), Failed> {
     let catalog = ModuleCatalog::load(&options.plugins)?;

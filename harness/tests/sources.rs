@@ -247,7 +247,7 @@ fn oci_locked_registry(target: &TargetSpec, options: &Options) -> Result<(), Fai
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let tools = runtime.block_on(provision::tools(options, &catalog))?;
     let password = format!("pw-{}", dir.path().file_name().and_then(|n| n.to_str()).unwrap_or("x"));
-    let lock = RegistryLock::new("team", &password)?;
+    let lock = RegistryLock::new("team", &password, None)?;
     let registry = runtime.block_on(Registry::start_locked(
         &tools.registry,
         &Loopback::for_run(),

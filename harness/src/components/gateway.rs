@@ -191,6 +191,8 @@ fn launch(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Launch, Compo
 
 /// What the agent logs when it cannot fetch a module.
 const FETCH_FAILED: &str = "cannot fetch Wasm module ";
+/// The cause of a failed fetch when the registry's challenge names a realm istio's agent will not use.
+const UNSAFE_REALM: &str = "rejected unsafe bearer realm";
 /// The cause of a failed fetch when istiod sent an `imagePullSecret` empty.
 const NO_SECRET: &str = "missing image pulling secret";
 /// Causes of a failed fetch that mean the gateway cannot reach the registry at all.
@@ -214,6 +216,12 @@ pub fn fetch_failures(log: &Path) -> Vec<String> {
                  cluster of yours, --pods-reach must name an address of this machine that the cluster's Pods reach \
                  (for kind, its network's gateway), or with --registry, --registry-as how they reach that registry; \
                  check that no firewall drops the registry's port",
+            );
+        } else if cause.contains(UNSAFE_REALM) {
+            note.push_str(
+                "\nplugproof: istio's agent reads the registry's login challenge as a bearer realm and refuses \
+                 one that is not an http(s) URL on a public host; give the registry such a realm (for htpasswd, \
+                 `auth.htpasswd.realm`)",
             );
         } else if cause.contains(NO_SECRET) {
             note.push_str(

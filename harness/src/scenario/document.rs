@@ -51,7 +51,7 @@ pub struct ScenarioDoc {
     pub pull_secrets: Vec<Spanned<PullSecretDoc>>,
     /// The scenario's registry asks for a login, over TLS.
     #[serde(default)]
-    pub private_registry: Option<Spanned<bool>>,
+    pub private_registry: Option<Spanned<PrivateRegistryDoc>>,
     /// What turns the scenario's Higress WasmPlugins into what istiod reads.
     #[serde(default)]
     pub translator: Option<Spanned<Translator>>,
@@ -70,6 +70,22 @@ pub struct PullSecretDoc {
     /// Whether it holds the registry's password (`right`, the default) or another (`wrong`).
     #[serde(default)]
     pub login: SecretLogin,
+}
+
+/// `private_registry`: `true`, or how the registry is set up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PrivateRegistryDoc {
+    On(bool),
+    With(PrivateRegistry),
+}
+
+/// How a private registry is set up beyond its login and TLS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivateRegistry {
+    /// The realm of its Basic challenge (default an https URL on a public name).
+    pub realm: Option<String>,
 }
 
 /// What a pull secret holds for the scenario's registry.

@@ -11,14 +11,14 @@ use serde_saphyr::{Location, Spanned};
 use serde_json::Value;
 
 use super::document::{
-    Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, PluginType, PushDoc, ReloadDoc,
-    ResourceDoc, Retry as RetryDoc, ScenarioDoc, StepDoc,
+    Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, PluginType, PrivateRegistryDoc,
+    PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, ScenarioDoc, StepDoc,
 };
 use super::{
     Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
-    PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, ServiceProtocol, Step, TcpExchange,
-    TcpListener, Translator, WasmPlugin, WasmPluginSpec, WasmService, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES,
-    DEFAULT_WITHIN,
+    PrivateRegistry, PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, ServiceProtocol,
+    Step, TcpExchange, TcpListener, Translator, WasmPlugin, WasmPluginSpec, WasmService, DEFAULT_CHANGE_WITHIN,
+    DEFAULT_TIMES, DEFAULT_WITHIN,
 };
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
@@ -282,14 +282,17 @@ impl Checker {
 
     /// The Secrets the run makes, each named once per namespace; they need
     /// istio's agent, the one that reads them.
-    fn private_registry(&mut self, doc: &ScenarioDoc) -> bool {
-        let Some(private) = &doc.private_registry else { return false };
-        if private.value {
-            let skipped_by = "targets that push to a registry they do not start, or whose gateway cannot trust its CA,";
-            self.require(private.referenced, &doc.features, Feature::PrivateRegistry, "private_registry", skipped_by);
-            self.require(private.referenced, &doc.features, Feature::OwnRegistry, "private_registry", skipped_by);
-        }
-        private.value
+    fn private_registry(&mut self, doc: &ScenarioDoc) -> Option<PrivateRegistry> {
+        let private = doc.private_registry.as_ref()?;
+        let registry = match &private.value {
+            PrivateRegistryDoc::On(false) => return None,
+            PrivateRegistryDoc::On(true) => PrivateRegistry::default(),
+            PrivateRegistryDoc::With(registry) => registry.clone(),
+        };
+        let skipped_by = "targets that push to a registry they do not start, or whose gateway cannot trust its CA,";
+        self.require(private.referenced, &doc.features, Feature::PrivateRegistry, "private_registry", skipped_by);
+        self.require(private.referenced, &doc.features, Feature::OwnRegistry, "private_registry", skipped_by);
+        Some(registry)
     }
 
     fn pull_secrets(&mut self, doc: &ScenarioDoc) -> Vec<PullSecret> {
@@ -1675,6 +1678,22 @@ mod tests {
             None => assert_eq!(found, Vec::new()),
             Some(problem) => assert!(found.iter().any(|(_, m)| m.contains(problem)), "{found:?}"),
         }
+    }
+
+    #[test]
+    fn a_private_registry_may_name_its_realm() {
+        let text = |registry: &str| {
+            format!(
+                "features: [private-registry, own-registry]\nprivate_registry: {registry}\nplugins:\n  stamp: {{module: stamp}}\nsteps:\n{REQUEST}"
+            )
+        };
+        let modules = ["stamp"].map(str::to_owned).into();
+        let load = |registry: &str| load_str(&text(registry), Path::new("s.yaml"), Path::new(""), &modules);
+        let realm = load("{realm: Registry Realm}").expect("loads").private_registry.expect("private").realm;
+        assert_eq!(realm.as_deref(), Some("Registry Realm"));
+        assert_eq!(load("true").expect("loads").private_registry, Some(PrivateRegistry::default()));
+        assert_eq!(load("false").expect("loads").private_registry, None);
+        assert!(load("{realms: x}").is_err());
     }
 
     /// Gateway API style attachment, with what istio's API refuses.

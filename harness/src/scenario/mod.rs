@@ -12,9 +12,9 @@ use std::time::Duration;
 pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
-    JsonObject, Layout, MatchRule, Phase, PluginType, PortSelector, PullPolicy, RequestSpec, SecretLogin,
-    ServiceProtocol, TargetRef, TcpExchange, TrafficSelector, Translator, UpdateExpect, VersionDoc as VersionSpec,
-    VmConfig, WasmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
+    JsonObject, Layout, MatchRule, Phase, PluginType, PortSelector, PrivateRegistry, PullPolicy, RequestSpec,
+    SecretLogin, ServiceProtocol, TargetRef, TcpExchange, TrafficSelector, Translator, UpdateExpect,
+    VersionDoc as VersionSpec, VmConfig, WasmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
 };
 pub use feature::Feature;
 
@@ -54,7 +54,7 @@ pub struct Scenario {
     /// The Secrets the run makes for `imagePullSecret`.
     pub pull_secrets: Vec<PullSecret>,
     /// Its registry asks for a login, over TLS with a CA of the run's.
-    pub private_registry: bool,
+    pub private_registry: Option<PrivateRegistry>,
     pub steps: Vec<Step>,
 }
 

@@ -12,16 +12,17 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 /// the password is the run's own, thrown away with it.
 const HASH_COST: u32 = 4;
 
-/// The realm of the registry's Basic challenge: an https URL on a public
-/// name, never fetched for Basic auth. istio 1.30's agent reads every realm
-/// as a bearer realm and refuses any other (a plain name, a private or
-/// loopback address), so with one the gateway could fetch nothing.
+/// The default realm of the registry's Basic challenge: an https URL on a
+/// public name, never fetched for Basic auth. istio 1.30's agent reads
+/// every realm as a bearer realm and refuses any other (a plain name, a
+/// private or loopback address), so with one the gateway fetches nothing.
 const REALM: &str = "https://registry.plugproof.example/";
 
 /// A CA, and the login a registry it certifies asks for.
 pub struct RegistryLock {
     pub user: String,
     pub password: String,
+    realm: String,
     ca: Issuer<'static, KeyPair>,
     ca_pem: String,
 }
@@ -33,14 +34,21 @@ impl fmt::Debug for RegistryLock {
 }
 
 impl RegistryLock {
-    /// A new CA for a registry whose login is `user` and `password`.
-    pub fn new(user: &str, password: &str) -> Result<Self, rcgen::Error> {
+    /// A new CA for a registry whose login is `user` and `password`, its
+    /// challenge's realm `realm` (default `REALM`).
+    pub fn new(user: &str, password: &str, realm: Option<&str>) -> Result<Self, rcgen::Error> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, "plugproof registry CA");
         let ca_pem = params.self_signed(&key)?.pem();
-        Ok(RegistryLock { user: user.to_owned(), password: password.to_owned(), ca: Issuer::new(params, key), ca_pem })
+        Ok(RegistryLock {
+            user: user.to_owned(),
+            password: password.to_owned(),
+            realm: realm.unwrap_or(REALM).to_owned(),
+            ca: Issuer::new(params, key),
+            ca_pem,
+        })
     }
 
     /// The CA certificate (PEM) a client must trust.
@@ -63,9 +71,10 @@ impl RegistryLock {
         let hash = bcrypt::hash(&self.password, HASH_COST).map_err(std::io::Error::other)?;
         std::fs::write(&htpasswd, format!("{}:{hash}\n", self.user))?;
         Ok(format!(
-            "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: {REALM}\n    path: {}\n",
+            "  tls:\n    certificate: {}\n    key: {}\nauth:\n  htpasswd:\n    realm: {}\n    path: {}\n",
             cert_path.display(),
             key_path.display(),
+            serde_json::to_string(&self.realm).expect("a string serialises"),
             htpasswd.display()
         ))
     }
