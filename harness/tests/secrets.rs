@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -45,7 +44,7 @@ fn no_password_left(target: &TargetSpec, options: &Options) -> Result<(), Failed
             return Err(format!("{file} still passes with a status changed").into());
         }
     }
-    let files = walk(&report)?;
+    let files = common::files_below(&report)?;
     if !files.iter().any(|f| f.ends_with("error.txt")) {
         return Err(format!("no evidence bundle in {} to search", report.display()).into());
     }
@@ -55,20 +54,6 @@ fn no_password_left(target: &TargetSpec, options: &Options) -> Result<(), Failed
         }
     }
     Ok(())
-}
-
-/// Every file below `dir`.
-fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            files.extend(walk(&path)?);
-        } else {
-            files.push(path);
-        }
-    }
-    Ok(files)
 }
 
 fn main() -> ExitCode {

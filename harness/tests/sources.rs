@@ -287,7 +287,7 @@ fn oci_locked_registry(target: &TargetSpec, options: &Options) -> Result<(), Fai
         }
     }
     let mut files = 0;
-    for file in walk(&report)? {
+    for file in common::files_below(&report)? {
         files += 1;
         if String::from_utf8_lossy(&std::fs::read(&file)?).contains(&password) {
             return Err(format!("{} holds the password", file.display()).into());
@@ -297,20 +297,6 @@ fn oci_locked_registry(target: &TargetSpec, options: &Options) -> Result<(), Fai
         return Err(format!("the runs left no report in {} to search", report.display()).into());
     }
     Ok(())
-}
-
-/// Every file below `dir`.
-fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            files.extend(walk(&path)?);
-        } else {
-            files.push(path);
-        }
-    }
-    Ok(files)
 }
 
 fn run_file(file: &Path, target: &TargetSpec, options: &Options, catalog: &ModuleCatalog) -> Result<Outcome, Failed> {

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses part of it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use plugproof::options::Options;
 
@@ -37,4 +37,18 @@ pub fn wait_for(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> b
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     done()
+}
+
+/// Every file below `dir`, for tests that search what a run left.
+pub fn files_below(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files.extend(files_below(&path)?);
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(files)
 }
