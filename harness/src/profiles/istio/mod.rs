@@ -332,10 +332,12 @@ impl Deployment for IstioDeployment {
             }
         }
         if let Origin::Installed { .. } = origin {
-            // The next scenario finds the gateway without this one's listener
-            // (still draining, on a port of its own, with its filters).
-            if let Err(left) = await_removed(&admin, &format!("{bind}_{port}"), DISCONNECT_TIMEOUT).await {
-                return Err(DeployError::Left(format!("{left} on the installed gateway {proxy}")));
+            // The next scenario finds the gateway without this one's listeners
+            // (still draining, on ports of their own, with their filters).
+            for port in std::iter::once(port).chain(ports.tcp.values().copied()) {
+                if let Err(left) = await_removed(&admin, &format!("{bind}_{port}"), DISCONNECT_TIMEOUT).await {
+                    return Err(DeployError::Left(format!("{left} on the installed gateway {proxy}")));
+                }
             }
             return Ok(());
         }
