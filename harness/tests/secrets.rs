@@ -48,12 +48,10 @@ fn no_password_left(target: &TargetSpec, options: &Options) -> Result<(), Failed
     if !files.iter().any(|f| f.ends_with("error.txt")) {
         return Err(format!("no evidence bundle in {} to search", report.display()).into());
     }
-    for file in files {
-        if String::from_utf8_lossy(&std::fs::read(&file)?).contains(&password) {
-            return Err(format!("{} holds the password", file.display()).into());
-        }
+    match common::first_holding(&files, &password)? {
+        Some(file) => Err(format!("{} holds the password", file.display()).into()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn main() -> ExitCode {

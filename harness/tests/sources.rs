@@ -286,14 +286,11 @@ fn oci_locked_registry(target: &TargetSpec, options: &Options) -> Result<(), Fai
             return Err(format!("{case}: the failure shows the password: {message}").into());
         }
     }
-    let mut files = 0;
-    for file in common::files_below(&report)? {
-        files += 1;
-        if String::from_utf8_lossy(&std::fs::read(&file)?).contains(&password) {
-            return Err(format!("{} holds the password", file.display()).into());
-        }
+    let files = common::files_below(&report)?;
+    if let Some(file) = common::first_holding(&files, &password)? {
+        return Err(format!("{} holds the password", file.display()).into());
     }
-    if files == 0 {
+    if files.is_empty() {
         return Err(format!("the runs left no report in {} to search", report.display()).into());
     }
     Ok(())

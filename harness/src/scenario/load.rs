@@ -23,6 +23,14 @@ use super::{
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 const PLUGIN_SCHEME: &str = "plugin://";
+
+/// The scenario's TCP listeners by name, for an error that names none of them.
+fn declared_listeners(listeners: &[TcpListener]) -> String {
+    if listeners.is_empty() {
+        return "none".to_owned();
+    }
+    listeners.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
+}
 /// How `filters.network` names the gateway's HTTP listener.
 pub const HTTP_LISTENER: &str = "http";
 const MAX_CONNECTIONS: usize = 64;
@@ -850,11 +858,10 @@ impl Checker {
             }
             if let Some(listener) = &filters.network {
                 if listener != HTTP_LISTENER && !scope.tcp_listeners.iter().any(|l| &l.name == listener) {
-                    let declared: Vec<&str> = scope.tcp_listeners.iter().map(|l| l.name.as_str()).collect();
                     let problem = format!(
                         "filters.network `{listener}`: write `{HTTP_LISTENER}` (the HTTP listener) or the name of \
                          one of `tcp_listeners` (declared: {})",
-                        if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
+                        declared_listeners(scope.tcp_listeners)
                     );
                     self.problem(at, problem);
                 }
@@ -919,7 +926,6 @@ impl Checker {
     fn tcp_step(&mut self, tcp: &Spanned<TcpExchange>, scope: &mut StepScope<'_>) -> Option<Action> {
         let exchange = &tcp.value;
         if !scope.tcp_listeners.iter().any(|l| l.name == exchange.listener) {
-            let declared: Vec<&str> = scope.tcp_listeners.iter().map(|l| l.name.as_str()).collect();
             let what = if scope.routes.iter().any(|r| r.name == exchange.listener) {
                 "is an HTTP route: a tcp step speaks bytes to a TCP listener, a `request` step HTTP to a route"
             } else {
@@ -928,7 +934,7 @@ impl Checker {
             let problem = format!(
                 "tcp.listener `{}` {what}; name one of `tcp_listeners` (declared: {})",
                 exchange.listener,
-                if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
+                declared_listeners(scope.tcp_listeners)
             );
             self.problem(tcp.referenced, problem);
             return None;

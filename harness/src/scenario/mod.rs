@@ -195,11 +195,31 @@ impl Flavor {
     pub const ISTIO_API: &'static str = "extensions.istio.io/v1alpha1";
     pub const HIGRESS_API: &'static str = "extensions.higress.io/v1alpha1";
 
-    /// The resource's `kind`.
-    pub fn kind(self) -> &'static str {
+    /// The kind of resource istiod reads for it (a Higress WasmPlugin becomes an Istio one).
+    pub fn kind(self) -> ResourceKind {
         match self {
-            Flavor::Istio | Flavor::Higress => "WasmPlugin",
-            Flavor::TrafficExtension => "TrafficExtension",
+            Flavor::Istio | Flavor::Higress => ResourceKind::WasmPlugin,
+            Flavor::TrafficExtension => ResourceKind::TrafficExtension,
+        }
+    }
+}
+
+/// The resource istiod reads: a WasmPlugin, or (1.30 on) a TrafficExtension,
+/// which istiod turns WasmPlugins into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    WasmPlugin,
+    TrafficExtension,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 2] = [ResourceKind::WasmPlugin, ResourceKind::TrafficExtension];
+
+    /// Its `kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceKind::WasmPlugin => "WasmPlugin",
+            ResourceKind::TrafficExtension => "TrafficExtension",
         }
     }
 }
@@ -368,7 +388,7 @@ impl Change {
         match self {
             Change::Push { plugin, module, .. } => format!("push {module} as {plugin}"),
             Change::Apply(resource) => {
-                format!("apply {} {}/{}", resource.flavor.kind(), resource.namespace, resource.name)
+                format!("apply {} {}/{}", resource.flavor.kind().name(), resource.namespace, resource.name)
             }
             Change::Delete { namespace, name } => format!("delete {namespace}/{name}"),
         }

@@ -94,7 +94,7 @@ mod tests {
 
     fn config(fail_strategy: Option<FailStrategy>, istiod: &str) -> Value {
         let plugin = IstioWasmPlugin {
-            kind: crate::translate::istio::IstioKind::WasmPlugin,
+            kind: crate::scenario::ResourceKind::WasmPlugin,
             name: "p".into(),
             namespace: "istio-system".into(),
             plugin: "p".into(),
@@ -131,7 +131,7 @@ mod tests {
         let config = |istiod| {
             extension_config(
                 &IstioWasmPlugin {
-                    kind: crate::translate::istio::IstioKind::WasmPlugin,
+                    kind: crate::scenario::ResourceKind::WasmPlugin,
                     name: "p".into(),
                     namespace: "ns".into(),
                     plugin: "p".into(),

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::scenario::{Flavor, JsonObject, MatchRule, WasmPlugin, WasmPluginSpec};
 
-use super::istio::{IstioKind, IstioSpec, IstioWasmPlugin};
+use super::istio::{IstioSpec, IstioWasmPlugin};
 use super::istiod::IstiodVersion;
 
 pub const RULES_KEY: &str = "_rules_";
@@ -31,12 +31,8 @@ pub fn to_istio(resource: &WasmPlugin, istiod: IstiodVersion) -> Result<Option<I
         Flavor::Istio | Flavor::TrafficExtension => Some(istio_fields(&resource.spec)),
         Flavor::Higress => convert(&resource.spec)?,
     };
-    let kind = match resource.flavor {
-        Flavor::TrafficExtension => IstioKind::TrafficExtension,
-        Flavor::Istio | Flavor::Higress => IstioKind::WasmPlugin,
-    };
     Ok(spec.map(|spec| IstioWasmPlugin {
-        kind,
+        kind: resource.flavor.kind(),
         name: resource.name.clone(),
         namespace: resource.namespace.clone(),
         plugin: resource.plugin.clone(),

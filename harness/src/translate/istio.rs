@@ -5,13 +5,13 @@ use serde::Serialize;
 
 use super::istiod::{IstiodVersion, Naming};
 use crate::scenario::{
-    FailStrategy, JsonObject, Phase, PluginType, PullPolicy, Reference, TargetRef, TrafficSelector, VmConfig,
-    WorkloadSelector,
+    FailStrategy, JsonObject, Phase, PluginType, PullPolicy, Reference, ResourceKind, TargetRef, TrafficSelector,
+    VmConfig, WorkloadSelector,
 };
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IstioWasmPlugin {
-    pub kind: IstioKind,
+    pub kind: ResourceKind,
     pub name: String,
     pub namespace: String,
     /// The scenario plugin its url refers to, and how.
@@ -26,23 +26,6 @@ pub struct IstioWasmPlugin {
     /// `NAMESPACE/NAME` as the scenario writes it (`namespace` and `name`
     /// are where it is deployed; see `profiles::Names`).
     pub written: String,
-}
-
-/// The resource istiod reads: a WasmPlugin, or (1.30 on) a TrafficExtension,
-/// which istiod turns WasmPlugins into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IstioKind {
-    WasmPlugin,
-    TrafficExtension,
-}
-
-impl IstioKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            IstioKind::WasmPlugin => "WasmPlugin",
-            IstioKind::TrafficExtension => "TrafficExtension",
-        }
-    }
 }
 
 impl IstioWasmPlugin {
@@ -65,8 +48,8 @@ impl IstioWasmPlugin {
 
     fn naming(&self) -> Naming {
         match self.kind {
-            IstioKind::WasmPlugin => self.istiod.naming(),
-            IstioKind::TrafficExtension => Naming::OwnTrafficExtension,
+            ResourceKind::WasmPlugin => self.istiod.naming(),
+            ResourceKind::TrafficExtension => Naming::OwnTrafficExtension,
         }
     }
 

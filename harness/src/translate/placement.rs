@@ -92,7 +92,7 @@ mod tests {
 
     fn plugin(name: &str, namespace: &str, phase: Option<Phase>, priority: Option<i32>) -> IstioWasmPlugin {
         IstioWasmPlugin {
-            kind: crate::translate::istio::IstioKind::WasmPlugin,
+            kind: crate::scenario::ResourceKind::WasmPlugin,
             name: name.into(),
             namespace: namespace.into(),
             plugin: name.into(),

@@ -39,6 +39,16 @@ pub fn wait_for(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> b
     done()
 }
 
+/// The first of `files` that holds `text`, for tests that search what a run left.
+pub fn first_holding(files: &[PathBuf], text: &str) -> std::io::Result<Option<PathBuf>> {
+    for file in files {
+        if String::from_utf8_lossy(&std::fs::read(file)?).contains(text) {
+            return Ok(Some(file.clone()));
+        }
+    }
+    Ok(None)
+}
+
 /// Every file below `dir`, for tests that search what a run left.
 pub fn files_below(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();

@@ -304,7 +304,9 @@ impl Cluster {
         let endpoints = Endpoints {
             xds: format!("{ip}:{}", facts::ISTIOD_XDS_PORT),
             debug,
-            debug_token: Some(debug_token(client, place).await?),
+            // istiod's debug API takes a token of its own service account
+            // from callers beyond its loopback (as it takes istioctl's).
+            debug_token: Some(kube::istiod_token(client, place.namespace, place.account).await?),
             pin: pin.to_owned(),
         };
         Ok(Access { endpoints, installed, _debug: forward })
@@ -320,10 +322,4 @@ impl Cluster {
         let image = LocalImage::registry(&self.images, &program).build().await.map_err(ClusterError::from)?;
         InClusterRegistry::start(client, self.site.as_ref(), &image.reference).await
     }
-}
-
-/// A token of the control plane's own service account, which istiod's
-/// debug API takes from callers beyond its loopback (as it takes istioctl's).
-async fn debug_token(client: &::kube::Client, place: &ControlPlanePlace) -> Result<String, DeployError> {
-    Ok(kube::istiod_token(client, place.namespace, place.account).await?)
 }

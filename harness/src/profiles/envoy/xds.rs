@@ -148,23 +148,23 @@ pub fn render(input: &Input<'_>) -> Files {
         "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
     }));
     let hcm = json!({
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": LISTENER,
-                "codec_type": "AUTO",
-                "rds": {"route_config_name": ROUTE_CONFIG, "config_source": file_source(&dir.join(RDS))},
-                "http_filters": http_filters,
-                "access_log": [{
-                    "name": "envoy.access_loggers.file",
-                    "filter": {"header_filter": {"header": {"name": access_log::REQUEST_HEADER, "present_match": true}}},
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                        "path": input.access_log,
-                        "log_format": {"json_format": access_log::json_format()},
-                    },
-                }],
-            },
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": LISTENER,
+            "codec_type": "AUTO",
+            "rds": {"route_config_name": ROUTE_CONFIG, "config_source": file_source(&dir.join(RDS))},
+            "http_filters": http_filters,
+            "access_log": [{
+                "name": "envoy.access_loggers.file",
+                "filter": {"header_filter": {"header": {"name": access_log::REQUEST_HEADER, "present_match": true}}},
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                    "path": input.access_log,
+                    "log_format": {"json_format": access_log::json_format()},
+                },
+            }],
+        },
     });
     let listener = json!({
         "@type": "type.googleapis.com/envoy.config.listener.v3.Listener",

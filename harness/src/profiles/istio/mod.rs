@@ -33,7 +33,7 @@ use crate::runtime::isolation::is_isolated;
 use crate::runtime::ports::PortBlock;
 use crate::runtime::rundir;
 use crate::runtime::{Program, Runtime};
-use crate::scenario::{Feature, HTTP_LISTENER};
+use crate::scenario::{Feature, ResourceKind, HTTP_LISTENER};
 use crate::targets::Needs;
 use crate::translate::IstioWasmPlugin;
 
@@ -655,7 +655,7 @@ async fn apply_all(client: &::kube::Client, objects: &[Value]) -> Result<(), Kub
 
 /// The WasmPlugins and TrafficExtensions among `objects`.
 fn wasm_plugins(objects: &[Value]) -> impl Iterator<Item = &Value> {
-    objects.iter().filter(|o| o["kind"] == "WasmPlugin" || o["kind"] == "TrafficExtension")
+    objects.iter().filter(|o| ResourceKind::ALL.iter().any(|kind| o["kind"] == kind.name()))
 }
 
 /// The same object: kind, namespace and name.

@@ -16,9 +16,8 @@ use crate::mesh::{GATEWAY_LABEL, GATEWAY_NAMESPACE, GATEWAY_PORT};
 use crate::profiles::{Names, PullLogin};
 use crate::runtime::owner;
 use crate::scenario::{
-    Flavor, PullSecret, Scenario, SecretLogin, ServiceProtocol, WasmPlugin, WorkloadSelector, SHA256_AUTO,
+    Flavor, PullSecret, ResourceKind, Scenario, SecretLogin, ServiceProtocol, WasmPlugin, WorkloadSelector, SHA256_AUTO,
 };
-use crate::translate::istio::IstioKind;
 use crate::translate::{self, IstioWasmPlugin};
 
 pub const GATEWAY_NAME: &str = "plugproof-gateway";
@@ -237,7 +236,7 @@ fn wasm_plugin(
             port["number"] = json!(gateway.port);
         }
     }
-    if plugin.kind == IstioKind::TrafficExtension {
+    if plugin.kind == ResourceKind::TrafficExtension {
         nest_wasm(&mut spec);
     }
     json!({
