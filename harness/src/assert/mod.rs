@@ -6,6 +6,7 @@ pub mod filters;
 pub mod http;
 pub mod reload;
 pub mod tcp;
+pub mod tcp_reload;
 
 use similar::TextDiff;
 

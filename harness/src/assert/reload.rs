@@ -418,8 +418,8 @@ fn completion_check(analysis: &Analysis, claim: LongEnd) -> Check {
 /// How long after the take a listener drain may end and still be "at the
 /// end of the drain time": Envoy closes what is left on its drain timer,
 /// read here through the admin API's counters and the client's clock.
-const DRAIN_EARLY: Duration = Duration::from_millis(250);
-const DRAIN_LATE: Duration = Duration::from_secs(1);
+pub(crate) const DRAIN_EARLY: Duration = Duration::from_millis(250);
+pub(crate) const DRAIN_LATE: Duration = Duration::from_secs(1);
 
 /// When the streams that did not complete were cut: at the end of the
 /// gateway's drain time after it put its new listeners in force (or, when

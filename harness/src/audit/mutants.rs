@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::scenario::{
     Action, BackendExpect, BodyExpect, Closes, Errors, Expect, Feature, FilterOrder, HeaderExpect, LongEnd, Reload,
-    Scenario, Step, TcpExchange, UpdateExpect,
+    Scenario, Step, TcpExchange, TcpReload, UpdateExpect,
 };
 
 /// Appended to a value to make it a different one.
@@ -129,6 +129,10 @@ fn actions(action: &Action, siblings: &Siblings) -> Vec<Mutated> {
         Action::Reload(reload) => reload_mutants(reload)
             .into_iter()
             .map(|(class, change, r)| (class, change, Action::Reload(Box::new(r))))
+            .collect(),
+        Action::TcpReload(reload) => tcp_reload_mutants(reload)
+            .into_iter()
+            .map(|(class, change, r)| (class, change, Action::TcpReload(Box::new(r))))
             .collect(),
         Action::Tcp(exchange) => tcp_mutants(&exchange.expect)
             .into_iter()
@@ -343,12 +347,8 @@ fn reload_mutants(reload: &Reload) -> Vec<(&'static str, String, Reload)> {
     });
     let status = if reload.status >= 599 { reload.status - 1 } else { reload.status + 1 };
     push("reload status", format!("reload status: {} -> {status}", reload.status), &|r| r.status = status);
-    if let Errors::AtMost(most) = reload.errors {
-        if most > 0 {
-            let fewer = most - 1;
-            push("reload errors", format!("reload errors: {most} -> {fewer}"), &|r| r.errors = Errors::AtMost(fewer));
-        }
-        push("reload errors", format!("reload errors: at most {most} -> every one"), &|r| r.errors = Errors::All);
+    for (change, errors) in errors_mutants(reload.errors) {
+        push("reload errors", change, &|r| r.errors = errors);
     }
     let claims = &reload.claims;
     push("reload flips", format!("reload after a switch: {:?} -> {:?}", claims.after_switch, version.from), &|r| {
@@ -368,6 +368,45 @@ fn reload_mutants(reload: &Reload) -> Vec<(&'static str, String, Reload)> {
         );
     }
     out
+}
+
+/// Every check of a reload under TCP load: `from`, `to` made up; what held
+/// connections answer after the change the new stamps; `closes` the other
+/// way; `switch_within` zero; `errors` one fewer, and "every exchange failed".
+fn tcp_reload_mutants(reload: &TcpReload) -> Vec<(&'static str, String, TcpReload)> {
+    let mut out = Vec::new();
+    let mut push = |class: &'static str, change: String, mutate: &dyn Fn(&mut TcpReload)| {
+        let mut mutated = reload.clone();
+        mutate(&mut mutated);
+        out.push((class, change, mutated));
+    };
+    let to = other(&reload.to);
+    push("reload to", format!("reload to: {:?} -> {to:?}", reload.to), &|r| r.to = to.clone());
+    let from = other(&reload.from);
+    push("reload from", format!("reload from: {:?} -> {from:?}", reload.from), &|r| r.from = from.clone());
+    push(
+        "reload held",
+        format!("held connections after the change: {:?} -> {:?}", reload.held_after, reload.to),
+        &|r| r.held_after = reload.to.clone(),
+    );
+    let closes = if reload.closes == Closes::None { Closes::Drain } else { Closes::None };
+    push("reload closes", format!("reload closes: {} -> {}", closes_name(reload.closes), closes_name(closes)), &|r| {
+        r.closes = closes
+    });
+    push("reload switch_within", format!("reload switch_within: {:?} -> 0ns", reload.switch_within), &|r| {
+        r.switch_within = Duration::ZERO
+    });
+    for (change, errors) in errors_mutants(reload.errors) {
+        push("reload errors", change, &|r| r.errors = errors);
+    }
+    out
+}
+
+/// `errors: N` one fewer, and "every one failed".
+fn errors_mutants(errors: Errors) -> Vec<(String, Errors)> {
+    let Errors::AtMost(most) = errors else { return Vec::new() };
+    let fewer = most.checked_sub(1).map(|fewer| (format!("reload errors: {most} -> {fewer}"), Errors::AtMost(fewer)));
+    fewer.into_iter().chain([(format!("reload errors: at most {most} -> every one"), Errors::All)]).collect()
 }
 
 fn closes_name(closes: Closes) -> &'static str {
@@ -526,6 +565,35 @@ steps:
                 "8: long streams: completed -> cut",
                 "8: long streams started before the change: \"a\" -> \"b\"",
                 "8: long streams started after the switch: \"b\" -> \"a\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_tcp_reload_check_has_a_mutant() {
+        use crate::scenario::{Change, TcpLoadPlan};
+        let reload = TcpReload {
+            listener: "raw".into(),
+            load: TcpLoadPlan { held: 1, every: Duration::from_millis(100), rate: 1, duration: Duration::from_secs(6) },
+            after: Duration::from_secs(1),
+            change: Change::Delete { namespace: "n".into(), name: "a".into() },
+            from: "[a]".into(),
+            to: "[b]".into(),
+            errors: Errors::AtMost(0),
+            closes: Closes::Drain,
+            switch_within: Duration::from_secs(2),
+            held_after: "[a]".into(),
+        };
+        let found: Vec<String> = tcp_reload_mutants(&reload).into_iter().map(|(_, change, _)| change).collect();
+        assert_eq!(
+            found,
+            [
+                "reload to: \"[b]\" -> \"[b]-mutant\"",
+                "reload from: \"[a]\" -> \"[a]-mutant\"",
+                "held connections after the change: \"[a]\" -> \"[b]\"",
+                "reload closes: drain -> none",
+                "reload switch_within: 2s -> 0ns",
+                "reload errors: at most 0 -> every one",
             ]
         );
     }

@@ -13,6 +13,7 @@
 mod clock;
 mod connection;
 mod lane;
+pub mod tcp;
 mod traffic;
 
 use std::net::SocketAddr;

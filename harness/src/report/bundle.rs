@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::assert::reload::summary;
+use crate::assert::tcp_reload;
 use crate::failure::Failure;
 use crate::files::copy_tree;
 use crate::outcome::Outcome;
@@ -92,6 +93,9 @@ pub fn details(step: &StepResult) -> String {
     }
     if let Some(analysis) = &step.reload {
         let _ = writeln!(out, "{}", summary(analysis));
+    }
+    if let Some(analysis) = &step.tcp_reload {
+        let _ = writeln!(out, "{}", tcp_reload::summary(analysis));
     }
     out
 }

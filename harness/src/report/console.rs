@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::assert::reload;
+use crate::assert::{reload, tcp_reload};
 use crate::audit::{Fate, Justification, ScenarioAudit};
 use crate::outcome::{Outcome, Status};
 use crate::report::compare::{Change, Comparison};
@@ -39,9 +39,10 @@ pub fn step_notes(outcome: &Outcome) -> String {
         if let Some(reason) = &step.expected_failure {
             let _ = writeln!(out, "      XFAIL line {} {}: known: {reason}", step.line, step.label);
         }
-        if let (true, Some(analysis)) = (step.passed, &step.reload) {
+        let measured = step.reload.as_ref().map(reload::summary).or(step.tcp_reload.as_ref().map(tcp_reload::summary));
+        if let (true, Some(measured)) = (step.passed, measured) {
             let _ = writeln!(out, "      reload at line {} ({}):", step.line, step.label);
-            for line in reload::summary(analysis).lines() {
+            for line in measured.lines() {
                 let _ = writeln!(out, "        {line}");
             }
         }

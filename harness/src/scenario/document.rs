@@ -590,7 +590,9 @@ pub struct ReloadDoc {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadDoc {
-    pub host: String,
+    /// A TCP load on one of the scenario's TCP listeners, instead of HTTP.
+    pub tcp: Option<Spanned<TcpLoadDoc>>,
+    pub host: Option<String>,
     pub path: Option<String>,
     /// Keep-alive HTTP/1.1 connections (default 4).
     pub http1: Option<Spanned<usize>>,
@@ -604,6 +606,20 @@ pub struct LoadDoc {
     pub duration: Option<Spanned<HumanDuration>>,
     /// Long streams held across the change (default none).
     pub long: Option<Spanned<LongDoc>>,
+}
+
+/// `reload.load.tcp`: connections through a TCP listener, each message
+/// echoed back behind the stamps of the network filters that ran.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpLoadDoc {
+    pub listener: String,
+    /// Connections opened as the load starts and kept to its end (default 4).
+    pub held: Option<Spanned<usize>>,
+    /// How often each held connection exchanges a message (default 100ms).
+    pub every: Option<Spanned<HumanDuration>>,
+    /// New connections a second, each one exchange (default 20).
+    pub rate: Option<Spanned<u32>>,
 }
 
 /// `load.long`: lanes that open long streams one after another, and what
@@ -644,11 +660,12 @@ pub struct ChangeDoc {
     pub delete: Option<Spanned<String>>,
 }
 
-/// What tells the old version from the new: a response header's value.
+/// What tells the old version from the new: a response header's value
+/// (HTTP), or the stamps before each answer (TCP, no `header`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VersionDoc {
-    pub header: String,
+    pub header: Option<String>,
     pub from: String,
     pub to: String,
 }

@@ -11,14 +11,14 @@ use serde_saphyr::{Location, Spanned};
 use serde_json::Value;
 
 use super::document::{
-    Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, PluginType, PrivateRegistryDoc,
-    PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, ScenarioDoc, StepDoc,
+    Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, HumanDuration, PluginType,
+    PrivateRegistryDoc, PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, ScenarioDoc, StepDoc, TcpLoadDoc,
 };
 use super::{
     Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
     PrivateRegistry, PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, ServiceProtocol,
-    Step, TcpExchange, TcpListener, Translator, WasmPlugin, WasmPluginSpec, WasmService, DEFAULT_CHANGE_WITHIN,
-    DEFAULT_TIMES, DEFAULT_WITHIN,
+    Step, TcpExchange, TcpListener, TcpLoadPlan, TcpReload, Translator, VersionSpec, WasmPlugin, WasmPluginSpec,
+    WasmService, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
 };
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
@@ -40,6 +40,25 @@ const MAX_STREAMS: usize = 64;
 const MAX_DURATION: Duration = Duration::from_secs(60);
 /// How soon after a reload's change every connection must see the new version.
 const DEFAULT_SWITCH_WITHIN: Duration = Duration::from_secs(2);
+/// New connections a second a TCP load may open.
+const MAX_TCP_RATE: u32 = 200;
+/// How often a held TCP connection may exchange.
+const MIN_TCP_EVERY: Duration = Duration::from_millis(10);
+const MAX_TCP_EVERY: Duration = Duration::from_secs(1);
+
+/// What a reload step's load of either kind is given: its change and times.
+struct ReloadTiming {
+    change: Change,
+    after: Duration,
+    duration: Duration,
+    switch_within: Duration,
+}
+
+/// A field's value, or its default, and where to point at it (the field,
+/// or `at` when it is not written).
+fn field_or<T: Copy>(spanned: &Option<Spanned<T>>, default: T, at: Location) -> (T, Location) {
+    spanned.as_ref().map_or((default, at), |s| (s.value, s.referenced))
+}
 
 /// One problem at one place in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -889,7 +908,7 @@ impl Checker {
             self.require(at, scope.features, feature, &step, &format!("targets that cannot {can}"));
             action
         } else if let Some(reload) = &s.reload {
-            Action::Reload(Box::new(self.reload(reload, scope)?))
+            self.reload(reload, scope)?
         } else {
             let change = self.change(at, &s.push, &s.apply, &s.delete, scope)?;
             Action::Change { change, expect: s.expect_update, within: self.change_within(eventually)? }
@@ -908,7 +927,11 @@ impl Checker {
             }
             Action::Request { .. } | Action::Tcp(_) | Action::Filters(_) => self.retry(eventually),
             Action::Change { .. } => Retry::default(),
-            Action::Reload(_) | Action::StopRegistry | Action::ReplaceGateway | Action::RestartGateway => {
+            Action::Reload(_)
+            | Action::TcpReload(_)
+            | Action::StopRegistry
+            | Action::ReplaceGateway
+            | Action::RestartGateway => {
                 if let Some(eventually) = eventually {
                     self.problem(
                         eventually.referenced,
@@ -1101,34 +1124,79 @@ impl Checker {
         }
     }
 
-    fn reload(&mut self, decl: &Spanned<ReloadDoc>, scope: &mut StepScope<'_>) -> Option<Reload> {
-        use super::document::HumanDuration;
-        use crate::components::echo;
-        /// A field's value, or its default, and where to point at it (the
-        /// field, or `at` when it is not written).
-        fn field<T: Copy>(spanned: &Option<Spanned<T>>, default: T, at: Location) -> (T, Location) {
-            spanned.as_ref().map_or((default, at), |s| (s.value, s.referenced))
-        }
+    /// A `reload` step: an HTTP load, or a TCP one (`load.tcp`), around a change.
+    fn reload(&mut self, decl: &Spanned<ReloadDoc>, scope: &mut StepScope<'_>) -> Option<Action> {
         let (r, at) = (&decl.value, decl.referenced);
         let change = &r.change;
         let change = self.change(at, &change.push, &change.apply, &change.delete, scope)?;
-        let doc = &r.load;
-        let (http1, _) = field(&doc.http1, 4, at);
-        let (http2, _) = field(&doc.http2, 2, at);
-        let (streams, streams_at) = field(&doc.streams, 1, at);
-        let (rate, rate_at) = field(&doc.rate, 1000, at);
-        let (HumanDuration(duration), duration_at) = field(&doc.duration, HumanDuration(Duration::from_secs(5)), at);
+        let (HumanDuration(duration), duration_at) =
+            field_or(&r.load.duration, HumanDuration(Duration::from_secs(5)), at);
         let after = r.after.unwrap_or(Duration::from_secs(1));
+        if duration > MAX_DURATION {
+            self.problem(
+                duration_at,
+                format!("reload.load.duration: {duration:?}; a load lasts at most {MAX_DURATION:?}"),
+            );
+        } else if after >= duration {
+            self.problem(at, format!("reload: `after` ({after:?}) must fall within the load ({duration:?})"));
+        }
+        if r.version.from == r.version.to {
+            self.problem(
+                at,
+                format!(
+                    "reload.version: `from` and `to` are both `{}`, so no switch could be seen; name the value before the change and the one after",
+                    r.version.from
+                ),
+            );
+        }
+        let switch_within = r.expect.switch_within.unwrap_or(DEFAULT_SWITCH_WITHIN);
+        let rest = duration.saturating_sub(after);
+        if switch_within >= rest {
+            self.problem(
+                at,
+                format!(
+                    "reload.expect.switch_within ({switch_within:?}) must be shorter than the load after the change ({rest:?}), \
+                     so that the load goes on to show every connection stays switched; lengthen the load or shorten switch_within"
+                ),
+            );
+        }
+        let timing = ReloadTiming { change, after, duration, switch_within };
+        match &r.load.tcp {
+            Some(tcp) => Some(Action::TcpReload(Box::new(self.tcp_reload(r, at, tcp, timing, scope)?))),
+            None => Some(Action::Reload(Box::new(self.http_reload(r, at, timing)?))),
+        }
+    }
+
+    /// A reload's HTTP load and what it must show.
+    fn http_reload(&mut self, r: &ReloadDoc, at: Location, timing: ReloadTiming) -> Option<Reload> {
+        use crate::components::echo;
+        let ReloadTiming { change, after, duration, switch_within } = timing;
+        let doc = &r.load;
+        let Some(header) = r.version.header.clone() else {
+            self.problem(at, "reload.version.header: name the response header whose value tells the versions apart");
+            return None;
+        };
+        let Some(host) = doc.host.clone() else {
+            self.problem(
+                at,
+                "reload.load.host: name the host the load's requests are for (or give `load.tcp` for a TCP load)",
+            );
+            return None;
+        };
+        let (http1, _) = field_or(&doc.http1, 4, at);
+        let (http2, _) = field_or(&doc.http2, 2, at);
+        let (streams, streams_at) = field_or(&doc.streams, 1, at);
+        let (rate, rate_at) = field_or(&doc.rate, 1000, at);
         // Load is bounded: a reload must not turn into a stress test.
         let long = doc.long.as_ref().map(|spanned| {
             let (long, long_at) = (&spanned.value, spanned.referenced);
-            let (lanes1, _) = field(&long.http1, 0, long_at);
-            let (lanes2, lanes2_at) = field(&long.http2, 0, long_at);
-            let (HumanDuration(delay), delay_at) = field(&long.delay, HumanDuration(Duration::ZERO), long_at);
-            let (chunks, chunks_at) = field(&long.chunks, 10, long_at);
+            let (lanes1, _) = field_or(&long.http1, 0, long_at);
+            let (lanes2, lanes2_at) = field_or(&long.http2, 0, long_at);
+            let (HumanDuration(delay), delay_at) = field_or(&long.delay, HumanDuration(Duration::ZERO), long_at);
+            let (chunks, chunks_at) = field_or(&long.chunks, 10, long_at);
             let (HumanDuration(every), every_at) =
-                field(&long.every, HumanDuration(Duration::from_millis(500)), long_at);
-            let (size, size_at) = field(&long.size, 64, long_at);
+                field_or(&long.every, HumanDuration(Duration::from_millis(500)), long_at);
+            let (size, size_at) = field_or(&long.size, 64, long_at);
             if lanes1 == 0 && lanes2 == 0 {
                 self.problem(
                     long_at,
@@ -1195,7 +1263,7 @@ impl Checker {
             crate::load::LongStreams { http1: lanes1, http2: lanes2, shape }
         });
         let load = LoadPlan {
-            host: doc.host.clone(),
+            host,
             path: doc.path.clone().unwrap_or_else(|| "/".to_owned()),
             http1,
             http2,
@@ -1232,48 +1300,112 @@ impl Checker {
         if rate == 0 || rate > MAX_RATE {
             self.problem(rate_at, format!("reload.load.rate: {rate}; it must be 1 to {MAX_RATE} requests per second"));
         }
-        if duration > MAX_DURATION {
-            self.problem(
-                duration_at,
-                format!("reload.load.duration: {duration:?}; a load lasts at most {MAX_DURATION:?}"),
-            );
-        } else if after >= duration {
-            self.problem(at, format!("reload: `after` ({after:?}) must fall within the load ({duration:?})"));
-        }
-        if r.version.from == r.version.to {
-            self.problem(
-                at,
-                format!(
-                    "reload.version: `from` and `to` are both `{}`, so no switch could be seen; name the value before the change and the one after",
-                    r.version.from
-                ),
-            );
-        }
-        let switch_within = r.expect.switch_within.unwrap_or(DEFAULT_SWITCH_WITHIN);
-        let rest = load.duration.saturating_sub(after);
-        if switch_within >= rest {
-            self.problem(
-                at,
-                format!(
-                    "reload.expect.switch_within ({switch_within:?}) must be shorter than the load after the change ({rest:?}), \
-                     so that the load goes on to show every connection stays switched; lengthen the load or shorten switch_within"
-                ),
-            );
-        }
         if r.expect.across.is_some() && load.long.is_none() {
             self.problem(at, "reload.expect.across is about long streams, and `load.long` has none");
         }
+        let version = VersionSpec { header, from: r.version.from.clone(), to: r.version.to.clone() };
         Some(Reload {
             switch_within,
             load,
             after,
             change,
-            claims: ReloadClaims::of(&r.version),
-            version: r.version.clone(),
+            claims: ReloadClaims::of(&version),
+            version,
             errors: Errors::AtMost(r.expect.errors.unwrap_or(0)),
             status: r.expect.status.unwrap_or(200),
             closes: r.expect.closes.unwrap_or(Closes::None),
             across: r.expect.across.unwrap_or(true),
+        })
+    }
+
+    /// A reload's TCP load and what it must show.
+    fn tcp_reload(
+        &mut self,
+        r: &ReloadDoc,
+        at: Location,
+        tcp: &Spanned<TcpLoadDoc>,
+        timing: ReloadTiming,
+        scope: &mut StepScope<'_>,
+    ) -> Option<TcpReload> {
+        let ReloadTiming { change, after, duration, switch_within } = timing;
+        let (doc, tcp_at) = (&r.load, tcp.referenced);
+        let http_fields = [
+            ("host", doc.host.is_some()),
+            ("path", doc.path.is_some()),
+            ("http1", doc.http1.is_some()),
+            ("http2", doc.http2.is_some()),
+            ("streams", doc.streams.is_some()),
+            ("rate", doc.rate.is_some()),
+            ("long", doc.long.is_some()),
+        ];
+        for (name, _) in http_fields.iter().filter(|(_, given)| *given) {
+            self.problem(
+                tcp_at,
+                format!("reload.load.{name} is for an HTTP load; a TCP load (`load.tcp`) takes `duration`, and `held`, `every` and `rate` under `tcp`"),
+            );
+        }
+        if r.version.header.is_some() {
+            self.problem(
+                at,
+                "reload.version.header: a TCP load tells versions by the stamps before each answer; drop `header`",
+            );
+        }
+        if r.expect.status.is_some() || r.expect.across.is_some() {
+            self.problem(
+                at,
+                "reload.expect.status and .across are about HTTP responses and long streams; a TCP load has neither",
+            );
+        }
+        let closes = r.expect.closes.unwrap_or(Closes::None);
+        if closes == Closes::Graceful {
+            self.problem(
+                at,
+                "reload.expect.closes: graceful needs a notice before the close, and TCP has none; write `none` or `drain`",
+            );
+        }
+        let load = &tcp.value;
+        if !scope.tcp_listeners.iter().any(|l| l.name == load.listener) {
+            self.problem(
+                tcp_at,
+                format!(
+                    "reload.load.tcp.listener `{}` is not declared; name one of `tcp_listeners` (declared: {})",
+                    load.listener,
+                    declared_listeners(scope.tcp_listeners)
+                ),
+            );
+        }
+        let (held, held_at) = field_or(&load.held, 4, tcp_at);
+        let (HumanDuration(every), every_at) = field_or(&load.every, HumanDuration(Duration::from_millis(100)), tcp_at);
+        let (rate, rate_at) = field_or(&load.rate, 20, tcp_at);
+        // Bounded: a reload must not turn into a stress test.
+        if held == 0 || held > MAX_CONNECTIONS {
+            let problem = format!(
+                "reload.load.tcp.held: {held}; 1 to {MAX_CONNECTIONS} connections held across the change show what it does to them"
+            );
+            self.problem(held_at, problem);
+        }
+        if !(MIN_TCP_EVERY..=MAX_TCP_EVERY).contains(&every) {
+            let problem =
+                format!("reload.load.tcp.every: {every:?}; a held connection exchanges every {MIN_TCP_EVERY:?} to {MAX_TCP_EVERY:?}");
+            self.problem(every_at, problem);
+        }
+        if rate == 0 || rate > MAX_TCP_RATE {
+            self.problem(
+                rate_at,
+                format!("reload.load.tcp.rate: {rate}; it must be 1 to {MAX_TCP_RATE} new connections a second"),
+            );
+        }
+        Some(TcpReload {
+            listener: load.listener.clone(),
+            load: TcpLoadPlan { held, every, rate, duration },
+            after,
+            change,
+            held_after: r.version.from.clone(),
+            from: r.version.from.clone(),
+            to: r.version.to.clone(),
+            errors: Errors::AtMost(r.expect.errors.unwrap_or(0)),
+            closes,
+            switch_within,
         })
     }
 
@@ -1408,6 +1540,66 @@ mod tests {
             "streams: 2, long: {http1: 18446744073709551615, http2: 18446744073709551615, chunks: 1, every: 1s}",
         ));
         assert!(found.iter().any(|(_, m)| m.contains("long.http2") && m.contains("at most 64 in all")), "{found:?}");
+    }
+
+    /// A scenario with a TCP listener `raw` whose one step is a reload under
+    /// TCP load: `load` and `rest` (more of the reload's fields) as flow
+    /// maps' bodies.
+    fn tcp_reload(load: &str, rest: &str) -> String {
+        format!(
+            "features: [tcp-listeners]\n\
+             plugins: {{stamp: {{module: stamp}}}}\n\
+             services: [{{name: bytes, protocol: TCP}}]\n\
+             tcp_listeners: [{{name: raw, service: bytes}}]\n\
+             steps:\n\
+             - reload:\n    \
+                 load: {{{load}}}\n    \
+                 change: {{push: {{plugin: stamp, module: stamp-v2}}}}\n    \
+                 version: {{from: '[a]', to: '[b]'{rest}}}\n"
+        )
+    }
+
+    #[rstest::rstest]
+    #[case::a_tcp_load(tcp_reload("tcp: {listener: raw}", ""), None)]
+    #[case::an_undeclared_listener(
+        tcp_reload("tcp: {listener: web}", ""),
+        Some("`web` is not declared; name one of `tcp_listeners` (declared: raw)")
+    )]
+    #[case::http_fields_beside_it(
+        tcp_reload("tcp: {listener: raw}, http1: 2", ""),
+        Some("reload.load.http1 is for an HTTP load")
+    )]
+    #[case::a_header(
+        tcp_reload("tcp: {listener: raw}", ", header: x-v"),
+        Some("tells versions by the stamps before each answer; drop `header`")
+    )]
+    #[case::no_header_for_http(
+        tcp_reload("host: a.example.com", ""),
+        Some("reload.version.header: name the response header")
+    )]
+    #[case::no_host_for_http(tcp_reload("http1: 1", ", header: x-v"), Some("reload.load.host: name the host"))]
+    #[case::no_held_connection(
+        tcp_reload("tcp: {listener: raw, held: 0}", ""),
+        Some("reload.load.tcp.held: 0; 1 to 64")
+    )]
+    #[case::too_fast(tcp_reload("tcp: {listener: raw, every: 1ms}", ""), Some("reload.load.tcp.every: 1ms"))]
+    #[case::too_many_new_connections(
+        tcp_reload("tcp: {listener: raw, rate: 1000}", ""),
+        Some("reload.load.tcp.rate: 1000; it must be 1 to 200")
+    )]
+    fn a_tcp_load_names_a_tcp_listener_and_only_its_own_fields(#[case] text: String, #[case] problem: Option<&str>) {
+        let found = problems(&text);
+        match problem {
+            None => assert_eq!(found, Vec::new()),
+            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tcp_connection_cannot_close_with_notice() {
+        let text = tcp_reload("tcp: {listener: raw}", "}\n    expect: {closes: graceful");
+        let found = problems(&text);
+        assert!(found.len() == 1 && found[0].1.contains("TCP has none; write `none` or `drain`"), "{found:?}");
     }
 
     /// A request step, to follow a step or section under test.

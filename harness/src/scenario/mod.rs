@@ -9,12 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::load::tcp::TcpLoadPlan;
 pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
     JsonObject, Layout, MatchRule, Phase, PluginType, PortSelector, PrivateRegistry, PullPolicy, RequestSpec,
-    SecretLogin, ServiceProtocol, TargetRef, TcpExchange, TrafficSelector, Translator, UpdateExpect,
-    VersionDoc as VersionSpec, VmConfig, WasmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
+    SecretLogin, ServiceProtocol, TargetRef, TcpExchange, TrafficSelector, Translator, UpdateExpect, VmConfig,
+    WasmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
 };
 pub use feature::Feature;
 
@@ -65,6 +66,10 @@ impl Scenario {
         let applied = self.steps.iter().filter_map(|step| match &step.action {
             Action::Change { change: Change::Apply(resource), .. } => Some(resource.as_ref()),
             Action::Reload(reload) => match &reload.change {
+                Change::Apply(resource) => Some(resource.as_ref()),
+                _ => None,
+            },
+            Action::TcpReload(reload) => match &reload.change {
                 Change::Apply(resource) => Some(resource.as_ref()),
                 _ => None,
             },
@@ -359,6 +364,9 @@ impl Step {
             Action::Filters(_) => "filter chain order".to_owned(),
             Action::Change { change, .. } => change.label(),
             Action::Reload(reload) => format!("reload under load: {}", reload.change.label()),
+            Action::TcpReload(reload) => {
+                format!("reload under TCP load on {}: {}", reload.listener, reload.change.label())
+            }
             Action::Tcp(exchange) => format!("tcp {}: send {:?}", exchange.listener, exchange.send),
             Action::StopRegistry => "stop the registry".to_owned(),
             Action::ReplaceGateway => "replace the gateway with a new one".to_owned(),
@@ -415,6 +423,39 @@ pub struct Reload {
     /// What the other checks compare with, as `version` implies; the
     /// mutation audit changes one at a time.
     pub claims: ReloadClaims,
+}
+
+/// What tells the old version from the new: a response header's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSpec {
+    pub header: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A change applied while TCP connections run through one of the
+/// gateway's TCP listeners.
+#[derive(Debug, Clone)]
+pub struct TcpReload {
+    pub listener: String,
+    pub load: TcpLoadPlan,
+    /// When the change is applied, after the load starts.
+    pub after: Duration,
+    pub change: Change,
+    /// The stamps every answer carries before the change.
+    pub from: String,
+    /// The stamps every connection opened `switch_within` after the change
+    /// began carries.
+    pub to: String,
+    /// Exchanges that may fail (a connection the proxy closes is not one).
+    pub errors: Errors,
+    /// `none`: the proxy closes no connection; `drain`: it closes each held
+    /// connection of the old listener when the drain time in force ends.
+    pub closes: Closes,
+    pub switch_within: Duration,
+    /// What a connection opened before the change answers after the
+    /// gateway took it (`from`); the mutation audit changes it.
+    pub held_after: String,
 }
 
 /// How many short requests may fail.
@@ -478,6 +519,7 @@ pub enum Action {
         within: Duration,
     },
     Reload(Box<Reload>),
+    TcpReload(Box<TcpReload>),
     StopRegistry,
     /// The gateway ends and a new one starts in its place, with a file
     /// system of its own (an empty Wasm cache), as when a gateway Pod is

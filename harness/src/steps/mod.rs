@@ -21,11 +21,13 @@ use crate::assert::eventually::{eventually, Attempts, Streak};
 use crate::assert::http::{verify as verify_exchange, Exchange};
 use crate::assert::reload::{analyze, verify as verify_reload, Analysis};
 use crate::assert::tcp::verify as verify_tcp;
+use crate::assert::tcp_reload::{verify as verify_tcp_reload, TcpAnalysis};
 use crate::assert::{filters::verify as verify_chain, Check, Verdict};
 use crate::components::envoy::updates::Update;
 use crate::failure::{Failure, FailureKind};
+use crate::load::tcp::TcpRecording;
 use crate::profiles::{Deployment, Names, Stage};
-use crate::scenario::{Action, Expect, FilterOrder, Phase, Reload, Retry, Scenario, Step, TcpExchange};
+use crate::scenario::{Action, Expect, FilterOrder, Phase, Reload, Retry, Scenario, Step, TcpExchange, TcpReload};
 use crate::translate::IstiodVersion;
 
 /// What a step needs from the run; changes (`push`, `apply`, `delete`) go
@@ -57,6 +59,8 @@ pub struct StepResult {
     pub update: Option<Update>,
     /// What a reload step measured.
     pub reload: Option<Analysis>,
+    /// What a reload under TCP load measured.
+    pub tcp_reload: Option<TcpAnalysis>,
     /// A `filters` step's expected order and the chain last seen.
     pub chain: Option<ChainSeen>,
 }
@@ -145,6 +149,7 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
         expected_failure: None,
         update: None,
         reload: None,
+        tcp_reload: None,
         chain: None,
     };
     let alternatives = RefCell::new(alternatives);
@@ -243,6 +248,19 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
             }
             Err(failure) => Some(failure),
         },
+        Action::TcpReload(plan) => match reload::observe_tcp(ctx, plan).await {
+            Ok(observed) => {
+                judged(&|action| match action {
+                    Action::TcpReload(plan) => Some(judge_tcp_reload(plan, &observed).1.is_ok()),
+                    _ => None,
+                });
+                let (analysis, judged) = judge_tcp_reload(plan, &observed);
+                result.update = Some(observed.update);
+                result.tcp_reload = Some(analysis);
+                judged.err()
+            }
+            Err(failure) => Some(failure),
+        },
     };
     result.elapsed = started.elapsed();
     // A known failure still runs in full; it passes only by failing as marked.
@@ -315,7 +333,19 @@ fn judge_chain(
     holds(verify_chain(&expected, order.exact, observed.as_ref().map_err(Clone::clone)?))
 }
 
-fn judge_reload(plan: &Reload, observed: &reload::Observed) -> (Analysis, Result<(), Failure>) {
+fn judge_tcp_reload(plan: &TcpReload, observed: &reload::Observed<TcpRecording>) -> (TcpAnalysis, Result<(), Failure>) {
+    let analysis = TcpAnalysis {
+        recording: observed.recording.clone(),
+        applied_at: observed.applied_at,
+        taken: observed.taken,
+        from: plan.from.clone(),
+        to: plan.to.clone(),
+    };
+    let verdict = verify_tcp_reload(&analysis, plan);
+    (analysis, holds(verdict))
+}
+
+fn judge_reload(plan: &Reload, observed: &reload::Observed<crate::load::Recording>) -> (Analysis, Result<(), Failure>) {
     let analysis = analyze(&observed.recording, plan, observed.applied_at, observed.taken);
     let verdict = verify_reload(&analysis, plan);
     (analysis, holds(verdict))

@@ -1,45 +1,71 @@
-//! `reload`: bounded background load through the gateway while a change is
-//! applied, then the analysis of what every connection and stream saw.
+//! `reload`: bounded background load through the gateway (HTTP, or TCP on
+//! one of its TCP listeners) while a change is applied.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::{change, StepContext};
 use crate::assert::reload::{Taken, Window};
 use crate::components::envoy::updates::{Acted, Resource, Update};
 use crate::components::get_json;
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureKind};
+use crate::load::tcp::{self, TcpRecording};
 use crate::load::{self, DrainInForce, LoadSpec, Recording};
-use crate::scenario::{Reload, DEFAULT_CHANGE_WITHIN};
+use crate::scenario::{Change, Reload, TcpReload, DEFAULT_CHANGE_WITHIN};
 
 /// What a reload observed: the load's record (with the gateway's drain
 /// settings), when the change began and when the gateway took it and its
 /// listeners (all since the load started), and what the gateway did with it.
-pub struct Observed {
-    pub recording: Recording,
+pub struct Observed<R> {
+    pub recording: R,
     pub applied_at: Duration,
     pub taken: Taken,
     pub update: Update,
 }
 
-/// Runs the load and the change; the change's own failure ends the step.
-pub async fn observe(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<Observed, Failure> {
+/// Runs the HTTP load and the change; the change's own failure ends the step.
+pub async fn observe(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<Observed<Recording>, Failure> {
     let spec = LoadSpec {
         target: ctx.deployment.gateway(),
         plan: reload.load.clone(),
         version_header: reload.version.header.clone(),
     };
+    let mut observed = around(ctx, reload.after, &reload.change, |started| load::run(&spec, started)).await?;
+    observed.recording.drain = drain_in_force(ctx).await;
+    Ok(observed)
+}
+
+/// Runs the TCP load on the reload's listener and the change.
+pub async fn observe_tcp(ctx: &mut StepContext<'_, '_>, reload: &TcpReload) -> Result<Observed<TcpRecording>, Failure> {
+    let Some(target) = ctx.deployment.tcp_listener(&reload.listener) else {
+        let message = format!("the gateway has no TCP listener `{}`", reload.listener);
+        return Err(Failure::new(FailureKind::Setup, message));
+    };
+    let plan = &reload.load;
+    let mut observed = around(ctx, reload.after, &reload.change, |started| tcp::run(target, plan, started)).await?;
+    observed.recording.drain = drain_in_force(ctx).await;
+    Ok(observed)
+}
+
+/// Runs a load and, `after` its start, the change; times are since the
+/// load started.
+async fn around<R, F: Future<Output = R>>(
+    ctx: &mut StepContext<'_, '_>,
+    after: Duration,
+    change: &Change,
+    load: impl FnOnce(tokio::sync::oneshot::Sender<Instant>) -> F,
+) -> Result<Observed<R>, Failure> {
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let apply = async {
         let load_started = started_rx.await.unwrap_or_else(|_| Instant::now());
-        tokio::time::sleep_until((load_started + reload.after).into()).await;
+        tokio::time::sleep_until((load_started + after).into()).await;
         let applied_at = load_started.elapsed();
-        let result = change::run(ctx.stage, ctx.deployment, &reload.change, DEFAULT_CHANGE_WITHIN).await;
+        let result = change::run(ctx.stage, ctx.deployment, change, DEFAULT_CHANGE_WITHIN).await;
         (load_started, applied_at, result)
     };
-    let (mut recording, (load_started, applied_at, update)) = tokio::join!(load::run(&spec, started_tx), apply);
+    let (recording, (load_started, applied_at, update)) = tokio::join!(load(started_tx), apply);
     let update = update?;
     change::judge(&update, None)?;
-    recording.drain = drain_in_force(ctx).await;
     let since = |at: Instant| at.saturating_duration_since(load_started);
     let window = |acted: Acted| Window { after: since(acted.after), by: since(acted.by) };
     let taken = Taken {
