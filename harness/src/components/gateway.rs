@@ -27,8 +27,8 @@ pub struct GatewaySpec<'a> {
     pub dir: &'a Path,
     pub name: &'a str,
     pub namespace: &'a str,
-    /// The label the Gateway and WasmPlugin selectors match: `istio: <value>`.
-    pub label: &'a str,
+    /// The labels the Gateway and WasmPlugin selectors match.
+    pub labels: &'a BTreeMap<String, String>,
     pub ip: Ipv4Addr,
     /// istiod's XDS address.
     pub discovery: &'a str,
@@ -179,7 +179,7 @@ fn launch(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Launch, Compo
         .env("SERVICE_ACCOUNT", spec.name)
         .env("ISTIO_META_CLUSTER_ID", "Kubernetes")
         // No pod to read labels from: istiod takes them from the metadata.
-        .env("ISTIO_METAJSON_LABELS", format!("{{\"istio\":\"{}\"}}", spec.label))
+        .env("ISTIO_METAJSON_LABELS", serde_json::to_string(spec.labels).expect("labels serialise"))
         // No CA: the gateway serves plain HTTP and needs no certificates.
         .env("FILE_MOUNTED_CERTS", "true")
         .env(trust.0, trust.1)

@@ -327,7 +327,7 @@ impl Stage<'_> {
     pub fn reaching(&self, plugins: &[IstioWasmPlugin]) -> Vec<IstioWasmPlugin> {
         let gateway = self.names.gateway_namespace();
         let reaching: Vec<&IstioWasmPlugin> =
-            plugins.iter().filter(|p| placement::reaches_gateway(p, &gateway)).collect();
+            plugins.iter().filter(|p| placement::reaches_gateway(p, &gateway, self.scenario.routing)).collect();
         placement::filter_order(reaching, &gateway).into_iter().cloned().collect()
     }
 

@@ -104,6 +104,8 @@ pub struct IstioKit {
     pub bootstrap_template: PathBuf,
     /// istio's CRDs (`crd-all.gen.yaml`), from the istio module.
     pub crds: PathBuf,
+    /// The Gateway API's standard CRDs, from the version the istio module requires.
+    pub gateway_api_crds: PathBuf,
     /// The apiserver's service-account keys and admin token.
     pub credentials: Credentials,
     /// Where this kit keeps what it makes once (keys, the etcd template).
@@ -130,6 +132,7 @@ pub fn istio_kit(cache: &Cache, images: &Path, pin: &str) -> Result<IstioKit, Pr
         version: istiod,
         bootstrap_template: state.join("envoy_bootstrap.json"),
         crds: state.join("crd-all.gen.yaml"),
+        gateway_api_crds: state.join("gateway-api-crds.yaml"),
         credentials: Credentials {
             service_account_key: state.join("sa.key"),
             service_account_pub: state.join("sa.pub"),
@@ -149,14 +152,40 @@ pub fn istio_kit(cache: &Cache, images: &Path, pin: &str) -> Result<IstioKit, Pr
         || kit.credentials.token_file.exists(),
         || make_state(&kit, &pin_dir),
     )?;
+    cache.fill(
+        &format!("istio-kit-{pin}-gateway-api"),
+        format!("taking the Gateway API CRDs istio pin {pin} requires"),
+        || kit.gateway_api_crds.exists(),
+        || gateway_api_crds(&kit.gateway_api_crds, &pin_dir),
+    )?;
     Ok(kit)
+}
+
+/// The Gateway API's standard-channel CRDs, from the module the istio
+/// module requires, in one file (written whole, then renamed into place).
+fn gateway_api_crds(to: &Path, pin_dir: &Path) -> Result<(), ProvisionError> {
+    let dir = module_dir(pin_dir, GATEWAY_API_MODULE)?.join("config/crd/standard");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(ProvisionError::io("cannot list the Gateway API CRDs", &dir))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("gateway.networking.k8s.io_")))
+        .collect();
+    files.sort();
+    let mut all = String::new();
+    for file in &files {
+        all.push_str(&std::fs::read_to_string(file).map_err(ProvisionError::io("cannot read", file))?);
+        all.push_str("\n---\n");
+    }
+    let partial = to.with_extension("partial");
+    std::fs::write(&partial, all).map_err(ProvisionError::io("cannot write", &partial))?;
+    std::fs::rename(&partial, to).map_err(ProvisionError::io("cannot write", to))
 }
 
 /// The files of the kit taken from the istio module (Envoy's bootstrap
 /// template, the CRDs), and the apiserver's credentials.
 fn make_state(kit: &IstioKit, pin_dir: &Path) -> Result<(), ProvisionError> {
     std::fs::create_dir_all(&kit.state).map_err(ProvisionError::io("cannot create", &kit.state))?;
-    let module = istio_module_dir(pin_dir)?;
+    let module = module_dir(pin_dir, "istio.io/istio")?;
     for (from, to) in [
         ("tools/packaging/common/envoy_bootstrap.json", &kit.bootstrap_template),
         ("manifests/charts/base/files/crd-all.gen.yaml", &kit.crds),
@@ -192,19 +221,22 @@ fn credentials(state: &Path, credentials: &Credentials) -> Result<(), ProvisionE
 /// The istio module of `pin` (a folder of `images/istio`), in the Go module
 /// cache: its charts and packaging files.
 pub fn istio_module(images: &Path, pin: &str) -> Result<PathBuf, ProvisionError> {
-    istio_module_dir(&images.join("istio").join(pin))
+    module_dir(&images.join("istio").join(pin), "istio.io/istio")
 }
 
-/// The istio module's folder in the Go module cache.
-fn istio_module_dir(pin: &Path) -> Result<PathBuf, ProvisionError> {
+/// The module the Gateway API's CRDs come from.
+const GATEWAY_API_MODULE: &str = "sigs.k8s.io/gateway-api";
+
+/// The folder, in the Go module cache, of `module` as the pin requires it.
+fn module_dir(pin: &Path, module: &str) -> Result<PathBuf, ProvisionError> {
     let out = go::go(pin, ISTIO_NOSUMDB)
-        .args(["list", "-m", "-f", "{{.Dir}}", "istio.io/istio"])
+        .args(["list", "-m", "-f", "{{.Dir}}", module])
         .output()
         .map_err(|e| ProvisionError::GoMissing(e.to_string()))?;
     let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     if !out.status.success() || !Path::new(&dir).is_dir() {
         return Err(ProvisionError::Build {
-            command: "go list -m istio.io/istio".into(),
+            command: format!("go list -m {module}"),
             log: pin.to_owned(),
             tail: String::from_utf8_lossy(&out.stderr).into_owned(),
         });

@@ -117,6 +117,21 @@ pub struct GatewayDoc {
     /// Environment of the gateway's Envoy (what `valueFrom: HOST` reads).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// What configures it.
+    pub api: Option<Spanned<RoutingApi>>,
+}
+
+/// What configures the scenario's gateway.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoutingApi {
+    /// An Istio Gateway selecting it by label, and a VirtualService per host.
+    #[default]
+    Istio,
+    /// A Gateway API Gateway (manual deployment: its address names a
+    /// Service the gateway stands behind) and an HTTPRoute per route; the
+    /// gateway carries `gateway.networking.k8s.io/gateway-name`.
+    GatewayApi,
 }
 
 /// A module pushed to the registry under the plugin's name, from exactly

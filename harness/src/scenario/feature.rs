@@ -59,6 +59,11 @@ pub enum Feature {
     /// The gateway's Envoy runs the scenario's Wasm services from a
     /// bootstrap plugproof writes (standalone profile).
     WasmServices,
+    /// The gateway can be a Gateway API gateway (`gateway: {api:
+    /// gateway-api}`): a Gateway and HTTPRoutes configure it (istio
+    /// profile, with the Gateway API's CRDs; the standalone profile models
+    /// it), with istiod 1.30 or later, against which the model was checked.
+    GatewayApi,
     /// istiod knows who the gateway is: it sends its service account's
     /// token with its XDS requests, and istiod checks it (as over mTLS in a
     /// cluster), so istiod hands it its WasmPlugins' pull secrets (istio
@@ -70,7 +75,7 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 18] = [
+    pub const ALL: [Feature; 19] = [
         Feature::AgentFetch,
         Feature::NewGateway,
         Feature::RestartedGateway,
@@ -87,6 +92,7 @@ impl Feature {
         Feature::TcpListeners,
         Feature::NetworkPlugins,
         Feature::WasmServices,
+        Feature::GatewayApi,
         Feature::VerifiedGateway,
         Feature::PrivateRegistry,
     ];
@@ -114,6 +120,7 @@ impl Feature {
             Feature::TcpListeners => "tcp-listeners",
             Feature::NetworkPlugins => "network-plugins",
             Feature::WasmServices => "wasm-services",
+            Feature::GatewayApi => "gateway-api",
             Feature::VerifiedGateway => "verified-gateway",
             Feature::PrivateRegistry => "private-registry",
         }

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::document::{
     Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, HumanDuration, PluginType,
-    PrivateRegistryDoc, PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, ScenarioDoc, StepDoc, TcpLoadDoc,
+    PrivateRegistryDoc, PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, RoutingApi, ScenarioDoc, StepDoc,
+    TcpLoadDoc,
 };
 use super::{
     Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
@@ -223,6 +224,53 @@ impl Checker {
         });
     }
 
+    /// What configures the gateway; a Gateway API gateway has no TCP
+    /// listeners (TCPRoute is of the experimental channel, which the run
+    /// does not install) and no Higress WasmPlugins (their rules name an
+    /// Istio VirtualService's routes and hosts).
+    fn routing(&mut self, doc: &ScenarioDoc) -> RoutingApi {
+        let Some(api) = doc.gateway.as_ref().and_then(|g| g.value.api.clone()) else { return RoutingApi::Istio };
+        if api.value == RoutingApi::Istio {
+            return RoutingApi::Istio;
+        }
+        let skipped_by = "targets that cannot configure their gateway by the Gateway API (cluster; istiod before 1.30)";
+        self.require(api.referenced, &doc.features, Feature::GatewayApi, "gateway.api: gateway-api", skipped_by);
+        if let Some(listener) = doc.tcp_listeners.first() {
+            self.problem(
+                listener.referenced,
+                "tcp_listeners on a Gateway API gateway: they would need TCPRoutes, of the Gateway API's experimental \
+                 channel, which the run does not install; drop `gateway.api` or the TCP listeners",
+            );
+        }
+        // The model keeps a host's routes in the scenario's order, as a
+        // VirtualService does; HTTPRoutes follow the Gateway API's precedence.
+        let mut hosts = BTreeSet::new();
+        for route in &doc.routes {
+            if let Some(host) = route.value.hosts.iter().find(|h| !hosts.insert(h.as_str())) {
+                self.problem(
+                    route.referenced,
+                    format!(
+                        "route `{}`: a second route for host `{host}` on a Gateway API gateway, whose HTTPRoutes are \
+                         ordered by the Gateway API's precedence, not the scenario's; give each host one route",
+                        route.value.name
+                    ),
+                );
+            }
+        }
+        let applied = doc.steps.iter().filter_map(|s| s.value.apply.as_ref());
+        for resource in doc.resources.iter().chain(applied) {
+            let api_version = &resource.value.api_version;
+            if api_version.value == Flavor::HIGRESS_API {
+                self.problem(
+                    api_version.referenced,
+                    "a Higress WasmPlugin on a Gateway API gateway: its rules name the routes and hosts of an Istio \
+                     VirtualService; use an Istio WasmPlugin (extensions.istio.io/v1alpha1), or drop `gateway.api`",
+                );
+            }
+        }
+        api.value
+    }
+
     fn check(&mut self, doc: ScenarioDoc, id: String, modules: &BTreeSet<String>) -> Scenario {
         let plugins = self.plugins(&doc, modules);
         let services = self.services(&doc);
@@ -265,6 +313,7 @@ impl Checker {
             }
             _ => BTreeMap::new(),
         };
+        let routing = self.routing(&doc);
         let translator = match &doc.translator {
             Some(translator) if translator.value == Translator::HigressController => {
                 if !resources.iter().any(|r| r.flavor == Flavor::Higress) {
@@ -300,6 +349,7 @@ impl Checker {
             resources,
             policies,
             gateway_env,
+            routing,
             translator,
             pull_secrets,
             private_registry,
@@ -1613,6 +1663,7 @@ mod tests {
     #[case::stopping_the_registry(&format!("steps:\n- registry: stop\n{REQUEST}"), 2, "`registry: stop`", "own-registry")]
     #[case::the_gateways_environment(&format!("gateway:\n  env: {{A: b}}\nsteps:\n{REQUEST}"), 2, "`gateway.env`", "gateway-env")]
     #[case::fail_reload(&format!("plugins:\n  stamp: {{module: stamp}}\nresources:\n- apiVersion: extensions.istio.io/v1alpha1\n  kind: WasmPlugin\n  metadata: {{name: stamp}}\n  spec: {{url: 'plugin://stamp', failStrategy: FAIL_RELOAD}}\nsteps:\n{REQUEST}"), 4, "`failStrategy: FAIL_RELOAD`", "fail-reload")]
+    #[case::a_gateway_api_gateway(&format!("gateway:\n  api: gateway-api\nsteps:\n{REQUEST}"), 2, "`gateway.api: gateway-api`", "gateway-api")]
     #[case::pull_secrets(&format!("pull_secrets:\n- name: regcred\nsteps:\n{REQUEST}"), 2, "`pull_secrets`", "agent-fetch")]
     #[case::the_clusters_higress_controller(&format!("translator: higress-controller\n{HIGRESS_PLUGIN}steps:\n{REQUEST}"), 1, "`translator: higress-controller`", "higress-controller")]
     fn what_needs_a_feature_is_refused_until_the_scenario_declares_it(
@@ -1627,6 +1678,24 @@ mod tests {
         let needs = format!("{what} needs the scenario's `features: [{feature}]`");
         assert!(found[0].1.contains(&needs), "{found:?}");
         assert_eq!(problems(&format!("features: [{feature}]\n{text}")), Vec::new());
+    }
+
+    #[test]
+    fn a_gateway_api_gateway_has_no_tcp_listener_and_no_higress_wasm_plugin() {
+        let gateway = "features: [gateway-api, tcp-listeners]\ngateway: {api: gateway-api}\n";
+        let tcp = "services: [{name: bytes, protocol: TCP}]\ntcp_listeners: [{name: raw, service: bytes}]\n";
+        let found = problems(&format!("{gateway}{tcp}steps:\n{REQUEST}"));
+        assert!(found.len() == 1 && found[0].0 == 4 && found[0].1.contains("would need TCPRoutes"), "{found:?}");
+        let found = problems(&format!("{gateway}{HIGRESS_PLUGIN}steps:\n{REQUEST}"));
+        assert!(found.len() == 1 && found[0].0 == 6 && found[0].1.contains("use an Istio WasmPlugin"), "{found:?}");
+        assert_eq!(problems(&format!("{gateway}steps:\n{REQUEST}")), Vec::new());
+        let routes = "services: [{name: echo}]\nroutes:\n- {name: d/a, hosts: [x.com], service: echo}\n\
+                      - {name: d/b, hosts: [y.com, x.com], service: echo}\n";
+        let found = problems(&format!("{gateway}{routes}steps:\n{REQUEST}"));
+        assert!(
+            found.len() == 1 && found[0].0 == 6 && found[0].1.contains("route `d/b`: a second route for host `x.com`"),
+            "{found:?}"
+        );
     }
 
     /// A Higress WasmPlugin of the plugin `stamp`.

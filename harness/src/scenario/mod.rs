@@ -14,8 +14,8 @@ pub use crate::load::LoadPlan;
 pub use document::{
     BackendExpect, BodyExpect, Closes, EnvValueSource, EnvVar, Expect, FailStrategy, FilterOrder, HeaderExpect,
     JsonObject, Layout, MatchRule, Phase, PluginType, PortSelector, PrivateRegistry, PullPolicy, RequestSpec,
-    SecretLogin, ServiceProtocol, TargetRef, TcpExchange, TrafficSelector, Translator, UpdateExpect, VmConfig,
-    WasmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
+    RoutingApi, SecretLogin, ServiceProtocol, TargetRef, TcpExchange, TrafficSelector, Translator, UpdateExpect,
+    VmConfig, WasmConfig, WasmPluginSpec, WorkloadMode, WorkloadSelector,
 };
 pub use feature::Feature;
 
@@ -50,6 +50,8 @@ pub struct Scenario {
     pub policies: Vec<Policy>,
     /// Environment of the gateway's Envoy.
     pub gateway_env: BTreeMap<String, String>,
+    /// What configures the gateway.
+    pub routing: RoutingApi,
     /// What turns its Higress WasmPlugins into Istio's.
     pub translator: Translator,
     /// The Secrets the run makes for `imagePullSecret`.

@@ -148,6 +148,9 @@ fn declared(profile: &[Feature], istiod: IstiodVersion) -> BTreeSet<Feature> {
     if istiod.network_plugins() {
         features.insert(Feature::NetworkPlugins);
     }
+    if !istiod.gateway_api_policies() {
+        features.remove(&Feature::GatewayApi);
+    }
     features
 }
 

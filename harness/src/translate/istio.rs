@@ -102,6 +102,16 @@ impl IstioSpec {
 
     /// Whether it attaches by `targetRef` or `targetRefs`, not by selector.
     pub fn targets(&self) -> bool {
-        self.target_ref.is_some() || self.target_refs.as_ref().is_some_and(|refs| !refs.is_empty())
+        !self.target_list().is_empty()
+    }
+
+    /// What it attaches to: `targetRefs`, or else `targetRef` (as istiod
+    /// reads them: pilot/pkg/model/policyattachment.go `GetTargetRefs`).
+    pub fn target_list(&self) -> Vec<&TargetRef> {
+        match (&self.target_refs, &self.target_ref) {
+            (Some(refs), _) if !refs.is_empty() => refs.iter().collect(),
+            (_, Some(one)) => vec![one],
+            _ => Vec::new(),
+        }
     }
 }

@@ -127,6 +127,13 @@ impl IstiodVersion {
         self.minor >= 30
     }
 
+    /// Whether the model of which WasmPlugins reach a Gateway API gateway
+    /// (by `targetRef(s)` to it) holds for it: checked against the real
+    /// istiod 1.30 only.
+    pub fn gateway_api_policies(self) -> bool {
+        self.minor >= 30
+    }
+
     pub fn fail_field(self) -> FailField {
         if self.minor < 25 {
             FailField::FailOpen

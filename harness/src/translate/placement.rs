@@ -18,28 +18,42 @@
 
 use std::cmp::Reverse;
 
-use crate::scenario::{Phase, WorkloadMode};
+use crate::scenario::{Phase, RoutingApi, WorkloadMode};
 
 use super::istio::IstioWasmPlugin;
 
-use crate::mesh::{GATEWAY_LABEL, GATEWAY_PORT, ROOT_NAMESPACE};
+use crate::mesh::{GATEWAY_API_GROUP, GATEWAY_LABEL, GATEWAY_NAME, GATEWAY_NAME_LABEL, GATEWAY_PORT, ROOT_NAMESPACE};
 
 /// Whether istiod gives the gateway in `gateway_namespace` this plugin at
-/// all: one of its namespace or the root's, with no `targetRef(s)` (istiod
-/// ignores those for a workload that is not a Gateway API gateway, which
-/// the scenarios' gateway is not: pilot/pkg/model/policyattachment.go),
-/// whose `selector` (if any) asks only for labels the gateway has
-/// (`GATEWAY_LABEL`), and whose `match` (if any) selects a gateway's
-/// traffic, which istiod counts as CLIENT (istio#56169: SERVER alone is
-/// silently not applied), on its listener's port (`GATEWAY_PORT`) if it
-/// names ports.
-pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str) -> bool {
-    let seen = (plugin.namespace == gateway_namespace || plugin.namespace == ROOT_NAMESPACE) && !plugin.spec.targets();
-    let labelled = plugin
-        .spec
-        .selector
-        .as_ref()
-        .is_none_or(|s| s.match_labels.iter().all(|(key, value)| (key.as_str(), value.as_str()) == GATEWAY_LABEL));
+/// all (pilot/pkg/model/policyattachment.go): one of its namespace or the
+/// root's, attached by one of
+/// - no `targetRef(s)`, and a `selector` (if any) asking only for labels
+///   the gateway has (`GATEWAY_LABEL`, and a Gateway API gateway's
+///   `GATEWAY_NAME_LABEL`);
+/// - `targetRef(s)`, one of them to the gateway's Gateway API Gateway, by
+///   a plugin of the gateway's own namespace; for a gateway that is not a
+///   Gateway API one, istiod ignores a plugin with targetRefs altogether;
+///
+/// and whose `match` (if any) selects a gateway's traffic, which istiod
+/// counts as CLIENT (istio#56169: SERVER alone is silently not applied), on
+/// its listener's port (`GATEWAY_PORT`) if it names ports.
+pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str, routing: RoutingApi) -> bool {
+    let seen = plugin.namespace == gateway_namespace || plugin.namespace == ROOT_NAMESPACE;
+    let has = |key: &str, value: &str| {
+        (key, value) == GATEWAY_LABEL
+            || (routing == RoutingApi::GatewayApi && (key, value) == (GATEWAY_NAME_LABEL, GATEWAY_NAME))
+    };
+    let targets = plugin.spec.target_list();
+    let attached = match (targets.is_empty(), routing) {
+        (true, _) => plugin.spec.selector.as_ref().is_none_or(|s| s.match_labels.iter().all(|(k, v)| has(k, v))),
+        (false, RoutingApi::Istio) => false,
+        (false, RoutingApi::GatewayApi) => {
+            plugin.namespace == gateway_namespace
+                && targets.iter().any(|t| {
+                    (t.group.as_str(), t.kind.as_str(), t.name.as_str()) == (GATEWAY_API_GROUP, "Gateway", GATEWAY_NAME)
+                })
+        }
+    };
     let selected = match plugin.spec.traffic.as_deref() {
         None | Some([]) => true,
         Some(selectors) => selectors.iter().any(|s| {
@@ -47,7 +61,7 @@ pub fn reaches_gateway(plugin: &IstioWasmPlugin, gateway_namespace: &str) -> boo
                 && (s.ports.is_empty() || s.ports.iter().any(|p| p.number == GATEWAY_PORT))
         }),
     };
-    seen && labelled && selected
+    seen && attached && selected
 }
 
 /// The plugins in the filter-chain order (request path) of the gateway in
@@ -122,7 +136,7 @@ mod tests {
         use crate::scenario::TrafficSelector;
         let mut p = plugin("p", GATEWAY_NAMESPACE, None, None);
         p.spec.traffic = modes.map(|m| m.into_iter().map(|mode| TrafficSelector { mode, ports: Vec::new() }).collect());
-        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE), reaches);
+        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::Istio), reaches);
     }
 
     /// A `match` entry naming ports selects the gateway only if one is its
@@ -140,7 +154,7 @@ mod tests {
         let mut p = plugin("p", GATEWAY_NAMESPACE, None, None);
         let ports = ports.iter().map(|&number| PortSelector { number }).collect();
         p.spec.traffic = Some(vec![TrafficSelector { mode, ports }]);
-        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE), reaches);
+        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::Istio), reaches);
     }
 
     /// A selector reaches the gateway when it asks only for the gateway's
@@ -161,7 +175,7 @@ mod tests {
         p.spec.selector = labels.map(|l| WorkloadSelector {
             match_labels: l.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         });
-        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE), reaches);
+        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::Istio), reaches);
     }
 
     /// istiod ignores a plugin with targetRef(s) for a gateway that is not
@@ -176,14 +190,48 @@ mod tests {
             namespace: None,
         };
         let mut p = plugin("p", GATEWAY_NAMESPACE, None, None);
-        assert!(reaches_gateway(&p, GATEWAY_NAMESPACE));
+        assert!(reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::Istio));
         p.spec.target_refs = Some(vec![]);
-        assert!(reaches_gateway(&p, GATEWAY_NAMESPACE), "no targets is as none");
+        assert!(reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::Istio), "no targets is as none");
         p.spec.target_refs = Some(vec![target.clone()]);
-        assert!(!reaches_gateway(&p, GATEWAY_NAMESPACE));
+        assert!(!reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::Istio));
         p.spec.target_refs = None;
         p.spec.target_ref = Some(target);
-        assert!(!reaches_gateway(&p, GATEWAY_NAMESPACE));
+        assert!(!reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::Istio));
+    }
+
+    /// On a Gateway API gateway, a targetRef to its Gateway attaches a
+    /// plugin of the gateway's namespace; one to another Gateway, of another
+    /// kind, or from the root namespace does not; without targetRefs the
+    /// selector decides, the Gateway's name label included.
+    #[rstest]
+    #[case::its_gateway(GATEWAY_NAMESPACE, Some(("gateway.networking.k8s.io", "Gateway", GATEWAY_NAME)), true)]
+    #[case::another_gateway(GATEWAY_NAMESPACE, Some(("gateway.networking.k8s.io", "Gateway", "other")), false)]
+    #[case::no_group(GATEWAY_NAMESPACE, Some(("", "Gateway", GATEWAY_NAME)), false)]
+    #[case::a_service(GATEWAY_NAMESPACE, Some(("", "Service", GATEWAY_NAME)), false)]
+    #[case::from_the_root_namespace(ROOT_NAMESPACE, Some(("gateway.networking.k8s.io", "Gateway", GATEWAY_NAME)), false)]
+    #[case::no_target_from_the_root_namespace(ROOT_NAMESPACE, None, true)]
+    fn a_target_ref_reaches_a_gateway_api_gateway_of_its_namespace(
+        #[case] namespace: &str,
+        #[case] target: Option<(&str, &str, &str)>,
+        #[case] reaches: bool,
+    ) {
+        use crate::scenario::TargetRef;
+        let mut p = plugin("p", namespace, None, None);
+        p.spec.target_refs = target.map(|(group, kind, name)| {
+            vec![TargetRef { group: group.into(), kind: kind.into(), name: name.into(), namespace: None }]
+        });
+        assert_eq!(reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::GatewayApi), reaches);
+    }
+
+    #[test]
+    fn a_selector_may_name_a_gateway_api_gateways_name_label() {
+        use crate::scenario::WorkloadSelector;
+        let mut p = plugin("p", GATEWAY_NAMESPACE, None, None);
+        let labels = [(GATEWAY_NAME_LABEL.to_owned(), GATEWAY_NAME.to_owned())].into();
+        p.spec.selector = Some(WorkloadSelector { match_labels: labels });
+        assert!(reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::GatewayApi));
+        assert!(!reaches_gateway(&p, GATEWAY_NAMESPACE, RoutingApi::Istio));
     }
 
     fn created(plugin: IstioWasmPlugin, created: u32) -> IstioWasmPlugin {

@@ -44,6 +44,7 @@ impl Profile for Standalone {
                 Feature::OwnRegistry,
                 Feature::TcpListeners,
                 Feature::WasmServices,
+                Feature::GatewayApi,
             ],
             programs: &[Program::Envoy],
         }

@@ -33,7 +33,7 @@ use crate::runtime::isolation::is_isolated;
 use crate::runtime::ports::PortBlock;
 use crate::runtime::rundir;
 use crate::runtime::{Program, Runtime};
-use crate::scenario::{Feature, ResourceKind, HTTP_LISTENER};
+use crate::scenario::{Feature, ResourceKind, RoutingApi, HTTP_LISTENER};
 use crate::targets::Needs;
 use crate::translate::IstioWasmPlugin;
 
@@ -49,6 +49,7 @@ pub(in crate::profiles) const FEATURES: &[Feature] = &[
     Feature::OwnRegistry,
     Feature::NativeFilters,
     Feature::TcpListeners,
+    Feature::GatewayApi,
     Feature::VerifiedGateway,
     Feature::PrivateRegistry,
 ];
@@ -208,7 +209,7 @@ impl Deployment for IstioDeployment {
             HTTP_LISTENER => self.ports.http,
             tcp => *self.ports.tcp.get(tcp)?,
         };
-        Some(format!("{}_{port}", self.bind))
+        Some(self.ports.listener_name(port))
     }
 
     fn forwarded(&self) -> bool {
@@ -276,7 +277,7 @@ impl Deployment for IstioDeployment {
         let dir = self.dir.join(format!("gateway-{}", self.started));
         std::fs::create_dir_all(&dir).map_err(DeployError::io("cannot create the new gateway's folder"))?;
         self.gateway.replace(self.runtime.as_ref(), &place.spec(stage, &dir)).await?;
-        let expected = ready(stage, self.bind, &self.ports)?;
+        let expected = ready(stage, &self.ports)?;
         self.gateway.wait_ready(&expected, READY_TIMEOUT).await?;
         Ok(())
     }
@@ -286,7 +287,7 @@ impl Deployment for IstioDeployment {
             return Err(DeployError::CannotRestart);
         }
         self.gateway.restart().await?;
-        self.gateway.wait_ready(&ready(stage, self.bind, &self.ports)?, READY_TIMEOUT).await?;
+        self.gateway.wait_ready(&ready(stage, &self.ports)?, READY_TIMEOUT).await?;
         Ok(())
     }
 
@@ -300,7 +301,6 @@ impl Deployment for IstioDeployment {
             origin,
             runtime: _forwards,
             proxy,
-            bind,
             ports,
             client,
             namespace_controller,
@@ -335,7 +335,7 @@ impl Deployment for IstioDeployment {
             // The next scenario finds the gateway without this one's listeners
             // (still draining, on ports of their own, with their filters).
             for port in std::iter::once(port).chain(ports.tcp.values().copied()) {
-                if let Err(left) = await_removed(&admin, &format!("{bind}_{port}"), DISCONNECT_TIMEOUT).await {
+                if let Err(left) = await_removed(&admin, &ports.listener_name(port), DISCONNECT_TIMEOUT).await {
                     return Err(DeployError::Left(format!("{left} on the installed gateway {proxy}")));
                 }
             }
@@ -414,13 +414,20 @@ pub(in crate::profiles) async fn deploy(
     let GatewayRun { runtime, bind, installed } = gateway;
     // Ports free on the run's address: where the gateway shares it, its listeners'.
     let free = || stage.loopback.free_port().map_err(DeployError::io("no free port for the gateway"));
-    let mut ports = ListenerPorts { http: free()?, tcp: BTreeMap::new() };
+    // An Istio Gateway's servers bind the gateway's address; a Gateway API
+    // Gateway's listeners have no such field, so istiod's listen on all of
+    // the gateway's (the run's own network namespace).
+    let host = match stage.scenario.routing {
+        RoutingApi::Istio => bind,
+        RoutingApi::GatewayApi => Ipv4Addr::UNSPECIFIED,
+    };
+    let mut ports = ListenerPorts { host, http: free()?, tcp: BTreeMap::new() };
     for listener in &stage.scenario.tcp_listeners {
         ports.tcp.insert(listener.name.clone(), free()?);
     }
     let labels = match &installed {
         Some(installed) => installed.labels.clone(),
-        None => BTreeMap::from([("istio".to_owned(), resources::gateway_label(&stage.names))]),
+        None => resources::own_gateway_labels(&stage.names, stage.scenario.routing),
     };
     let plugins = stage.plugins()?;
     let objects = render(stage, &plugins, bind, &ports, &labels, &dir)?;
@@ -442,7 +449,7 @@ pub(in crate::profiles) async fn deploy(
             let place = GatewayPlace {
                 token: kube::istiod_token(&client, &namespace, resources::GATEWAY_NAME).await?,
                 namespace,
-                label: resources::gateway_label(&stage.names),
+                labels: labels.clone(),
                 ip: bind,
                 discovery: endpoints.xds.clone(),
                 ports: PortBlock::claim(port_locks).map_err(DeployError::io("no block of ports for the gateway"))?,
@@ -454,7 +461,7 @@ pub(in crate::profiles) async fn deploy(
             (gateway, Origin::Own(place), proxy)
         }
     };
-    gateway.wait_ready(&ready(stage, bind, &ports)?, READY_TIMEOUT).await?;
+    gateway.wait_ready(&ready(stage, &ports)?, READY_TIMEOUT).await?;
     clock.lap("gateway ready");
     let listener = gateway.reach(runtime.as_ref(), SocketAddr::from((bind, ports.http))).await?;
     let mut tcp = BTreeMap::new();
@@ -487,8 +494,8 @@ pub(in crate::profiles) async fn deploy(
 /// another in its place.
 struct GatewayPlace {
     namespace: String,
-    /// The label its Gateway and WasmPlugins select.
-    label: String,
+    /// The labels its Gateway and WasmPlugins select.
+    labels: BTreeMap<String, String>,
     ip: Ipv4Addr,
     /// istiod's XDS address.
     discovery: String,
@@ -503,7 +510,7 @@ impl GatewayPlace {
             dir,
             name: resources::GATEWAY_NAME,
             namespace: &self.namespace,
-            label: &self.label,
+            labels: &self.labels,
             ip: self.ip,
             discovery: &self.discovery,
             ports: &self.ports,
@@ -517,16 +524,30 @@ impl GatewayPlace {
 
 /// The ports of a scenario's gateway listeners, on its address.
 struct ListenerPorts {
+    /// The address in Envoy's names of the listeners.
+    host: Ipv4Addr,
     http: u16,
     /// Each TCP listener's, by name.
     tcp: BTreeMap<String, u16>,
 }
 
+impl ListenerPorts {
+    /// Envoy's name of the gateway's listener on `port`.
+    fn listener_name(&self, port: u16) -> String {
+        format!("{}_{port}", self.host)
+    }
+}
+
 /// What a gateway of the stage has once ready: its listeners, and the
 /// Wasm filters of the plugins that reach it.
-fn ready(stage: &Stage<'_>, ip: Ipv4Addr, ports: &ListenerPorts) -> Result<Expected, DeployError> {
-    let listeners = std::iter::once(ports.http).chain(ports.tcp.values().copied()).map(|port| format!("{ip}_{port}"));
-    Ok(stage.expected(listeners.collect(), &stage.reaching(&stage.plugins()?)))
+fn ready(stage: &Stage<'_>, ports: &ListenerPorts) -> Result<Expected, DeployError> {
+    let listeners =
+        std::iter::once(ports.http).chain(ports.tcp.values().copied()).map(|port| ports.listener_name(port));
+    let mut expected = stage.expected(listeners.collect(), &stage.reaching(&stage.plugins()?));
+    if stage.scenario.routing == RoutingApi::GatewayApi {
+        expected.routes = resources::http_routes_in_envoy(stage.scenario, &stage.names.scenario_namespace());
+    }
+    Ok(expected)
 }
 
 /// Where the scenario's namespaces landed, kept with its evidence.

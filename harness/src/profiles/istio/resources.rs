@@ -12,15 +12,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde_json::{json, Value};
 
-use crate::mesh::{GATEWAY_LABEL, GATEWAY_NAMESPACE, GATEWAY_PORT};
+use crate::mesh::{GATEWAY_LABEL, GATEWAY_NAMESPACE, GATEWAY_NAME_LABEL, GATEWAY_PORT};
 use crate::profiles::{Names, PullLogin};
 use crate::runtime::owner;
 use crate::scenario::{
-    Flavor, PullSecret, ResourceKind, Scenario, SecretLogin, ServiceProtocol, WasmPlugin, WorkloadSelector, SHA256_AUTO,
+    Flavor, PullSecret, ResourceKind, RoutingApi, Scenario, SecretLogin, ServiceProtocol, WasmPlugin, WorkloadSelector,
+    SHA256_AUTO,
 };
 use crate::translate::{self, IstioWasmPlugin};
 
-pub const GATEWAY_NAME: &str = "plugproof-gateway";
+pub use crate::mesh::GATEWAY_NAME;
 /// The label every namespace of a scenario carries, and its value `plugproof`.
 pub const MANAGED_BY: &str = crate::cluster::facts::SCENARIO_LABEL;
 /// The annotation naming the process that owns a scenario's namespace (`runtime::owner`).
@@ -48,9 +49,15 @@ pub struct Input<'a> {
     pub pull_login: &'a PullLogin,
 }
 
-/// The value of the `istio` label of the scenario's own gateway.
-pub fn gateway_label(names: &Names) -> String {
-    names.unique_name("gateway")
+/// The labels of the scenario's own gateway: `istio` with a value of the
+/// scenario's, and for a Gateway API gateway the label naming its Gateway,
+/// as istio's deployment gives its gateways' Pods.
+pub fn own_gateway_labels(names: &Names, routing: RoutingApi) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([("istio".to_owned(), names.unique_name("gateway"))]);
+    if routing == RoutingApi::GatewayApi {
+        labels.insert(GATEWAY_NAME_LABEL.to_owned(), GATEWAY_NAME.to_owned());
+    }
+    labels
 }
 
 pub fn render(input: &Input<'_>) -> Vec<Value> {
@@ -74,7 +81,9 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
     let export_to: BTreeSet<String> =
         [".".to_owned(), names.gateway_namespace()].into_iter().filter(|ns| *ns != home).collect();
     let mut objects: Vec<Value> = namespaces.iter().map(|ns| owned_namespace(ns)).collect();
-    objects.push(gateway(input, &home, labels));
+    if input.scenario.routing == RoutingApi::Istio {
+        objects.push(gateway(input, &home, labels));
+    }
     objects.extend(policies);
     objects.extend(input.scenario.pull_secrets.iter().map(|s| pull_secret(s, names, input.registry, input.pull_login)));
     objects.extend(input.scenario.services.iter().map(|service| {
@@ -98,8 +107,13 @@ pub fn render(input: &Input<'_>) -> Vec<Value> {
             },
         })
     }));
-    objects.extend(virtual_services(input.scenario, &home, &export_to));
-    objects.extend(tcp_virtual_services(input, &home, &export_to));
+    match input.scenario.routing {
+        RoutingApi::Istio => {
+            objects.extend(virtual_services(input.scenario, &home, &export_to));
+            objects.extend(tcp_virtual_services(input, &home, &export_to));
+        }
+        RoutingApi::GatewayApi => objects.extend(gateway_api(input, &home, labels)),
+    }
     let gateway = GatewayFacts { labels, port: input.gateway_port };
     objects.extend(plugins.into_iter().map(|(p, url, sha256)| wasm_plugin(p, names, url, sha256, &gateway)));
     objects.extend(input.as_written.iter().map(|(r, url, sha256)| higress_wasm_plugin(r, names, url, sha256)));
@@ -150,6 +164,73 @@ fn gateway(input: &Input<'_>, namespace: &str, labels: &BTreeMap<String, String>
         "metadata": {"name": GATEWAY_NAME, "namespace": namespace},
         "spec": {"selector": labels, "servers": servers},
     })
+}
+
+/// The Gateway API's view of the scenario: a Gateway of manual deployment
+/// (its address names a Service, which here is a ServiceEntry whose one
+/// endpoint is the gateway, so that istiod gives the gateway its
+/// listener), and an HTTPRoute per route, to the route's ServiceEntry.
+fn gateway_api(input: &Input<'_>, namespace: &str, labels: &BTreeMap<String, String>) -> Vec<Value> {
+    let service = format!("{GATEWAY_NAME}.{namespace}.svc.cluster.local");
+    let gateway = json!({
+        "apiVersion": GATEWAY_API_VERSION,
+        "kind": "Gateway",
+        "metadata": {"name": GATEWAY_NAME, "namespace": namespace},
+        "spec": {
+            "gatewayClassName": "istio",
+            "addresses": [{"type": "Hostname", "value": service}],
+            "listeners": [{"name": "http", "port": input.gateway_port, "protocol": "HTTP",
+                           "allowedRoutes": {"namespaces": {"from": "Same"}}}],
+        },
+    });
+    let entry = json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": GATEWAY_NAME, "namespace": namespace},
+        "spec": {
+            "hosts": [service],
+            "exportTo": ["."],
+            "location": "MESH_INTERNAL",
+            "ports": [{"number": input.gateway_port, "name": "http", "protocol": "HTTP"}],
+            "resolution": "STATIC",
+            "endpoints": [{"address": input.gateway_ip.to_string(), "labels": labels}],
+        },
+    });
+    let routes = input.scenario.routes.iter().enumerate().map(|(index, route)| {
+        let service = input.scenario.service(&route.service).expect("the loader checks a route's service");
+        let mut spec = json!({
+            "parentRefs": [{"name": GATEWAY_NAME}],
+            "rules": [{
+                "matches": [{"path": {"type": "PathPrefix", "value": route.path_prefix}}],
+                "backendRefs": [{"group": "networking.istio.io", "kind": "Hostname", "name": service.host,
+                                 "port": service.port}],
+            }],
+        });
+        // `*` is every host: an HTTPRoute without hostnames.
+        if !route.hosts.iter().any(|h| h == "*") {
+            spec["hostnames"] = json!(route.hosts);
+        }
+        json!({
+            "apiVersion": GATEWAY_API_VERSION,
+            "kind": "HTTPRoute",
+            "metadata": {"name": http_route_name(index), "namespace": namespace},
+            "spec": spec,
+        })
+    });
+    [gateway, entry].into_iter().chain(routes).collect()
+}
+
+const GATEWAY_API_VERSION: &str = "gateway.networking.k8s.io/v1";
+
+/// The HTTPRoute of the scenario's route at `index`.
+fn http_route_name(index: usize) -> String {
+    format!("route-{index}")
+}
+
+/// The names of the routes istiod gives Envoy for the scenario's
+/// HTTPRoutes in `namespace` (a rule without a name: `NS.NAME.INDEX`).
+pub fn http_routes_in_envoy(scenario: &Scenario, namespace: &str) -> Vec<String> {
+    (0..scenario.routes.len()).map(|index| format!("{namespace}.{}.0", http_route_name(index))).collect()
 }
 
 /// One VirtualService per TCP listener, routing its port to its service.

@@ -1,5 +1,6 @@
 //! A control plane's starting state, made once per kit: etcd's data after
-//! istio's CRDs (Established) and the namespaces were applied. Each run
+//! istio's and the Gateway API's CRDs (Established) and the namespaces
+//! were applied. Each run
 //! starts etcd from a copy, saving the seconds CRD registration takes.
 
 use std::path::{Path, PathBuf};
@@ -17,13 +18,17 @@ use crate::report::progress::Progress;
 
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
+/// The template's folder in the kit: named for what it holds, so that a
+/// kit made before the Gateway API's CRDs were added makes it anew.
+const TEMPLATE: &str = "etcd-template-gateway-api";
+
 /// The etcd data folder to copy, made now if the kit has none yet.
 pub async fn etcd_template(kit: &IstioKit, scratch: &Path) -> Result<PathBuf, DeployError> {
-    let template = kit.state.join("etcd-template");
+    let template = kit.state.join(TEMPLATE);
     if template.join("member").is_dir() {
         return Ok(template);
     }
-    let lock_path = kit.state.join("etcd-template.lock");
+    let lock_path = kit.state.join(format!("{TEMPLATE}.lock"));
     let lock = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
         let file = std::fs::File::create(&lock_path)?;
         file.lock()?;
@@ -35,7 +40,8 @@ pub async fn etcd_template(kit: &IstioKit, scratch: &Path) -> Result<PathBuf, De
     if template.join("member").is_dir() {
         return Ok(template);
     }
-    let progress = Progress::start("preparing the control plane's starting state (istio CRDs), once per kit");
+    let progress =
+        Progress::start("preparing the control plane's starting state (istio and Gateway API CRDs), once per kit");
     let result = make(kit, scratch, &template).await;
     progress.finish(result.is_ok());
     drop(lock);
@@ -57,17 +63,19 @@ async fn make(kit: &IstioKit, scratch: &Path, template: &Path) -> Result<(), Dep
     std::fs::rename(&partial, template).map_err(DeployError::io("cannot save the etcd template"))
 }
 
-/// istio's CRDs, established, and the namespaces the profile uses.
+/// istio's and the Gateway API's CRDs, established, and the namespaces
+/// the profile uses.
 async fn install(kit: &IstioKit) -> Result<(), DeployError> {
     let client = kube::client()?;
-    let text = std::fs::read_to_string(&kit.crds).map_err(DeployError::io("cannot read istio's CRDs"))?;
-    let crds: Vec<Value> =
-        serde_saphyr::from_multiple(&text).map_err(|e| KubeError::Invalid(format!("{}: {e}", kit.crds.display())))?;
-    let crds: Vec<Value> = crds.into_iter().filter(|c| c.is_object()).collect();
     let mut names = Vec::new();
-    for crd in &crds {
-        kube::apply(&client, crd).await?;
-        names.push(crd["metadata"]["name"].as_str().unwrap_or_default().to_owned());
+    for file in [&kit.crds, &kit.gateway_api_crds] {
+        let text = std::fs::read_to_string(file).map_err(DeployError::io("cannot read the kit's CRDs"))?;
+        let objects: Vec<Value> =
+            serde_saphyr::from_multiple(&text).map_err(|e| KubeError::Invalid(format!("{}: {e}", file.display())))?;
+        for crd in objects.iter().filter(|o| o["kind"] == "CustomResourceDefinition") {
+            kube::apply(&client, crd).await?;
+            names.push(crd["metadata"]["name"].as_str().unwrap_or_default().to_owned());
+        }
     }
     for namespace in [ROOT_NAMESPACE, GATEWAY_NAMESPACE] {
         let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
