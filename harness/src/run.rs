@@ -17,7 +17,7 @@ use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
 use crate::runtime::{rundir, Loopback};
 use crate::scenario::{Scenario, ServiceProtocol};
-use crate::steps::{self, Alternative, StepContext, TcpConnections};
+use crate::steps::{self, Alternative, StatsSeen, StepContext, TcpConnections};
 use crate::targets::{filters, Target, TargetSpec};
 
 /// Runs scenarios on one target.
@@ -167,12 +167,14 @@ impl Runner {
         let steps_started = Instant::now();
         let mut failure = None;
         let mut connections = TcpConnections::new();
+        let mut stats_seen = StatsSeen::new();
         for (index, step) in scenario.steps.iter().enumerate() {
             let mut ctx = StepContext {
                 deployment: deployment.as_mut(),
                 stage: &mut stage,
                 http: &self.http,
                 connections: &mut connections,
+                stats_seen: &mut stats_seen,
             };
             let judged = alternatives.get_mut(&index).map(Vec::as_mut_slice).unwrap_or_default();
             let result = steps::run(step, &mut ctx, judged).await;
@@ -290,9 +292,10 @@ impl Runner {
 async fn start_backends(scenario: &Scenario, loopback: &Loopback) -> std::io::Result<Vec<EchoServer>> {
     let mut servers = Vec::new();
     for service in &scenario.services {
-        servers.push(match service.protocol {
-            ServiceProtocol::Http => EchoServer::start(&service.name, loopback).await?,
-            ServiceProtocol::Tcp => EchoServer::start_tcp(&service.name, loopback).await?,
+        servers.push(match (service.down, service.protocol) {
+            (true, _) => EchoServer::refusing(&service.name, loopback)?,
+            (false, ServiceProtocol::Http) => EchoServer::start(&service.name, loopback).await?,
+            (false, ServiceProtocol::Tcp) => EchoServer::start_tcp(&service.name, loopback).await?,
         });
     }
     Ok(servers)

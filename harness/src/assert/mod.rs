@@ -4,7 +4,9 @@
 pub mod eventually;
 pub mod filters;
 pub mod http;
+pub mod logs;
 pub mod reload;
+pub mod stats;
 pub mod tcp;
 pub mod tcp_reload;
 

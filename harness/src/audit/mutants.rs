@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::scenario::{
-    Action, BackendExpect, BodyExpect, Closes, Errors, Expect, Feature, FilterOrder, HeaderExpect, LongEnd, Reload,
-    Scenario, Step, TcpExchange, TcpReload, UpdateExpect,
+    Action, BackendExpect, BodyExpect, Closes, Errors, Expect, Feature, FilterOrder, HeaderExpect, LogsExpect, LongEnd,
+    Reload, Scenario, StatExpect, StatRange, Step, TcpExchange, TcpReload, UpdateExpect,
 };
 
 /// Appended to a value to make it a different one.
@@ -130,6 +130,13 @@ fn actions(action: &Action, siblings: &Siblings) -> Vec<Mutated> {
             .into_iter()
             .map(|(class, change, r)| (class, change, Action::Reload(Box::new(r))))
             .collect(),
+        Action::Stats(expects) => stats_mutants(expects)
+            .into_iter()
+            .map(|(change, expects)| ("stats", change, Action::Stats(expects)))
+            .collect(),
+        Action::Logs(expect) => {
+            logs_mutants(expect).into_iter().map(|(change, expect)| ("logs", change, Action::Logs(expect))).collect()
+        }
         Action::TcpReload(reload) => tcp_reload_mutants(reload)
             .into_iter()
             .map(|(class, change, r)| (class, change, Action::TcpReload(Box::new(r))))
@@ -402,6 +409,50 @@ fn tcp_reload_mutants(reload: &TcpReload) -> Vec<(&'static str, String, TcpReloa
     out
 }
 
+/// Each bound of each stat moved just past the other side: an exact value
+/// one more; `min` alone as "at most min - 1"; `max` alone as "at least
+/// max + 1"; both, each of those.
+fn stats_mutants(expects: &[StatExpect]) -> Vec<(String, Vec<StatExpect>)> {
+    let mut out = Vec::new();
+    for (index, expect) in expects.iter().enumerate() {
+        let range = expect.range;
+        let ranges: Vec<StatRange> = match (range.min, range.max) {
+            (Some(min), Some(max)) if min == max => vec![StatRange::exactly(min + 1)],
+            (min, max) => {
+                let below = min.map(|min| StatRange { min: None, max: Some(min - 1) });
+                let above = max.map(|max| StatRange { min: Some(max + 1), max: None });
+                below.into_iter().chain(above).collect()
+            }
+        };
+        for mutated in ranges {
+            let mut all = expects.to_vec();
+            all[index].range = mutated;
+            out.push((format!("stats {}: {range} -> {mutated}", expect.name), all));
+        }
+    }
+    out
+}
+
+/// The pattern made up (unless no line may match), and the count one more,
+/// or for "at least one", none.
+fn logs_mutants(expect: &LogsExpect) -> Vec<(String, LogsExpect)> {
+    let mut out = Vec::new();
+    let pattern = expect.pattern.as_str();
+    if expect.count != Some(0) {
+        let made_up = regex::Regex::new(&other(&format!("(?:{pattern})"))).expect("the pattern, then a literal");
+        out.push((
+            format!("logs matches: /{pattern}/ -> /{made_up}/"),
+            LogsExpect { pattern: made_up, ..expect.clone() },
+        ));
+    }
+    let (count, was) = match expect.count {
+        Some(count) => (count + 1, count.to_string()),
+        None => (0, "at least 1".to_owned()),
+    };
+    out.push((format!("logs count: {was} -> {count}"), LogsExpect { count: Some(count), ..expect.clone() }));
+    out
+}
+
 /// `errors: N` one fewer, and "every one failed".
 fn errors_mutants(errors: Errors) -> Vec<(String, Errors)> {
     let Errors::AtMost(most) = errors else { return Vec::new() };
@@ -596,6 +647,32 @@ steps:
                 "reload errors: at most 0 -> every one",
             ]
         );
+    }
+
+    #[test]
+    fn each_stat_bound_moves_past_the_other_side() {
+        let expect =
+            |name: &str, min, max| StatExpect { name: name.into(), range: StatRange { min, max }, delta: false };
+        let expects = [expect("a", Some(2), Some(2)), expect("b", Some(1), Some(5)), expect("c", None, Some(7))];
+        let found: Vec<String> = stats_mutants(&expects).into_iter().map(|(change, _)| change).collect();
+        assert_eq!(
+            found,
+            [
+                "stats a: 2 -> 3",
+                "stats b: 1 to 5 -> at most 0",
+                "stats b: 1 to 5 -> at least 6",
+                "stats c: at most 7 -> at least 8"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_log_pattern_is_made_up_and_its_count_moved() {
+        let expect = |count| LogsExpect { pattern: regex::Regex::new(r"request \d+").expect("a pattern"), count };
+        let found: Vec<String> = logs_mutants(&expect(None)).into_iter().map(|(change, _)| change).collect();
+        assert_eq!(found, [r"logs matches: /request \d+/ -> /(?:request \d+)-mutant/", "logs count: at least 1 -> 0"]);
+        let found: Vec<String> = logs_mutants(&expect(Some(0))).into_iter().map(|(change, _)| change).collect();
+        assert_eq!(found, ["logs count: 0 -> 1"], "no line may match: another pattern matches none either");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub const CHUNKS_HEADER: &str = "x-echo-chunks";
 pub const EVERY_HEADER: &str = "x-echo-every";
 /// The size of each chunk in bytes.
 pub const SIZE_HEADER: &str = "x-echo-size";
+/// The status of the JSON echo (default 200).
+pub const STATUS_HEADER: &str = "x-echo-status";
 
 /// Bounds of a long answer: a backend never holds a stream open longer
 /// than `MAX_LENGTH`, nor sends more than `MAX_CHUNKS` × `MAX_SIZE` bytes.
@@ -167,6 +169,14 @@ impl EchoServer {
         Ok(EchoServer { name: name.to_owned(), addr, task })
     }
 
+    /// A backend that is down: an address of the run's where nothing listens
+    /// (taken, then let go), so connections to it are refused.
+    pub fn refusing(name: &str, loopback: &Loopback) -> std::io::Result<Self> {
+        let addr = std::net::TcpListener::bind(loopback.free_addr()?)?.local_addr()?;
+        let task = crate::load::traffic().spawn(async {});
+        Ok(EchoServer { name: name.to_owned(), addr, task })
+    }
+
     /// A TCP service's backend: writes back every byte it reads, on each
     /// connection, until the client closes it.
     pub async fn start_tcp(name: &str, loopback: &Loopback) -> std::io::Result<Self> {
@@ -212,12 +222,23 @@ async fn echo(service: Arc<str>, req: Request<Incoming>) -> Result<Response<Body
             return Ok(respond(StatusCode::BAD_REQUEST, "application/json", full(body)));
         }
     };
+    let status = match req.headers().get(STATUS_HEADER).map(|v| v.to_str().ok().and_then(|s| s.parse::<u16>().ok())) {
+        None => StatusCode::OK,
+        Some(code) => match code.and_then(|c| StatusCode::from_u16(c).ok()) {
+            Some(status) => status,
+            None => {
+                let error = format!("{STATUS_HEADER}: not a status code 100-999");
+                let body = json!({SERVICE_FIELD: &*service, "error": error}).to_string();
+                return Ok(respond(StatusCode::BAD_REQUEST, "application/json", full(body)));
+            }
+        },
+    };
     let Some(shape) = shape else {
-        return Ok(respond(StatusCode::OK, "application/json", full(report(&service, req).await)));
+        return Ok(respond(status, "application/json", full(report(&service, req).await)));
     };
     tokio::time::sleep(shape.delay).await;
     if shape.chunks == 0 {
-        return Ok(respond(StatusCode::OK, "application/json", full(report(&service, req).await)));
+        return Ok(respond(status, "application/json", full(report(&service, req).await)));
     }
     let events = futures::stream::unfold(1, move |index| async move {
         if index > shape.chunks {

@@ -135,6 +135,10 @@ pub trait Deployment {
     /// requests that name themselves (`components::envoy::access_log`).
     fn access_log(&self) -> &Path;
 
+    /// The file where the gateway's Envoy writes its log, with the lines
+    /// its Wasm plugins log.
+    fn gateway_log(&self) -> &Path;
+
     /// Brings the running system in line with the stage's current
     /// WasmPlugins and pushed modules (after an `apply`, `delete` or
     /// `push`), and waits up to `within` until the gateway has taken or

@@ -198,6 +198,9 @@ pub struct ServiceDoc {
     pub port: Option<u16>,
     /// What its backend speaks (default HTTP, the echo backend; TCP: bytes echoed back).
     pub protocol: Option<ServiceProtocol>,
+    /// Its backend is down: its address refuses connections (default false).
+    #[serde(default)]
+    pub down: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -469,6 +472,10 @@ pub struct StepDoc {
     pub reload: Option<Spanned<ReloadDoc>>,
     /// Bytes sent on a new connection to a TCP listener, and those expected back.
     pub tcp: Option<Spanned<TcpExchange>>,
+    /// Values of the gateway's Envoy stats (counters and gauges), by name.
+    pub stats: Option<Spanned<BTreeMap<String, Spanned<StatDoc>>>>,
+    /// Lines of the gateway's log (its Envoy's, where plugins log).
+    pub logs: Option<Spanned<LogsDoc>>,
     /// `stop`: the run's registry stops (what was fetched stays fetched).
     pub registry: Option<RegistryAction>,
     /// `replace`: the gateway ends and a new one starts in its place;
@@ -483,6 +490,42 @@ pub struct StepDoc {
     /// as expected, any other failure stays a failure, and a pass is an
     /// error (the mark is stale).
     pub expected_failure: Option<Spanned<ExpectedFailureDoc>>,
+}
+
+/// What a stat must be: a number (exactly), bounds, or bounds on its
+/// change since the last `stats` step that read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum StatDoc {
+    Equals(i64),
+    Bounds(StatBounds),
+    Delta { delta: StatDelta },
+}
+
+/// `{min, max}`, either or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatBounds {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+/// A change: a number (exactly), or bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum StatDelta {
+    Equals(i64),
+    Bounds(StatBounds),
+}
+
+/// `logs`: lines of the gateway's log since the scenario's gateway started
+/// that match `matches` (a regular expression): at least one, or exactly
+/// `count`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsDoc {
+    pub matches: Spanned<String>,
+    pub count: Option<usize>,
 }
 
 /// What a change step requires of the gateway.

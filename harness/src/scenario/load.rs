@@ -11,19 +11,21 @@ use serde_saphyr::{Location, Spanned};
 use serde_json::Value;
 
 use super::document::{
-    Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, HumanDuration, PluginType,
-    PrivateRegistryDoc, PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, RoutingApi, ScenarioDoc, StepDoc,
-    TcpLoadDoc,
+    Eventually, Expect, ExpectedFailureDoc, FailStrategy, FilterRef, GatewayAction, HumanDuration, JsonObject,
+    PluginType, PrivateRegistryDoc, PushDoc, ReloadDoc, ResourceDoc, Retry as RetryDoc, RoutingApi, ScenarioDoc,
+    StatBounds, StatDelta, StatDoc, StepDoc, TcpLoadDoc,
 };
 use super::{
-    Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, ModuleSource, Plugin, Policy,
-    PrivateRegistry, PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service, ServiceProtocol,
-    Step, TcpExchange, TcpListener, TcpLoadPlan, TcpReload, Translator, VersionSpec, WasmPlugin, WasmPluginSpec,
-    WasmService, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
+    Action, Change, Closes, Errors, ExpectedFailure, Feature, Flavor, LoadPlan, LogsExpect, ModuleSource, Plugin,
+    Policy, PrivateRegistry, PullSecret, Reference, Reload, ReloadClaims, Retry, Route, Scenario, Service,
+    ServiceProtocol, StatExpect, StatRange, Step, TcpExchange, TcpListener, TcpLoadPlan, TcpReload, Translator,
+    VersionSpec, WasmPlugin, WasmPluginSpec, WasmService, DEFAULT_CHANGE_WITHIN, DEFAULT_TIMES, DEFAULT_WITHIN,
 };
 use crate::mesh::{GATEWAY_NAMESPACE, ROOT_NAMESPACE};
 
 const PLUGIN_SCHEME: &str = "plugin://";
+/// Names a service of the scenario in a plugin's config: its cluster.
+const SERVICE_SCHEME: &str = "service://";
 
 /// The scenario's TCP listeners by name, for an error that names none of them.
 fn declared_listeners(listeners: &[TcpListener]) -> String {
@@ -196,6 +198,9 @@ struct StepScope<'a> {
     pull_secrets: &'a [PullSecret],
     tcp_listeners: &'a [TcpListener],
     routes: &'a [Route],
+    services: &'a [Service],
+    /// The stats earlier `stats` steps read.
+    stats_read: BTreeSet<String>,
     /// The TCP connections steps named so far, and their listeners.
     connections: BTreeMap<String, String>,
 }
@@ -280,7 +285,7 @@ impl Checker {
         let pull_secrets = self.pull_secrets(&doc);
         let mut resources: Vec<WasmPlugin> = Vec::new();
         for decl in &doc.resources {
-            if let Some(res) = self.resource(decl, &plugins, &pull_secrets, &doc.features) {
+            if let Some(res) = self.resource(decl, &plugins, &pull_secrets, &doc.features, &services) {
                 if resources.iter().any(|r| r.namespace == res.namespace && r.name == res.name) {
                     self.problem(
                         decl.referenced,
@@ -302,7 +307,9 @@ impl Checker {
             pull_secrets: &pull_secrets,
             tcp_listeners: &tcp_listeners,
             routes: &routes,
+            services: &services,
             connections: BTreeMap::new(),
+            stats_read: BTreeSet::new(),
         };
         let steps = doc.steps.iter().filter_map(|s| self.step(s, &mut scope)).collect();
         let gateway_env = match &doc.gateway {
@@ -518,6 +525,7 @@ impl Checker {
                 host: s.host.clone().unwrap_or_else(|| format!("{}.default.svc.cluster.local", s.name)),
                 port: s.port.unwrap_or(default_port),
                 protocol,
+                down: s.down,
             });
         }
         services
@@ -649,6 +657,7 @@ impl Checker {
         plugins: &BTreeMap<String, Plugin>,
         pull_secrets: &[PullSecret],
         declared: &[Feature],
+        services: &[Service],
     ) -> Option<WasmPlugin> {
         let r = &decl.value;
         let flavor = match r.api_version.value.as_str() {
@@ -678,7 +687,8 @@ impl Checker {
                 return None;
             }
         };
-        let lifted = self.lift_wasm(flavor, decl, declared)?;
+        let mut lifted = self.lift_wasm(flavor, decl, declared)?;
+        self.bind_services(&mut lifted, services, decl.referenced);
         let spec = &lifted;
         if flavor != Flavor::Higress {
             let higress_only = [
@@ -886,12 +896,66 @@ impl Checker {
         })
     }
 
+    /// `service://NAME` in a plugin's configs (a whole string value) stands
+    /// for the cluster of the scenario's service `NAME`, as istiod names it
+    /// (`outbound|PORT||HOST`): what a plugin's callout names.
+    fn bind_services(&mut self, spec: &mut WasmPluginSpec, services: &[Service], at: Location) {
+        let mut configs: Vec<(String, &mut JsonObject)> =
+            spec.plugin_config.iter_mut().map(|c| ("pluginConfig".to_owned(), c)).collect();
+        configs.extend(spec.default_config.iter_mut().map(|c| ("defaultConfig".to_owned(), &mut c.value)));
+        if let Some(rules) = spec.match_rules.as_mut() {
+            let rules = rules.value.iter_mut().enumerate();
+            configs.extend(rules.filter_map(|(i, r)| Some((format!("matchRules[{i}].config"), r.config.as_mut()?))));
+        }
+        fn walk(value: &mut Value, path: String, services: &[Service], unknown: &mut Vec<(String, String)>) {
+            match value {
+                Value::String(text) => {
+                    let Some(name) = text.strip_prefix(SERVICE_SCHEME) else { return };
+                    match services.iter().find(|s| s.name == name) {
+                        Some(service) => *text = service.cluster_name(),
+                        None => unknown.push((path, name.to_owned())),
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        walk(item, format!("{path}[{i}]"), services, unknown);
+                    }
+                }
+                Value::Object(fields) => {
+                    for (key, item) in fields.iter_mut() {
+                        walk(item, format!("{path}.{key}"), services, unknown);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut unknown = Vec::new();
+        for (path, config) in configs {
+            for (key, value) in config.iter_mut() {
+                walk(value, format!("{path}.{key}"), services, &mut unknown);
+            }
+        }
+        for (path, name) in unknown {
+            let declared: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+            self.problem(
+                at,
+                format!(
+                    "{path}: `{SERVICE_SCHEME}{name}` names no service of the scenario's (declared: {}); declare it in \
+                     `services`, or write a cluster name for a cluster the gateway lacks",
+                    if declared.is_empty() { "none".to_owned() } else { declared.join(", ") }
+                ),
+            );
+        }
+    }
+
     fn step(&mut self, decl: &Spanned<StepDoc>, scope: &mut StepScope<'_>) -> Option<Step> {
         let s = &decl.value;
         let at = decl.referenced;
         let actions = [
             ("request", s.request.is_some()),
             ("tcp", s.tcp.is_some()),
+            ("stats", s.stats.is_some()),
+            ("logs", s.logs.is_some()),
             ("filters", s.filters.is_some()),
             ("push", s.push.is_some()),
             ("apply", s.apply.is_some()),
@@ -903,7 +967,7 @@ impl Checker {
         let given: Vec<&str> = actions.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
         if given.len() != 1 {
             let problem = if given.is_empty() {
-                "a step needs one action: `request` (with `expect`), `tcp`, `filters`, `push`, `apply`, `delete`, `reload`, `registry` or `gateway`"
+                "a step needs one action: `request` (with `expect`), `tcp`, `stats`, `logs`, `filters`, `push`, `apply`, `delete`, `reload`, `registry` or `gateway`"
                     .to_owned()
             } else {
                 format!("a step has one action, this one has {}", given.join(" and "))
@@ -920,6 +984,20 @@ impl Checker {
             Action::Request { request: request.clone(), expect: Box::new(self.expectation(s, at)?) }
         } else if let Some(tcp) = &s.tcp {
             self.tcp_step(tcp, scope)?
+        } else if let Some(stats) = &s.stats {
+            Action::Stats(self.stats_step(stats, scope)?)
+        } else if let Some(logs) = &s.logs {
+            let pattern = match regex::Regex::new(&logs.value.matches.value) {
+                Ok(pattern) => pattern,
+                Err(e) => {
+                    self.problem(
+                        logs.value.matches.referenced,
+                        format!("logs.matches is not a regular expression: {e}"),
+                    );
+                    return None;
+                }
+            };
+            Action::Logs(LogsExpect { pattern, count: logs.value.count })
         } else if let Some(filters) = &s.filters {
             if filters.order.is_empty() {
                 self.problem(at, "`filters.order` is empty: list the filter names expected, in order");
@@ -975,7 +1053,9 @@ impl Checker {
                 }
                 Retry::Once
             }
-            Action::Request { .. } | Action::Tcp(_) | Action::Filters(_) => self.retry(eventually),
+            Action::Request { .. } | Action::Tcp(_) | Action::Filters(_) | Action::Stats(_) | Action::Logs(_) => {
+                self.retry(eventually)
+            }
             Action::Change { .. } => Retry::default(),
             Action::Reload(_)
             | Action::TcpReload(_)
@@ -993,6 +1073,46 @@ impl Checker {
         };
         let expected_failure = s.expected_failure.as_ref().and_then(|mark| self.expected_failure(mark));
         Some(Step { line: at.line(), name: s.name.clone(), action, retry, expected_failure })
+    }
+
+    /// A `stats` step: each stat's expectation; a `delta` needs an earlier
+    /// `stats` step that read the same stat.
+    fn stats_step(
+        &mut self,
+        stats: &Spanned<BTreeMap<String, Spanned<StatDoc>>>,
+        scope: &mut StepScope<'_>,
+    ) -> Option<Vec<StatExpect>> {
+        if stats.value.is_empty() {
+            self.problem(stats.referenced, "`stats` is empty: name the stats to check, each with its value");
+            return None;
+        }
+        let range = |bounds: StatBounds| StatRange { min: bounds.min, max: bounds.max };
+        let mut expects = Vec::new();
+        for (name, doc) in &stats.value {
+            let (range, delta) = match doc.value {
+                StatDoc::Equals(value) => (StatRange::exactly(value), false),
+                StatDoc::Bounds(bounds) => (range(bounds), false),
+                StatDoc::Delta { delta: StatDelta::Equals(value) } => (StatRange::exactly(value), true),
+                StatDoc::Delta { delta: StatDelta::Bounds(bounds) } => (range(bounds), true),
+            };
+            if range.min.is_none() && range.max.is_none() {
+                self.problem(
+                    doc.referenced,
+                    format!("stats.{name}: give `min`, `max` or both: a stat with any value proves nothing"),
+                );
+            } else if range.min.zip(range.max).is_some_and(|(min, max)| min > max) {
+                self.problem(doc.referenced, format!("stats.{name}: `min` is above `max`, which no value meets"));
+            }
+            if delta && !scope.stats_read.contains(name) {
+                self.problem(
+                    doc.referenced,
+                    format!("stats.{name}: a `delta` is the change since an earlier `stats` step read it, and none did; read it first"),
+                );
+            }
+            expects.push(StatExpect { name: name.clone(), range, delta });
+        }
+        scope.stats_read.extend(stats.value.keys().cloned());
+        Some(expects)
     }
 
     /// A `tcp` step, aimed at one of the scenario's TCP listeners.
@@ -1128,7 +1248,7 @@ impl Checker {
         delete: &Option<Spanned<String>>,
         scope: &mut StepScope<'_>,
     ) -> Option<Change> {
-        let StepScope { plugins, modules, known, pull_secrets, features, .. } = scope;
+        let StepScope { plugins, modules, known, pull_secrets, features, services, .. } = scope;
         match (push, apply, delete) {
             (Some(push), None, None) => {
                 if !plugins.contains_key(&push.plugin.value) {
@@ -1139,7 +1259,7 @@ impl Checker {
                 Some(Change::Push { plugin: push.plugin.value.clone(), module, line: at.line() })
             }
             (None, Some(resource), None) => {
-                let resource = self.resource(resource, plugins, pull_secrets, features)?;
+                let resource = self.resource(resource, plugins, pull_secrets, features, services)?;
                 let key = (resource.namespace.clone(), resource.name.clone());
                 if !known.contains(&key) {
                     known.push(key);
@@ -1639,6 +1759,44 @@ mod tests {
     )]
     fn a_tcp_load_names_a_tcp_listener_and_only_its_own_fields(#[case] text: String, #[case] problem: Option<&str>) {
         let found = problems(&text);
+        match problem {
+            None => assert_eq!(found, Vec::new()),
+            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::a_service_of_the_scenarios("{cluster: 'service://echo'}", None)]
+    #[case::an_undeclared_service(
+        "{callouts: {a: {cluster: 'service://auth'}}}",
+        Some("pluginConfig.callouts.a.cluster: `service://auth` names no service of the scenario's (declared: echo)")
+    )]
+    fn a_plugin_config_names_services_the_scenario_declares(#[case] config: &str, #[case] problem: Option<&str>) {
+        let text = format!(
+            "plugins: {{stamp: {{module: stamp}}}}\nservices: [{{name: echo}}]\nresources:\n\
+             - {{apiVersion: extensions.istio.io/v1alpha1, kind: WasmPlugin, metadata: {{name: s}}, \
+             spec: {{url: 'plugin://stamp', pluginConfig: {config}}}}}\nsteps:\n{REQUEST}"
+        );
+        let found = problems(&text);
+        match problem {
+            None => assert_eq!(found, Vec::new()),
+            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::values_and_bounds("- stats: {a.b: 1, c.d: {min: 2}}\n- stats: {a.b: {delta: {max: 3}}}\n", None)]
+    #[case::a_delta_first(
+        "- stats: {a.b: {delta: 1}}\n",
+        Some("stats.a.b: a `delta` is the change since an earlier `stats` step read it")
+    )]
+    #[case::no_bound("- stats: {a.b: {}}\n", Some("stats.a.b: give `min`, `max` or both"))]
+    #[case::bounds_no_value_meets("- stats: {a.b: {min: 3, max: 2}}\n", Some("stats.a.b: `min` is above `max`"))]
+    #[case::nothing("- stats: {}\n", Some("`stats` is empty"))]
+    #[case::a_log_pattern("- logs: {matches: 'request \\d+'}\n", None)]
+    #[case::a_bad_log_pattern("- logs: {matches: 'request ('}\n", Some("logs.matches is not a regular expression"))]
+    fn stats_and_logs_steps_are_checked(#[case] steps: &str, #[case] problem: Option<&str>) {
+        let found = problems(&format!("steps:\n{steps}"));
         match problem {
             None => assert_eq!(found, Vec::new()),
             Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),

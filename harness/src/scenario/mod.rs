@@ -152,6 +152,8 @@ pub struct Service {
     pub host: String,
     pub port: u16,
     pub protocol: ServiceProtocol,
+    /// Its backend's address refuses connections.
+    pub down: bool,
 }
 
 /// A Wasm service: a singleton VM running `plugin`'s module (the digest
@@ -370,6 +372,11 @@ impl Step {
                 format!("reload under TCP load on {}: {}", reload.listener, reload.change.label())
             }
             Action::Tcp(exchange) => format!("tcp {}: send {:?}", exchange.listener, exchange.send),
+            Action::Stats(stats) => {
+                let names: Vec<&str> = stats.iter().map(|s| s.name.as_str()).collect();
+                format!("stats {}", names.join(", "))
+            }
+            Action::Logs(logs) => format!("log lines matching /{}/", logs.pattern.as_str()),
             Action::StopRegistry => "stop the registry".to_owned(),
             Action::ReplaceGateway => "replace the gateway with a new one".to_owned(),
             Action::RestartGateway => "restart the gateway in place".to_owned(),
@@ -505,6 +512,52 @@ pub enum LongEnd {
     Cut,
 }
 
+/// One stat a `stats` step checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatExpect {
+    pub name: String,
+    /// Its value, or (`delta`) its change since the last `stats` step that read it.
+    pub range: StatRange,
+    pub delta: bool,
+}
+
+/// Inclusive bounds; `min == max` for an exact value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatRange {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+impl StatRange {
+    pub fn exactly(value: i64) -> Self {
+        StatRange { min: Some(value), max: Some(value) }
+    }
+
+    pub fn holds(&self, value: i64) -> bool {
+        self.min.is_none_or(|min| value >= min) && self.max.is_none_or(|max| value <= max)
+    }
+}
+
+impl std::fmt::Display for StatRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.min, self.max) {
+            (Some(min), Some(max)) if min == max => write!(f, "{min}"),
+            (Some(min), Some(max)) => write!(f, "{min} to {max}"),
+            (Some(min), None) => write!(f, "at least {min}"),
+            (None, Some(max)) => write!(f, "at most {max}"),
+            (None, None) => write!(f, "any value"),
+        }
+    }
+}
+
+/// A `logs` step's expectation.
+#[derive(Debug, Clone)]
+pub struct LogsExpect {
+    pub pattern: regex::Regex,
+    /// Exactly this many matching lines; none: at least one.
+    pub count: Option<usize>,
+}
+
 #[derive(Debug, Clone)]
 pub enum Action {
     Request {
@@ -513,6 +566,8 @@ pub enum Action {
     },
     Filters(FilterOrder),
     Tcp(TcpExchange),
+    Stats(Vec<StatExpect>),
+    Logs(LogsExpect),
     /// A change, then the wait (up to `within`) for the gateway to take or
     /// refuse it; `expect` says which it must be.
     Change {

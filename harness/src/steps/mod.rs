@@ -6,20 +6,26 @@
 
 mod change;
 mod filters;
+mod logs;
 mod reload;
 mod request;
+mod stats;
 mod tcp;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 pub use change::publish;
+pub use stats::StatsSeen;
 pub use tcp::Connections as TcpConnections;
 
 use crate::assert::eventually::{eventually, Attempts, Streak};
 use crate::assert::http::{verify as verify_exchange, Exchange};
+use crate::assert::logs::verify as verify_logs;
 use crate::assert::reload::{analyze, verify as verify_reload, Analysis};
+use crate::assert::stats::verify as verify_stats;
 use crate::assert::tcp::verify as verify_tcp;
 use crate::assert::tcp_reload::{verify as verify_tcp_reload, TcpAnalysis};
 use crate::assert::{filters::verify as verify_chain, Check, Verdict};
@@ -27,7 +33,9 @@ use crate::components::envoy::updates::Update;
 use crate::failure::{Failure, FailureKind};
 use crate::load::tcp::TcpRecording;
 use crate::profiles::{Deployment, Names, Stage};
-use crate::scenario::{Action, Expect, FilterOrder, Phase, Reload, Retry, Scenario, Step, TcpExchange, TcpReload};
+use crate::scenario::{
+    Action, Expect, FilterOrder, LogsExpect, Phase, Reload, Retry, Scenario, StatExpect, Step, TcpExchange, TcpReload,
+};
 use crate::translate::IstiodVersion;
 
 /// What a step needs from the run; changes (`push`, `apply`, `delete`) go
@@ -38,6 +46,8 @@ pub struct StepContext<'a, 'b> {
     pub http: &'a reqwest::Client,
     /// The TCP connections `tcp` steps named so far.
     pub connections: &'a mut TcpConnections,
+    /// What the last `stats` step read.
+    pub stats_seen: &'a mut StatsSeen,
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +135,9 @@ pub struct Alternative {
 impl Alternative {
     pub fn new(step: Step) -> Self {
         let retry = match step.action {
-            Action::Request { .. } | Action::Tcp(_) | Action::Filters(_) => step.retry,
+            Action::Request { .. } | Action::Tcp(_) | Action::Filters(_) | Action::Stats(_) | Action::Logs(_) => {
+                step.retry
+            }
             _ => Retry::Once,
         };
         Alternative { streak: Streak::new(retry), step }
@@ -185,6 +197,39 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
                     _ => None,
                 });
                 judge_tcp(exchange, &observed)
+            })
+            .await;
+            retried(step, &mut result, outcome)
+        }
+        Action::Stats(expects) => {
+            let (deployment, before) = (&*ctx.deployment, &*ctx.stats_seen);
+            let last = RefCell::new(None);
+            let outcome = eventually(step.retry, || async {
+                let observed = stats::read(deployment).await;
+                judged(&|action| match action {
+                    Action::Stats(expects) => Some(judge_stats(expects, before, &observed).is_ok()),
+                    _ => None,
+                });
+                let judged = judge_stats(expects, before, &observed);
+                last.replace(observed.ok());
+                judged
+            })
+            .await;
+            if let Some(read) = last.into_inner() {
+                let named = expects.iter().filter_map(|e| Some((e.name.clone(), *read.get(&e.name)?)));
+                ctx.stats_seen.extend(named);
+            }
+            retried(step, &mut result, outcome)
+        }
+        Action::Logs(expect) => {
+            let deployment = &*ctx.deployment;
+            let outcome = eventually(step.retry, || async {
+                let observed = logs::read(deployment);
+                judged(&|action| match action {
+                    Action::Logs(expect) => Some(judge_logs(expect, &observed).is_ok()),
+                    _ => None,
+                });
+                judge_logs(expect, &observed)
             })
             .await;
             retried(step, &mut result, outcome)
@@ -320,6 +365,18 @@ fn judge_exchange(expect: &Expect, observed: &Result<Exchange, Failure>) -> Resu
 
 fn judge_tcp(exchange: &TcpExchange, observed: &Result<Vec<u8>, Failure>) -> Result<(), Failure> {
     holds(verify_tcp(&exchange.expect, observed.as_ref().map_err(Clone::clone)?))
+}
+
+fn judge_stats(
+    expects: &[StatExpect],
+    before: &StatsSeen,
+    observed: &Result<BTreeMap<String, i64>, Failure>,
+) -> Result<(), Failure> {
+    holds(verify_stats(expects, observed.as_ref().map_err(Clone::clone)?, before))
+}
+
+fn judge_logs(expect: &LogsExpect, observed: &Result<String, Failure>) -> Result<(), Failure> {
+    holds(verify_logs(expect, observed.as_ref().map_err(Clone::clone)?))
 }
 
 fn judge_chain(

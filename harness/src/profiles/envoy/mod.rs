@@ -92,6 +92,10 @@ impl Deployment for EnvoyDeployment {
         &self.access_log
     }
 
+    fn gateway_log(&self) -> &Path {
+        self.envoy.log_path()
+    }
+
     fn boot_phases(&self) -> Vec<(&'static str, Duration)> {
         self.boot.clone()
     }

@@ -221,6 +221,10 @@ impl Deployment for IstioDeployment {
         self.gateway.log_path()
     }
 
+    fn gateway_log(&self) -> &Path {
+        self.gateway.log_path()
+    }
+
     /// istiod's own view of the gateway's configuration.
     async fn extra_evidence(&self) -> Vec<(String, Value)> {
         let mut evidence = self.gateway.evidence().await;

@@ -1,0 +1,161 @@
+//! proxy-wasm glue: the root context defines the metric and ticks; each
+//! stream counts, writes shared data, and makes its callout.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::{error, info, warn};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType, Status};
+
+use crate::{incremented, parse_configuration, Config, CALLOUT_HEADER, NO_STATUS};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Debug);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+thread_local! {
+    /// Requests this VM served, whatever its config: a VM Envoy keeps
+    /// across a config change goes on counting; a new one starts at 1.
+    static VM_REQUESTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// What the streams of a plugin config share: the config, its metric, its ticks.
+#[derive(Default)]
+struct Shared {
+    config: Option<Config>,
+    metric: Option<u32>,
+    ticks: Cell<u64>,
+}
+
+#[derive(Default)]
+struct Root {
+    shared: Rc<Shared>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = self.get_plugin_configuration().unwrap_or_default();
+        let config = match parse_configuration(&bytes) {
+            Ok(config) => config,
+            Err(e) => {
+                error!("runtime: bad configuration: {e}");
+                return false;
+            }
+        };
+        let metric = match &config.counter {
+            Some(name) => match proxy_wasm::hostcalls::define_metric(MetricType::Counter, name) {
+                Ok(id) => Some(id),
+                Err(status) => {
+                    error!("runtime {}: cannot define metric {name}: {status:?}", config.name);
+                    return false;
+                }
+            },
+            None => None,
+        };
+        if let Some(ms) = config.tick_ms {
+            self.set_tick_period(Duration::from_millis(ms));
+        }
+        info!("runtime {}: configured", config.name);
+        // Streams already open keep the config they were made with.
+        self.shared = Rc::new(Shared { config: Some(config), metric, ..Shared::default() });
+        true
+    }
+
+    fn on_tick(&mut self) {
+        self.shared.ticks.set(self.shared.ticks.get() + 1);
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Stream { shared: self.shared.clone(), report: Vec::new() }))
+    }
+}
+
+struct Stream {
+    shared: Rc<Shared>,
+    /// Response headers to add.
+    report: Vec<(&'static str, String)>,
+}
+
+impl Stream {
+    /// Adds one to the shared-data value `key` by compare-and-swap.
+    fn count_shared(&self, key: &str) -> Result<u64, Status> {
+        loop {
+            let (current, cas) = self.get_shared_data(key);
+            let next = incremented(current.as_deref());
+            match self.set_shared_data(key, Some(next.to_string().as_bytes()), cas) {
+                Ok(()) => return Ok(next),
+                Err(Status::CasMismatch) => continue,
+                Err(status) => return Err(status),
+            }
+        }
+    }
+}
+
+impl Context for Stream {
+    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let status = self.get_http_call_response_header(":status").unwrap_or_else(|| NO_STATUS.to_owned());
+        info!("runtime: callout answered {status}, {body_size} body bytes");
+        self.report.push(("x-callout-status", status));
+        self.report.push(("x-callout-body-bytes", body_size.to_string()));
+        self.resume_http_request();
+    }
+}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        let shared = self.shared.clone();
+        let Some(config) = &shared.config else { return Action::Continue };
+        let count = VM_REQUESTS.with(|requests| {
+            requests.set(requests.get() + 1);
+            requests.get()
+        });
+        info!("runtime {}: request {count}", config.name);
+        self.report.push(("x-runtime", config.name.clone()));
+        self.report.push(("x-runtime-count", count.to_string()));
+        if let Some(metric) = shared.metric {
+            if let Err(status) = proxy_wasm::hostcalls::increment_metric(metric, 1) {
+                warn!("runtime {}: cannot count: {status:?}", config.name);
+            }
+        }
+        if let Some(key) = &config.shared {
+            let value = self.count_shared(key).map_or_else(|status| format!("error {status:?}"), |v| v.to_string());
+            self.report.push(("x-runtime-shared", value));
+        }
+        if config.tick_ms.is_some() {
+            self.report.push(("x-runtime-ticks", shared.ticks.get().to_string()));
+        }
+        let Some(name) = self.get_http_request_header(CALLOUT_HEADER) else { return Action::Continue };
+        let Some(callout) = config.callouts.get(&name) else {
+            self.report.push(("x-callout-error", format!("no callout {name:?} in the config")));
+            return Action::Continue;
+        };
+        let mut headers =
+            vec![(":method", "GET"), (":path", callout.path.as_str()), (":authority", callout.authority.as_str())];
+        headers.extend(callout.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let timeout = Duration::from_millis(callout.timeout_ms);
+        match self.dispatch_http_call(&callout.cluster, headers, None, vec![], timeout) {
+            Ok(_) => Action::Pause,
+            Err(status) => {
+                info!("runtime {}: callout {name} not dispatched: {status:?}", config.name);
+                self.report.push(("x-callout-error", format!("{status:?}")));
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        for (name, value) in std::mem::take(&mut self.report) {
+            self.set_http_response_header(name, Some(&value));
+        }
+        Action::Continue
+    }
+}

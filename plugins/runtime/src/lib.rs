@@ -1,0 +1,106 @@
+//! `runtime`: a proxy-wasm HTTP filter for tests of what a plugin does at
+//! run time, beyond the request it is given. Configured with
+//!
+//! ```json
+//! {"name": "r1",
+//!  "counter": "runtime_requests",
+//!  "shared": "hits",
+//!  "tick_ms": 100,
+//!  "callouts": {"ok": {"cluster": "outbound|80||echo.example", "authority": "echo.example",
+//!                      "path": "/", "timeout_ms": 500, "headers": {"x-echo-status": "503"}}}}
+//! ```
+//!
+//! every key but `name` optional, on each request it
+//! - counts the requests its VM served, whatever its config
+//!   (`x-runtime-count`: a VM Envoy keeps across a config change goes on
+//!   counting), and logs a line `runtime NAME: request N` (at info);
+//! - adds one to its `counter` metric (a counter Envoy lists as
+//!   `wasmcustom.NAME`, the metric's own name);
+//! - adds one to the shared-data value `shared` by compare-and-swap, retried
+//!   on a lost race (`x-runtime-shared`: the value it wrote);
+//! - with `tick_ms`, reports how many ticks its root context had
+//!   (`x-runtime-ticks`);
+//! - when the request names a callout (`x-runtime-callout: NAME`), pauses,
+//!   calls the `cluster` with a GET of `path` and waits at most `timeout_ms`,
+//!   then reports what came back: `x-callout-status` (the `:status`, or
+//!   `(none)` when the response had none, as after a timeout or a failed
+//!   connection), `x-callout-body-bytes`, or `x-callout-error` when Envoy
+//!   refused to dispatch the call (an unknown cluster).
+//!
+//! Every answer carries `x-runtime: NAME`. The logic lives here as plain
+//! functions; `filter` is the proxy-wasm glue.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+mod filter;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub name: String,
+    pub counter: Option<String>,
+    pub shared: Option<String>,
+    pub tick_ms: Option<u64>,
+    #[serde(default)]
+    pub callouts: BTreeMap<String, Callout>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Callout {
+    pub cluster: String,
+    pub authority: String,
+    #[serde(default = "root")]
+    pub path: String,
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn root() -> String {
+    "/".to_owned()
+}
+
+pub fn parse_configuration(bytes: &[u8]) -> Result<Config, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
+/// The request header naming the callout to make.
+pub const CALLOUT_HEADER: &str = "x-runtime-callout";
+/// What a response without a `:status` reports.
+pub const NO_STATUS: &str = "(none)";
+
+/// The shared-data value after `current` (absent: 0) is counted once more.
+pub fn incremented(current: Option<&[u8]>) -> u64 {
+    current.and_then(|bytes| std::str::from_utf8(bytes).ok()).and_then(|text| text.parse::<u64>().ok()).unwrap_or(0) + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_needs_only_a_name() {
+        let config = parse_configuration(br#"{"name": "r"}"#).unwrap();
+        assert_eq!((config.name.as_str(), config.counter, config.callouts.len()), ("r", None, 0));
+        assert!(parse_configuration(b"{}").is_err());
+        assert!(parse_configuration(br#"{"name": "r", "other": 1}"#).is_err());
+    }
+
+    #[test]
+    fn a_callout_names_its_cluster_authority_and_timeout() {
+        let text = br#"{"name": "r", "callouts": {"ok": {"cluster": "c", "authority": "a", "timeout_ms": 5}}}"#;
+        let callout = &parse_configuration(text).unwrap().callouts["ok"];
+        assert_eq!((callout.path.as_str(), callout.timeout_ms), ("/", 5));
+        assert!(parse_configuration(br#"{"name": "r", "callouts": {"ok": {"cluster": "c"}}}"#).is_err());
+    }
+
+    #[test]
+    fn a_shared_count_starts_at_one() {
+        assert_eq!(incremented(None), 1);
+        assert_eq!(incremented(Some(b"41")), 42);
+        assert_eq!(incremented(Some(b"junk")), 1);
+    }
+}
