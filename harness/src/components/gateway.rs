@@ -40,6 +40,8 @@ pub struct GatewaySpec<'a> {
     pub registry_ca: Option<&'a str>,
     /// Added to the environment of the agent, and so of its Envoy.
     pub env: &'a BTreeMap<String, String>,
+    /// Envoy's worker threads.
+    pub concurrency: u32,
     /// A token of its service account for istiod, which the agent sends
     /// with its XDS requests: istiod then knows who it is (and hands it
     /// the pull secrets of its WasmPlugins).
@@ -156,7 +158,7 @@ fn launch(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Launch, Compo
         (spec.ports.port(0), spec.ports.port(1), spec.ports.port(2), spec.ports.port(3));
     let proxy_config = format!(
         "discoveryAddress: {}\ncontrolPlaneAuthPolicy: NONE\nbinaryPath: {}\nconfigPath: {}\n\
-         proxyBootstrapTemplatePath: {}\nproxyAdminPort: {admin}\nstatusPort: {status}\nconcurrency: 1\n\
+         proxyBootstrapTemplatePath: {}\nproxyAdminPort: {admin}\nstatusPort: {status}\nconcurrency: {concurrency}\n\
          drainDuration: 5s\nterminationDrainDuration: 1s\nfileFlushInterval: {flush}s\n\
          proxyStatsMatcher: {{inclusionPrefixes: [extension_config_discovery, listener_manager]}}\n",
         spec.discovery,
@@ -164,6 +166,7 @@ fn launch(runtime: &dyn Runtime, spec: &GatewaySpec<'_>) -> Result<Launch, Compo
         config_path.display(),
         runtime.bootstrap_template()?.display(),
         flush = access_log::FLUSH.as_secs_f64(),
+        concurrency = spec.concurrency,
     );
     Ok(Launch::new(Program::Agent, spec.dir, spec.dir.join("pilot-agent.log"))
         // The agent's Wasm cache is at a fixed path: each gateway its own.

@@ -1,6 +1,6 @@
 //! `report.html`: a summary table (scenario, result, time, failure kind),
 //! then every scenario with its steps: a `filters` step's chain as a
-//! picture, a reload step's timeline, the details, the modules pushed
+//! picture, a reload step's timeline, the stats read over the steps, the details, the modules pushed
 //! (source, sha256, digest) and the evidence of a failure.
 
 use std::fmt::Write as _;
@@ -10,7 +10,7 @@ use super::bundle::details;
 use super::conformance::ScenarioResult;
 use super::matrix::anchor;
 use super::timeline::svg;
-use super::{chain, escape};
+use super::{chain, escape, stats_chart};
 use crate::outcome::{Outcome, Status};
 
 pub fn write(path: &Path, title: &str, outcomes: &[Outcome]) -> std::io::Result<()> {
@@ -81,6 +81,7 @@ pub fn write(path: &Path, title: &str, outcomes: &[Outcome]) -> std::io::Result<
             out.push_str("</li>");
         }
         out.push_str("</ul>");
+        out.push_str(&stats_chart::html(&outcome.steps));
     }
     out.push_str("</body></html>\n");
     if let Some(parent) = path.parent() {

@@ -10,6 +10,7 @@ pub mod html;
 pub mod junit;
 pub mod matrix;
 pub mod progress;
+mod stats_chart;
 pub mod timeline;
 
 /// Text made safe for HTML and SVG.

@@ -119,6 +119,9 @@ pub struct GatewayDoc {
     pub env: BTreeMap<String, String>,
     /// What configures it.
     pub api: Option<Spanned<RoutingApi>>,
+    /// Its Envoy's worker threads (default 1: boots fast on small
+    /// machines; each worker holds its own Wasm VMs).
+    pub concurrency: Option<Spanned<u32>>,
 }
 
 /// What configures the scenario's gateway.
@@ -470,6 +473,9 @@ pub struct StepDoc {
     /// `NAME` or `NAMESPACE/NAME` of a WasmPlugin to remove.
     pub delete: Option<Spanned<String>>,
     pub reload: Option<Spanned<ReloadDoc>>,
+    /// Changes made one after another, round the list, `times` in all,
+    /// each taken by the gateway before the next.
+    pub cycle: Option<Spanned<CycleDoc>>,
     /// Bytes sent on a new connection to a TCP listener, and those expected back.
     pub tcp: Option<Spanned<TcpExchange>>,
     /// Values of the gateway's Envoy stats (counters and gauges), by name.
@@ -490,6 +496,14 @@ pub struct StepDoc {
     /// as expected, any other failure stays a failure, and a pass is an
     /// error (the mark is stale).
     pub expected_failure: Option<Spanned<ExpectedFailureDoc>>,
+}
+
+/// `cycle`: `times` changes, `changes[0]`, `changes[1]`, ... and round again.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CycleDoc {
+    pub times: Spanned<u32>,
+    pub changes: Vec<Spanned<ChangeDoc>>,
 }
 
 /// What a stat must be: a number (exactly), bounds, or bounds on its

@@ -59,6 +59,9 @@ pub enum Feature {
     /// The gateway's Envoy runs the scenario's Wasm services from a
     /// bootstrap plugproof writes (standalone profile).
     WasmServices,
+    /// The run starts the gateway, so `gateway.concurrency` sets its
+    /// Envoy's worker threads (as `gateway-env`).
+    GatewayConcurrency,
     /// The gateway can be a Gateway API gateway (`gateway: {api:
     /// gateway-api}`): a Gateway and HTTPRoutes configure it (istio
     /// profile, with the Gateway API's CRDs; the standalone profile models
@@ -75,7 +78,7 @@ pub enum Feature {
 }
 
 impl Feature {
-    pub const ALL: [Feature; 19] = [
+    pub const ALL: [Feature; 20] = [
         Feature::AgentFetch,
         Feature::NewGateway,
         Feature::RestartedGateway,
@@ -93,6 +96,7 @@ impl Feature {
         Feature::NetworkPlugins,
         Feature::WasmServices,
         Feature::GatewayApi,
+        Feature::GatewayConcurrency,
         Feature::VerifiedGateway,
         Feature::PrivateRegistry,
     ];
@@ -121,6 +125,7 @@ impl Feature {
             Feature::NetworkPlugins => "network-plugins",
             Feature::WasmServices => "wasm-services",
             Feature::GatewayApi => "gateway-api",
+            Feature::GatewayConcurrency => "gateway-concurrency",
             Feature::VerifiedGateway => "verified-gateway",
             Feature::PrivateRegistry => "private-registry",
         }

@@ -43,6 +43,10 @@ const MAX_STREAMS: usize = 64;
 const MAX_DURATION: Duration = Duration::from_secs(60);
 /// How soon after a reload's change every connection must see the new version.
 const DEFAULT_SWITCH_WITHIN: Duration = Duration::from_secs(2);
+/// Worker threads a scenario's gateway may have.
+const MAX_WORKERS: u32 = 4;
+/// Changes a `cycle` step may make.
+const MAX_CYCLE: u32 = 500;
 /// New connections a second a TCP load may open.
 const MAX_TCP_RATE: u32 = 200;
 /// How often a held TCP connection may exchange.
@@ -321,6 +325,19 @@ impl Checker {
             _ => BTreeMap::new(),
         };
         let routing = self.routing(&doc);
+        let concurrency = match doc.gateway.as_ref().and_then(|g| g.value.concurrency.clone()) {
+            None => 1,
+            Some(workers) => {
+                if !(1..=MAX_WORKERS).contains(&workers.value) {
+                    let problem = format!("gateway.concurrency: {}; 1 to {MAX_WORKERS} worker threads", workers.value);
+                    self.problem(workers.referenced, problem);
+                }
+                let skipped_by = "targets whose gateway is not the run's own, such as an installed one,";
+                let what = "gateway.concurrency";
+                self.require(workers.referenced, &doc.features, Feature::GatewayConcurrency, what, skipped_by);
+                workers.value
+            }
+        };
         let translator = match &doc.translator {
             Some(translator) if translator.value == Translator::HigressController => {
                 if !resources.iter().any(|r| r.flavor == Flavor::Higress) {
@@ -357,6 +374,7 @@ impl Checker {
             policies,
             gateway_env,
             routing,
+            concurrency,
             translator,
             pull_secrets,
             private_registry,
@@ -961,13 +979,14 @@ impl Checker {
             ("apply", s.apply.is_some()),
             ("delete", s.delete.is_some()),
             ("reload", s.reload.is_some()),
+            ("cycle", s.cycle.is_some()),
             ("registry", s.registry.is_some()),
             ("gateway", s.gateway.is_some()),
         ];
         let given: Vec<&str> = actions.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
         if given.len() != 1 {
             let problem = if given.is_empty() {
-                "a step needs one action: `request` (with `expect`), `tcp`, `stats`, `logs`, `filters`, `push`, `apply`, `delete`, `reload`, `registry` or `gateway`"
+                "a step needs one action: `request` (with `expect`), `tcp`, `stats`, `logs`, `filters`, `push`, `apply`, `delete`, `reload`, `cycle`, `registry` or `gateway`"
                     .to_owned()
             } else {
                 format!("a step has one action, this one has {}", given.join(" and "))
@@ -1037,6 +1056,28 @@ impl Checker {
             action
         } else if let Some(reload) = &s.reload {
             self.reload(reload, scope)?
+        } else if let Some(cycle) = &s.cycle {
+            let times = cycle.value.times.value;
+            if !(1..=MAX_CYCLE).contains(&times) {
+                self.problem(cycle.value.times.referenced, format!("cycle.times: {times}; 1 to {MAX_CYCLE} changes"));
+            }
+            if cycle.value.changes.len() < 2 {
+                self.problem(
+                    cycle.referenced,
+                    "cycle.changes: list two changes or more, each undoing the last's effect: a change made again \
+                     is no change, and each of a cycle's must reach the gateway",
+                );
+            }
+            let changes: Vec<Change> = cycle
+                .value
+                .changes
+                .iter()
+                .filter_map(|c| self.change(c.referenced, &c.value.push, &c.value.apply, &c.value.delete, scope))
+                .collect();
+            if changes.len() != cycle.value.changes.len() {
+                return None;
+            }
+            Action::Cycle { times, changes }
         } else {
             let change = self.change(at, &s.push, &s.apply, &s.delete, scope)?;
             Action::Change { change, expect: s.expect_update, within: self.change_within(eventually)? }
@@ -1059,6 +1100,7 @@ impl Checker {
             Action::Change { .. } => Retry::default(),
             Action::Reload(_)
             | Action::TcpReload(_)
+            | Action::Cycle { .. }
             | Action::StopRegistry
             | Action::ReplaceGateway
             | Action::RestartGateway => {

@@ -52,6 +52,8 @@ pub struct Scenario {
     pub gateway_env: BTreeMap<String, String>,
     /// What configures the gateway.
     pub routing: RoutingApi,
+    /// The gateway's Envoy's worker threads.
+    pub concurrency: u32,
     /// What turns its Higress WasmPlugins into Istio's.
     pub translator: Translator,
     /// The Secrets the run makes for `imagePullSecret`.
@@ -65,16 +67,8 @@ impl Scenario {
     /// The kind of the resource `namespace/name`, declared or applied by a step
     /// (names are one per namespace, whatever the kind); `None` if neither.
     pub fn flavor_of(&self, namespace: &str, name: &str) -> Option<Flavor> {
-        let applied = self.steps.iter().filter_map(|step| match &step.action {
-            Action::Change { change: Change::Apply(resource), .. } => Some(resource.as_ref()),
-            Action::Reload(reload) => match &reload.change {
-                Change::Apply(resource) => Some(resource.as_ref()),
-                _ => None,
-            },
-            Action::TcpReload(reload) => match &reload.change {
-                Change::Apply(resource) => Some(resource.as_ref()),
-                _ => None,
-            },
+        let applied = self.steps.iter().flat_map(|step| step.action.changes()).filter_map(|change| match change {
+            Change::Apply(resource) => Some(resource.as_ref()),
             _ => None,
         });
         self.resources.iter().chain(applied).find(|r| r.namespace == namespace && r.name == name).map(|r| r.flavor)
@@ -355,6 +349,19 @@ impl ExpectedFailure {
     }
 }
 
+impl Action {
+    /// The changes it makes.
+    pub fn changes(&self) -> Vec<&Change> {
+        match self {
+            Action::Change { change, .. } => vec![change],
+            Action::Reload(reload) => vec![&reload.change],
+            Action::TcpReload(reload) => vec![&reload.change],
+            Action::Cycle { changes, .. } => changes.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl Step {
     /// A one-line label for progress and reports.
     pub fn label(&self) -> String {
@@ -377,6 +384,7 @@ impl Step {
                 format!("stats {}", names.join(", "))
             }
             Action::Logs(logs) => format!("log lines matching /{}/", logs.pattern.as_str()),
+            Action::Cycle { times, changes } => format!("{times} changes round {} of them", changes.len()),
             Action::StopRegistry => "stop the registry".to_owned(),
             Action::ReplaceGateway => "replace the gateway with a new one".to_owned(),
             Action::RestartGateway => "restart the gateway in place".to_owned(),
@@ -577,6 +585,11 @@ pub enum Action {
     },
     Reload(Box<Reload>),
     TcpReload(Box<TcpReload>),
+    /// `times` changes, round `changes`, each taken before the next.
+    Cycle {
+        times: u32,
+        changes: Vec<Change>,
+    },
     StopRegistry,
     /// The gateway ends and a new one starts in its place, with a file
     /// system of its own (an empty Wasm cache), as when a gateway Pod is

@@ -35,6 +35,7 @@ use crate::load::tcp::TcpRecording;
 use crate::profiles::{Deployment, Names, Stage};
 use crate::scenario::{
     Action, Expect, FilterOrder, LogsExpect, Phase, Reload, Retry, Scenario, StatExpect, Step, TcpExchange, TcpReload,
+    UpdateExpect, DEFAULT_CHANGE_WITHIN,
 };
 use crate::translate::IstiodVersion;
 
@@ -71,6 +72,8 @@ pub struct StepResult {
     pub reload: Option<Analysis>,
     /// What a reload under TCP load measured.
     pub tcp_reload: Option<TcpAnalysis>,
+    /// What a `stats` step last read of the stats it names.
+    pub stats_read: Option<BTreeMap<String, i64>>,
     /// A `filters` step's expected order and the chain last seen.
     pub chain: Option<ChainSeen>,
 }
@@ -162,6 +165,7 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
         update: None,
         reload: None,
         tcp_reload: None,
+        stats_read: None,
         chain: None,
     };
     let alternatives = RefCell::new(alternatives);
@@ -216,8 +220,10 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
             })
             .await;
             if let Some(read) = last.into_inner() {
-                let named = expects.iter().filter_map(|e| Some((e.name.clone(), *read.get(&e.name)?)));
-                ctx.stats_seen.extend(named);
+                let named: BTreeMap<String, i64> =
+                    expects.iter().filter_map(|e| Some((e.name.clone(), *read.get(&e.name)?))).collect();
+                ctx.stats_seen.extend(named.clone());
+                result.stats_read = Some(named);
             }
             retried(step, &mut result, outcome)
         }
@@ -270,6 +276,21 @@ pub async fn run(step: &Step, ctx: &mut StepContext<'_, '_>, alternatives: &mut 
                 }
                 Err(failure) => Some(failure),
             }
+        }
+        Action::Cycle { times, changes } => {
+            let mut failure = None;
+            for (turn, change) in changes.iter().cycle().take(*times as usize).enumerate() {
+                let update = change::run(ctx.stage, ctx.deployment, change, DEFAULT_CHANGE_WITHIN).await;
+                match update.and_then(|update| change::judge(&update, Some(UpdateExpect::Applied)).map(|()| update)) {
+                    Ok(update) => result.update = Some(update),
+                    Err(why) => {
+                        let message = format!("change {} of {times} ({}):\n{}", turn + 1, change.label(), why.message);
+                        failure = Some(why.reworded(message));
+                        break;
+                    }
+                }
+            }
+            failure
         }
         Action::StopRegistry => {
             let host = ctx.stage.registry.host().to_owned();

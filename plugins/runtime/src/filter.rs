@@ -9,7 +9,7 @@ use log::{error, info, warn};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MetricType, Status};
 
-use crate::{incremented, parse_configuration, Config, CALLOUT_HEADER, NO_STATUS};
+use crate::{incremented, parse_configuration, with_vm, Config, CALLOUT_HEADER, NO_STATUS, VERSION, VMS_KEY};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Debug);
@@ -20,6 +20,9 @@ thread_local! {
     /// Requests this VM served, whatever its config: a VM Envoy keeps
     /// across a config change goes on counting; a new one starts at 1.
     static VM_REQUESTS: Cell<u64> = const { Cell::new(0) };
+    /// This VM's name among the VMs of its `vm_id`: when it started, in
+    /// nanoseconds since the epoch.
+    static VM_NAME: Cell<u128> = const { Cell::new(0) };
 }
 
 /// What the streams of a plugin config share: the config, its metric, its ticks.
@@ -38,6 +41,12 @@ struct Root {
 impl Context for Root {}
 
 impl RootContext for Root {
+    fn on_vm_start(&mut self, _size: usize) -> bool {
+        let started = self.get_current_time().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        VM_NAME.with(|name| name.set(started.as_nanos()));
+        true
+    }
+
     fn on_configure(&mut self, _size: usize) -> bool {
         let bytes = self.get_plugin_configuration().unwrap_or_default();
         let config = match parse_configuration(&bytes) {
@@ -86,13 +95,14 @@ struct Stream {
 }
 
 impl Stream {
-    /// Adds one to the shared-data value `key` by compare-and-swap.
-    fn count_shared(&self, key: &str) -> Result<u64, Status> {
+    /// Replaces the shared-data value `key` with what `next` makes of it,
+    /// by compare-and-swap, again on a lost race; returns the value written.
+    fn update_shared(&self, key: &str, next: impl Fn(Option<&[u8]>) -> String) -> Result<String, Status> {
         loop {
             let (current, cas) = self.get_shared_data(key);
-            let next = incremented(current.as_deref());
-            match self.set_shared_data(key, Some(next.to_string().as_bytes()), cas) {
-                Ok(()) => return Ok(next),
+            let value = next(current.as_deref());
+            match self.set_shared_data(key, Some(value.as_bytes()), cas) {
+                Ok(()) => return Ok(value),
                 Err(Status::CasMismatch) => continue,
                 Err(status) => return Err(status),
             }
@@ -120,6 +130,7 @@ impl HttpContext for Stream {
         });
         info!("runtime {}: request {count}", config.name);
         self.report.push(("x-runtime", config.name.clone()));
+        self.report.push(("x-runtime-version", VERSION.to_owned()));
         self.report.push(("x-runtime-count", count.to_string()));
         if let Some(metric) = shared.metric {
             if let Err(status) = proxy_wasm::hostcalls::increment_metric(metric, 1) {
@@ -127,9 +138,13 @@ impl HttpContext for Stream {
             }
         }
         if let Some(key) = &config.shared {
-            let value = self.count_shared(key).map_or_else(|status| format!("error {status:?}"), |v| v.to_string());
-            self.report.push(("x-runtime-shared", value));
+            let value = self.update_shared(key, |current| incremented(current).to_string());
+            self.report.push(("x-runtime-shared", value.unwrap_or_else(|status| format!("error {status:?}"))));
         }
+        let me = VM_NAME.with(Cell::get).to_string();
+        let vms = self.update_shared(VMS_KEY, |current| with_vm(current, &me));
+        let count = vms.map_or_else(|status| format!("error {status:?}"), |vms| vms.split(',').count().to_string());
+        self.report.push(("x-runtime-vms", count));
         if config.tick_ms.is_some() {
             self.report.push(("x-runtime-ticks", shared.ticks.get().to_string()));
         }

@@ -18,6 +18,10 @@
 //!   `wasmcustom.NAME`, the metric's own name);
 //! - adds one to the shared-data value `shared` by compare-and-swap, retried
 //!   on a lost race (`x-runtime-shared`: the value it wrote);
+//! - writes its VM's name (when it started) into the shared-data list
+//!   `plugproof.runtime.vms`, by compare-and-swap, and reports how many VMs
+//!   the list holds (`x-runtime-vms`): VMs of other workers, and VMs gone
+//!   since, that served a request and share its `vm_id`;
 //! - with `tick_ms`, reports how many ticks its root context had
 //!   (`x-runtime-ticks`);
 //! - when the request names a callout (`x-runtime-callout: NAME`), pauses,
@@ -27,7 +31,8 @@
 //!   connection), `x-callout-body-bytes`, or `x-callout-error` when Envoy
 //!   refused to dispatch the call (an unknown cluster).
 //!
-//! Every answer carries `x-runtime: NAME`. The logic lives here as plain
+//! Every answer carries `x-runtime: NAME` and `x-runtime-version: v1` (`v2`
+//! when built with the feature `v2`). The logic lives here as plain
 //! functions; `filter` is the proxy-wasm glue.
 
 use std::collections::BTreeMap;
@@ -67,10 +72,27 @@ pub fn parse_configuration(bytes: &[u8]) -> Result<Config, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
+/// Which build of the module this is (`x-runtime-version`).
+pub const VERSION: &str = if cfg!(feature = "v2") { "v2" } else { "v1" };
+
 /// The request header naming the callout to make.
 pub const CALLOUT_HEADER: &str = "x-runtime-callout";
 /// What a response without a `:status` reports.
 pub const NO_STATUS: &str = "(none)";
+
+/// The shared-data key where each VM that served a request writes its name.
+pub const VMS_KEY: &str = "plugproof.runtime.vms";
+
+/// The list of VM names in `current` (comma-separated), with `me` added if
+/// it is not there yet.
+pub fn with_vm(current: Option<&[u8]>, me: &str) -> String {
+    let current = current.and_then(|bytes| std::str::from_utf8(bytes).ok()).unwrap_or_default();
+    let mut names: Vec<&str> = current.split(',').filter(|name| !name.is_empty()).collect();
+    if !names.contains(&me) {
+        names.push(me);
+    }
+    names.join(",")
+}
 
 /// The shared-data value after `current` (absent: 0) is counted once more.
 pub fn incremented(current: Option<&[u8]>) -> u64 {
@@ -95,6 +117,13 @@ mod tests {
         let callout = &parse_configuration(text).unwrap().callouts["ok"];
         assert_eq!((callout.path.as_str(), callout.timeout_ms), ("/", 5));
         assert!(parse_configuration(br#"{"name": "r", "callouts": {"ok": {"cluster": "c"}}}"#).is_err());
+    }
+
+    #[test]
+    fn a_vm_is_listed_once() {
+        assert_eq!(with_vm(None, "7"), "7");
+        assert_eq!(with_vm(Some(b"5,7"), "7"), "5,7");
+        assert_eq!(with_vm(Some(b"5"), "7"), "5,7");
     }
 
     #[test]

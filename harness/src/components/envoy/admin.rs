@@ -41,6 +41,16 @@ impl Admin {
             .collect())
     }
 
+    /// `/memory`: what the allocator holds now, by field (`allocated`,
+    /// `heap_size`, ...), unlike the `server.memory_*` gauges, which change
+    /// only when stats are flushed.
+    pub async fn memory(&self) -> Result<BTreeMap<String, u64>, ComponentError> {
+        let memory = self.get_json("/memory").await?;
+        let fields = memory.as_object().into_iter().flatten();
+        // Envoy writes these 64-bit numbers as strings.
+        Ok(fields.filter_map(|(k, v)| Some((k.clone(), v.as_str()?.parse().ok()?))).collect())
+    }
+
     /// Asks Envoy to exit (`POST /quitquitquit`).
     pub async fn quit(&self) -> Result<(), ComponentError> {
         let asked = self.http.post(format!("{}/quitquitquit", self.base)).send().await;

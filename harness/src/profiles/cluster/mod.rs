@@ -43,13 +43,15 @@ const FEATURES: &[Feature] = &[
     Feature::NewGateway,
     Feature::RestartedGateway,
     Feature::GatewayEnv,
+    Feature::GatewayConcurrency,
     Feature::OwnRegistry,
     Feature::NativeFilters,
     Feature::TcpListeners,
 ];
 /// What a gateway installed in the cluster lacks: it is not the run's to
 /// replace, restart or set the environment of.
-const NOT_INSTALLED: &[Feature] = &[Feature::NewGateway, Feature::RestartedGateway, Feature::GatewayEnv];
+const NOT_INSTALLED: &[Feature] =
+    &[Feature::NewGateway, Feature::RestartedGateway, Feature::GatewayEnv, Feature::GatewayConcurrency];
 /// Where istio's agent has its Envoy's admin API listen, on the Pod's loopback.
 const ADMIN_PORT: u16 = 15000;
 

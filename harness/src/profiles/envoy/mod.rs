@@ -24,8 +24,6 @@ use crate::translate::IstioWasmPlugin;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Envoy's access log, in the scenario's folder (kept with its evidence).
 const ACCESS_LOG: &str = "access.log";
-/// One worker keeps boot fast on small CI machines; each worker holds its own Wasm VMs.
-const CONCURRENCY: u32 = 1;
 
 /// The standalone profile.
 pub struct Standalone;
@@ -41,6 +39,7 @@ impl Profile for Standalone {
             features: vec![
                 Feature::DirectDelivery,
                 Feature::GatewayEnv,
+                Feature::GatewayConcurrency,
                 Feature::OwnRegistry,
                 Feature::TcpListeners,
                 Feature::WasmServices,
@@ -148,7 +147,7 @@ async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
         admin,
         log: stage.dir.join("envoy.log"),
         dir: stage.dir,
-        concurrency: CONCURRENCY,
+        concurrency: stage.scenario.concurrency,
         env: &stage.scenario.gateway_env,
     };
     let mut envoy = Envoy::start(stage.target.runtime.as_ref(), start).await?;

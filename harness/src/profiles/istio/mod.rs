@@ -46,6 +46,7 @@ pub(in crate::profiles) const FEATURES: &[Feature] = &[
     Feature::AgentFetch,
     Feature::NewGateway,
     Feature::GatewayEnv,
+    Feature::GatewayConcurrency,
     Feature::OwnRegistry,
     Feature::NativeFilters,
     Feature::TcpListeners,
@@ -521,6 +522,7 @@ impl GatewayPlace {
             registry: stage.registry.host(),
             registry_ca: stage.registry.ca_pem(),
             env: &stage.scenario.gateway_env,
+            concurrency: stage.scenario.concurrency,
             token: &self.token,
         }
     }
