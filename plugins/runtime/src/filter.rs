@@ -25,12 +25,21 @@ thread_local! {
     static VM_NAME: Cell<u128> = const { Cell::new(0) };
 }
 
-/// What the streams of a plugin config share: the config, its metric, its ticks.
+/// What the streams of a plugin config share: the config, its metric, its
+/// queue, its ticks.
 #[derive(Default)]
 struct Shared {
     config: Option<Config>,
     metric: Option<u32>,
+    queue: Option<Queue>,
     ticks: Cell<u64>,
+}
+
+/// A shared queue this VM registered, and the counters of its items.
+struct Queue {
+    id: u32,
+    enqueued: u32,
+    dequeued: u32,
 }
 
 #[derive(Default)]
@@ -69,10 +78,34 @@ impl RootContext for Root {
         if let Some(ms) = config.tick_ms {
             self.set_tick_period(Duration::from_millis(ms));
         }
+        let queue = match &config.queue {
+            Some(name) => match queue(name) {
+                Ok(queue) => Some(queue),
+                Err(status) => {
+                    error!("runtime {}: cannot set up queue {name}: {status:?}", config.name);
+                    return false;
+                }
+            },
+            None => None,
+        };
+        #[cfg(feature = "higress-redis")]
+        if let Some(redis) = &config.redis {
+            let status = crate::redis::init(&redis.cluster, redis.timeout_ms);
+            info!("runtime {}: redis {} set up: status {status}", config.name, redis.cluster);
+        }
         info!("runtime {}: configured", config.name);
         // Streams already open keep the config they were made with.
-        self.shared = Rc::new(Shared { config: Some(config), metric, ..Shared::default() });
+        self.shared = Rc::new(Shared { config: Some(config), metric, queue, ..Shared::default() });
         true
+    }
+
+    fn on_queue_ready(&mut self, queue_id: u32) {
+        let Some(queue) = self.shared.queue.as_ref().filter(|q| q.id == queue_id) else { return };
+        while let Ok(Some(_)) = self.dequeue_shared_queue(queue_id) {
+            if let Err(status) = proxy_wasm::hostcalls::increment_metric(queue.dequeued, 1) {
+                warn!("runtime: cannot count a dequeued item: {status:?}");
+            }
+        }
     }
 
     fn on_tick(&mut self) {
@@ -86,6 +119,14 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream { shared: self.shared.clone(), report: Vec::new() }))
     }
+}
+
+/// Registers the shared queue `name` and defines its counters.
+fn queue(name: &str) -> Result<Queue, Status> {
+    let id = proxy_wasm::hostcalls::register_shared_queue(name)?;
+    let enqueued = proxy_wasm::hostcalls::define_metric(MetricType::Counter, &format!("{name}_enqueued"))?;
+    let dequeued = proxy_wasm::hostcalls::define_metric(MetricType::Counter, &format!("{name}_dequeued"))?;
+    Ok(Queue { id, enqueued, dequeued })
 }
 
 struct Stream {
@@ -143,8 +184,15 @@ impl HttpContext for Stream {
         }
         let me = VM_NAME.with(Cell::get).to_string();
         let vms = self.update_shared(VMS_KEY, |current| with_vm(current, &me));
-        let count = vms.map_or_else(|status| format!("error {status:?}"), |vms| vms.split(',').count().to_string());
-        self.report.push(("x-runtime-vms", count));
+        let listed = vms.map_or_else(|status| format!("error {status:?}"), |vms| vms.split(',').count().to_string());
+        self.report.push(("x-runtime-vms", listed));
+        if let Some(queue) = &shared.queue {
+            let queued = self.enqueue_shared_queue(queue.id, Some(count.to_string().as_bytes()));
+            let counted = queued.and_then(|()| proxy_wasm::hostcalls::increment_metric(queue.enqueued, 1));
+            if let Err(status) = counted {
+                self.report.push(("x-runtime-queue-error", format!("{status:?}")));
+            }
+        }
         if config.tick_ms.is_some() {
             self.report.push(("x-runtime-ticks", shared.ticks.get().to_string()));
         }

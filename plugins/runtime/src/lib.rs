@@ -6,6 +6,7 @@
 //!  "counter": "runtime_requests",
 //!  "shared": "hits",
 //!  "tick_ms": 100,
+//!  "queue": "jobs",
 //!  "callouts": {"ok": {"cluster": "outbound|80||echo.example", "authority": "echo.example",
 //!                      "path": "/", "timeout_ms": 500, "headers": {"x-echo-status": "503"}}}}
 //! ```
@@ -22,6 +23,10 @@
 //!   `plugproof.runtime.vms`, by compare-and-swap, and reports how many VMs
 //!   the list holds (`x-runtime-vms`): VMs of other workers, and VMs gone
 //!   since, that served a request and share its `vm_id`;
+//! - with `queue`, puts one item on the shared queue of that name (which
+//!   its root context registered), counted by the counter
+//!   `QUEUE_enqueued`; the root context of whichever VM Envoy tells the
+//!   queue is ready takes every item off it, counted by `QUEUE_dequeued`;
 //! - with `tick_ms`, reports how many ticks its root context had
 //!   (`x-runtime-ticks`);
 //! - when the request names a callout (`x-runtime-callout: NAME`), pauses,
@@ -30,6 +35,11 @@
 //!   `(none)` when the response had none, as after a timeout or a failed
 //!   connection), `x-callout-body-bytes`, or `x-callout-error` when Envoy
 //!   refused to dispatch the call (an unknown cluster).
+//!
+//! Built with the feature `higress-redis`, it sets up `redis: {cluster,
+//! timeout_ms}` when configured, through Higress's host function
+//! `proxy_redis_init`: upstream Envoy has no such import, and refuses the
+//! module when it loads it.
 //!
 //! Every answer carries `x-runtime: NAME` and `x-runtime-version: v1` (`v2`
 //! when built with the feature `v2`). The logic lives here as plain
@@ -40,6 +50,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 mod filter;
+#[cfg(feature = "higress-redis")]
+mod redis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,8 +60,18 @@ pub struct Config {
     pub counter: Option<String>,
     pub shared: Option<String>,
     pub tick_ms: Option<u64>,
+    pub queue: Option<String>,
+    /// With the feature `higress-redis`: the Redis cluster to set up.
+    pub redis: Option<Redis>,
     #[serde(default)]
     pub callouts: BTreeMap<String, Callout>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    pub cluster: String,
+    pub timeout_ms: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
