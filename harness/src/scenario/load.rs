@@ -1754,6 +1754,14 @@ mod tests {
         assert!(found.iter().any(|(_, m)| m.contains("long.http2") && m.contains("at most 64 in all")), "{found:?}");
     }
 
+    /// `found` is empty when `problem` is none, else one diagnostic saying it.
+    fn refused_for(found: &[(u64, String)], problem: Option<&str>) {
+        match problem {
+            None => assert_eq!(found, &[]),
+            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
+        }
+    }
+
     /// A scenario with a TCP listener `raw` whose one step is a reload under
     /// TCP load: `load` and `rest` (more of the reload's fields) as flow
     /// maps' bodies.
@@ -1801,10 +1809,7 @@ mod tests {
     )]
     fn a_tcp_load_names_a_tcp_listener_and_only_its_own_fields(#[case] text: String, #[case] problem: Option<&str>) {
         let found = problems(&text);
-        match problem {
-            None => assert_eq!(found, Vec::new()),
-            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
-        }
+        refused_for(&found, problem);
     }
 
     #[rstest::rstest]
@@ -1820,10 +1825,7 @@ mod tests {
              spec: {{url: 'plugin://stamp', pluginConfig: {config}}}}}\nsteps:\n{REQUEST}"
         );
         let found = problems(&text);
-        match problem {
-            None => assert_eq!(found, Vec::new()),
-            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
-        }
+        refused_for(&found, problem);
     }
 
     #[rstest::rstest]
@@ -1839,10 +1841,7 @@ mod tests {
     #[case::a_bad_log_pattern("- logs: {matches: 'request ('}\n", Some("logs.matches is not a regular expression"))]
     fn stats_and_logs_steps_are_checked(#[case] steps: &str, #[case] problem: Option<&str>) {
         let found = problems(&format!("steps:\n{steps}"));
-        match problem {
-            None => assert_eq!(found, Vec::new()),
-            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
-        }
+        refused_for(&found, problem);
     }
 
     #[test]
@@ -1939,10 +1938,7 @@ mod tests {
     fn an_image_pull_secret_names_a_pull_secret_of_its_namespace(#[case] secrets: &str, #[case] problem: Option<&str>) {
         let found =
             problems(&format!("features: [agent-fetch]\npull_secrets:\n{secrets}\n{WITH_SECRET}steps:\n{REQUEST}"));
-        match problem {
-            None => assert_eq!(found, Vec::new()),
-            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
-        }
+        refused_for(&found, problem);
     }
 
     #[rstest::rstest]
@@ -2011,10 +2007,7 @@ mod tests {
              kind: {kind}\n  metadata: {{name: x}}\n  spec: {spec}\nsteps:\n{REQUEST}"
         );
         let found = problems(&text);
-        match problem {
-            None => assert_eq!(found, Vec::new()),
-            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
-        }
+        refused_for(&found, problem);
     }
 
     const TE: &str = "features: [traffic-extensions]\n";
@@ -2073,10 +2066,7 @@ mod tests {
             if echo.is_empty() { "echo" } else { "bytes" }
         );
         let found = problems(&text);
-        match problem {
-            None => assert_eq!(found, Vec::new()),
-            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
-        }
+        refused_for(&found, problem);
     }
 
     #[test]
@@ -2122,10 +2112,7 @@ mod tests {
             "{features}plugins:\n  stamp: {{module: stamp}}\nwasm_services:\n  - {{name: s, plugin: {plugin}, config: {{a: b}}}}\nsteps:\n{REQUEST}"
         );
         let found = problems(&text);
-        match problem {
-            None => assert_eq!(found, Vec::new()),
-            Some(problem) => assert!(found.len() == 1 && found[0].1.contains(problem), "{found:?}"),
-        }
+        refused_for(&found, problem);
     }
 
     #[rstest::rstest]
