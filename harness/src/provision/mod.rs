@@ -7,6 +7,7 @@ mod cluster;
 mod envoy;
 mod go;
 mod istio;
+mod memo;
 mod registry;
 mod sources;
 mod wasm;

@@ -9,7 +9,7 @@ use std::process::Command;
 use serde::Deserialize;
 use sha2::Digest;
 
-use super::{is_executable, on_path, Cache, ProvisionError};
+use super::{is_executable, memo, on_path, Cache, ProvisionError};
 
 pub(super) const TARGET: &str = "wasm32-unknown-unknown";
 
@@ -72,7 +72,9 @@ pub(super) enum Toolchain {
 }
 
 impl Toolchain {
-    pub(super) fn detect() -> Result<Self, ProvisionError> {
+    /// What `rustc` says of itself is remembered per binary (`memo`); the
+    /// rustup proxy's answer is not: which toolchain it runs can change.
+    pub(super) fn detect(cache: &Cache) -> Result<Self, ProvisionError> {
         if let Some(version) = native_target_version() {
             return Ok(Toolchain::Native { version });
         }
@@ -82,8 +84,9 @@ impl Toolchain {
                 "the default toolchain lacks the wasm32-unknown-unknown standard library and /usr/bin/rustc (rustc-web) is missing".into(),
             ));
         }
-        let sysroot = capture(Command::new(&rustc).args(["--print", "sysroot"]))
-            .ok_or_else(|| ProvisionError::WasmToolchain("/usr/bin/rustc --print sysroot failed".into()))?;
+        let sysroot =
+            memo::output_of(cache, "rustc --print sysroot", &rustc, Command::new(&rustc).args(["--print", "sysroot"]))
+                .ok_or_else(|| ProvisionError::WasmToolchain("/usr/bin/rustc --print sysroot failed".into()))?;
         let library = Path::new(sysroot.trim()).join("lib/rustlib/src/rust/library");
         if !library.is_dir() {
             return Err(ProvisionError::WasmToolchain(format!(
@@ -94,7 +97,10 @@ impl Toolchain {
         if on_path("wasm-ld").is_none() {
             return Err(ProvisionError::WasmToolchain("wasm-ld is not on PATH (package lld)".into()));
         }
-        let version = capture(Command::new(&rustc).arg("-V")).unwrap_or_default().trim().to_owned();
+        let version = memo::output_of(cache, "rustc -V", &rustc, Command::new(&rustc).arg("-V"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
         Ok(Toolchain::BuildStd { cargo, rustc, version })
     }
 
@@ -159,7 +165,7 @@ fn capture(cmd: &mut Command) -> Option<String> {
 /// Blocking: builds every catalog module unless this exact source tree was
 /// built before. Parallel callers wait for one build.
 pub fn build_modules(cache: &Cache, catalog: &ModuleCatalog) -> Result<BuiltModules, ProvisionError> {
-    let toolchain = Toolchain::detect()?;
+    let toolchain = Toolchain::detect(cache)?;
     let key = source_hash(&catalog.workspace, &toolchain.id())?;
     let dir = cache.path(&format!("modules/{}", &key[..16]));
     let built = BuiltModules { dir: dir.clone() };

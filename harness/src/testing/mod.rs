@@ -80,7 +80,11 @@ pub fn test_main(suite: Suite) -> ExitCode {
         Role::Test(client) => client,
     };
     let args = Arguments::from_args();
-    let trials = match (ModuleCatalog::load(&options.plugins), discover(&scenarios)) {
+    let files = match single_test(&args, &targets, &scenarios) {
+        Some(file) => Ok(vec![file]),
+        None => discover(&scenarios),
+    };
+    let trials = match (ModuleCatalog::load(&options.plugins), files) {
         (Ok(catalog), Ok(files)) => targets
             .iter()
             .flat_map(|target| files.iter().map(|file| trial(file, &scenarios, target, &options, &catalog)))
@@ -93,6 +97,21 @@ pub fn test_main(suite: Suite) -> ExitCode {
         )],
     };
     libtest_mimic::run(&args, trials).exit_code()
+}
+
+/// The one file a run of one test needs, as nextest runs each
+/// (`--exact TARGET/ID`): loading every scenario, to list them all, would
+/// cost each test process a tenth of a second of CPU.
+fn single_test(args: &Arguments, targets: &[TargetSpec], root: &Path) -> Option<PathBuf> {
+    if args.list || !args.exact {
+        return None;
+    }
+    let name = args.filter.as_deref()?;
+    targets
+        .iter()
+        .filter_map(|target| name.strip_prefix(&format!("{target}/")))
+        .flat_map(|id| ["yaml", "yml"].map(|extension| root.join(format!("{id}.{extension}"))))
+        .find(|file| file.is_file())
 }
 
 fn broken(name: &str, message: String) -> Trial {
@@ -118,5 +137,32 @@ fn trial(file: &Path, root: &Path, target: &TargetSpec, options: &Options, catal
                 None => trial,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profiles::ProfileKind;
+
+    #[test]
+    fn one_test_run_loads_its_own_file_only() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("scope")).unwrap();
+        std::fs::write(root.path().join("scope/a.yaml"), "").unwrap();
+        let targets = [TargetSpec::of(ProfileKind::Envoy), TargetSpec::of(ProfileKind::Istio)];
+        let file = |args: &[&str]| {
+            single_test(
+                &Arguments::from_iter(std::iter::once("scenarios").chain(args.iter().copied())),
+                &targets,
+                root.path(),
+            )
+        };
+        assert_eq!(file(&["--exact", "istio/scope/a"]), Some(root.path().join("scope/a.yaml")));
+        // Anything else lists the whole suite.
+        assert_eq!(file(&["--exact", "istio/scope/missing"]), None);
+        assert_eq!(file(&["--exact", "cluster/scope/a"]), None);
+        assert_eq!(file(&["istio/scope/a"]), None);
+        assert_eq!(file(&["--list"]), None);
     }
 }

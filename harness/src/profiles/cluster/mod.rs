@@ -25,7 +25,7 @@ use tokio::sync::OnceCell;
 
 use self::registry::InClusterRegistry;
 use super::istio::{self, kube, resources, ControlPlaneAccess, Endpoints, GatewayRun, InstalledGateway};
-use super::{Clock, DeployError, Deployment, Isolation, Names, Profile, ProfileKind, Stage};
+use super::{Booting, Clock, DeployError, Deployment, Isolation, Names, Profile, ProfileKind, Stage};
 use crate::cluster::facts::{self, ControlPlanePlace, PodFacts};
 use crate::cluster::{manifests, ClusterError};
 use crate::options::{GatewaySelector, Options, RegistryAddress, SharedRegistry};
@@ -228,7 +228,7 @@ impl Profile for Cluster {
         }
     }
 
-    async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError> {
+    async fn deploy(&self, stage: &Stage<'_>, _booting: Booting) -> Result<Box<dyn Deployment>, DeployError> {
         let mut clock = Clock::default();
         let kit = stage.target.kit.as_ref().ok_or(DeployError::Unprovisioned("cluster"))?;
         let image = stage.target.image.clone().ok_or(DeployError::Unprovisioned("cluster"))?;

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Clock, DeployError, Deployment, Module, Profile, ProfileKind, Stage};
+use super::{Booting, Clock, DeployError, Deployment, Early, Module, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::Update;
 use crate::components::envoy::{await_update, Admin, Baseline, Envoy, EnvoyStart};
-use crate::runtime::Program;
-use crate::scenario::{Feature, Reference, HTTP_LISTENER};
-use crate::targets::Needs;
+use crate::runtime::{Loopback, Program};
+use crate::scenario::{Feature, Reference, Scenario, HTTP_LISTENER};
+use crate::targets::{Needs, Target};
 use crate::translate::IstioWasmPlugin;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,19 +49,38 @@ impl Profile for Standalone {
         }
     }
 
-    async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError> {
-        Ok(Box::new(deploy(stage).await?))
+    /// Envoy boots on its bootstrap while the stage is made ready, and gets
+    /// its listeners, clusters and filters from the files written after. A
+    /// scenario with Wasm services boots later: its bootstrap names their
+    /// modules, pulled from the stage's registry.
+    async fn boot_early(&self, early: &Early<'_>) -> Result<Booting, DeployError> {
+        if !early.scenario.wasm_services.is_empty() {
+            return Ok(Booting::default());
+        }
+        let ports = Ports::allocate(early.loopback, early.scenario)?;
+        let xds_dir = early.dir.join("xds");
+        xds::write(&xds_dir, &xds::before_stage(&xds_dir, ports.admin))
+            .map_err(DeployError::io("cannot write the xDS files"))?;
+        let envoy = start(early.target, early.scenario, early.dir, &xds_dir, ports.admin).await?;
+        Ok(Booting::of(Booted { envoy, ports }))
     }
+
+    async fn deploy(&self, stage: &Stage<'_>, booting: Booting) -> Result<Box<dyn Deployment>, DeployError> {
+        Ok(Box::new(deploy(stage, booting.take()).await?))
+    }
+}
+
+/// Envoy started before the stage was ready, and where it listens.
+struct Booted {
+    envoy: Envoy,
+    ports: Ports,
 }
 
 pub struct EnvoyDeployment {
     envoy: Envoy,
     /// Render and pull, then Envoy's start until ready.
     boot: Vec<(&'static str, Duration)>,
-    gateway: SocketAddr,
-    /// The scenario's TCP listeners, by name.
-    tcp: BTreeMap<String, SocketAddr>,
-    admin: SocketAddr,
+    ports: Ports,
     xds_dir: PathBuf,
     access_log: PathBuf,
 }
@@ -69,7 +88,7 @@ pub struct EnvoyDeployment {
 #[async_trait(?Send)]
 impl Deployment for EnvoyDeployment {
     fn gateway(&self) -> SocketAddr {
-        self.gateway
+        self.ports.gateway
     }
 
     fn admin(&self) -> &Admin {
@@ -77,13 +96,13 @@ impl Deployment for EnvoyDeployment {
     }
 
     fn tcp_listener(&self, name: &str) -> Option<SocketAddr> {
-        self.tcp.get(name).copied()
+        self.ports.tcp.get(name).copied()
     }
 
     fn envoy_listener(&self, listener: &str) -> Option<String> {
         match listener {
             HTTP_LISTENER => Some(xds::LISTENER.to_owned()),
-            tcp => self.tcp.contains_key(tcp).then(|| xds::tcp_listener_name(tcp)),
+            tcp => self.ports.tcp.contains_key(tcp).then(|| xds::tcp_listener_name(tcp)),
         }
     }
 
@@ -106,8 +125,7 @@ impl Deployment for EnvoyDeployment {
     /// Rewrites the files that changed, which Envoy picks up by itself, and
     /// waits (up to `within`) until Envoy has taken or refused each update.
     async fn sync(&mut self, stage: &Stage<'_>, within: Duration) -> Result<Update, DeployError> {
-        let listeners = Listeners { gateway: self.gateway, tcp: &self.tcp, admin: self.admin };
-        let (files, _) = render(stage, &self.xds_dir, &self.access_log, &listeners).await?;
+        let (files, _) = render(stage, &self.xds_dir, &self.access_log, &self.ports).await?;
         let changes = files.changes(&self.xds_dir);
         let (admin, process) = self.envoy.parts();
         let baseline = Baseline::take(admin, process).await?;
@@ -128,41 +146,73 @@ impl Deployment for EnvoyDeployment {
     }
 }
 
-async fn deploy(stage: &Stage<'_>) -> Result<EnvoyDeployment, DeployError> {
-    let io = |what: &'static str| DeployError::io(what);
-    let gateway = stage.loopback.free_addr().map_err(io("no free port for the gateway listener"))?;
-    let admin = stage.loopback.free_addr().map_err(io("no free port for Envoy's admin API"))?;
-    let mut tcp = BTreeMap::new();
-    for listener in &stage.scenario.tcp_listeners {
-        tcp.insert(listener.name.clone(), stage.loopback.free_addr().map_err(io("no free port for a TCP listener"))?);
-    }
+async fn deploy(stage: &Stage<'_>, booted: Option<Booted>) -> Result<EnvoyDeployment, DeployError> {
     let xds_dir = stage.dir.join("xds");
     let access_log = stage.dir.join(ACCESS_LOG);
-    let mut clock = Clock::default();
-    let (files, plugins) = render(stage, &xds_dir, &access_log, &Listeners { gateway, tcp: &tcp, admin }).await?;
-    xds::write(&xds_dir, &files.changes(&xds_dir)).map_err(io("cannot write the xDS files"))?;
-    clock.lap("pull + render");
-    let start = EnvoyStart {
-        bootstrap: &xds_dir.join(xds::BOOTSTRAP),
-        admin,
-        log: stage.dir.join("envoy.log"),
-        dir: stage.dir,
-        concurrency: stage.scenario.concurrency,
-        env: &stage.scenario.gateway_env,
+    let write = |files: &xds::Files| {
+        xds::write(&xds_dir, &files.changes(&xds_dir)).map_err(DeployError::io("cannot write the xDS files"))
     };
-    let mut envoy = Envoy::start(stage.target.runtime.as_ref(), start).await?;
+    let mut clock = Clock::default();
+    let (mut envoy, ports, plugins) = match booted {
+        Some(Booted { envoy, ports }) => {
+            let (files, plugins) = render(stage, &xds_dir, &access_log, &ports).await?;
+            write(&files)?;
+            clock.lap("pull + render");
+            (envoy, ports, plugins)
+        }
+        None => {
+            let ports = Ports::allocate(&stage.loopback, stage.scenario)?;
+            let (files, plugins) = render(stage, &xds_dir, &access_log, &ports).await?;
+            write(&files)?;
+            clock.lap("pull + render");
+            (start(stage.target, stage.scenario, stage.dir, &xds_dir, ports.admin).await?, ports, plugins)
+        }
+    };
     let listeners = std::iter::once(xds::LISTENER.to_owned())
         .chain(stage.scenario.tcp_listeners.iter().map(|l| xds::tcp_listener_name(&l.name)));
     envoy.wait_ready(&stage.expected(listeners.collect(), &plugins), READY_TIMEOUT).await?;
     clock.lap("envoy ready");
-    Ok(EnvoyDeployment { envoy, boot: clock.laps, gateway, tcp, admin, xds_dir, access_log })
+    Ok(EnvoyDeployment { envoy, boot: clock.laps, ports, xds_dir, access_log })
 }
 
-/// Where Envoy listens: its HTTP listener, the TCP ones and its admin API.
-struct Listeners<'a> {
-    gateway: SocketAddr,
-    tcp: &'a BTreeMap<String, SocketAddr>,
+/// Envoy on the bootstrap in `xds_dir`, as the target runs it.
+async fn start(
+    target: &Target,
+    scenario: &Scenario,
+    dir: &Path,
+    xds_dir: &Path,
     admin: SocketAddr,
+) -> Result<Envoy, DeployError> {
+    let start = EnvoyStart {
+        bootstrap: &xds_dir.join(xds::BOOTSTRAP),
+        admin,
+        log: dir.join("envoy.log"),
+        dir,
+        concurrency: scenario.concurrency,
+        env: &scenario.gateway_env,
+    };
+    Ok(Envoy::start(target.runtime.as_ref(), start).await?)
+}
+
+/// Where Envoy listens: its HTTP listener, the scenario's TCP listeners (by
+/// name) and its admin API.
+struct Ports {
+    gateway: SocketAddr,
+    tcp: BTreeMap<String, SocketAddr>,
+    admin: SocketAddr,
+}
+
+impl Ports {
+    fn allocate(loopback: &Loopback, scenario: &Scenario) -> Result<Self, DeployError> {
+        let io = |what: &'static str| DeployError::io(what);
+        let gateway = loopback.free_addr().map_err(io("no free port for the gateway listener"))?;
+        let admin = loopback.free_addr().map_err(io("no free port for Envoy's admin API"))?;
+        let mut tcp = BTreeMap::new();
+        for listener in &scenario.tcp_listeners {
+            tcp.insert(listener.name.clone(), loopback.free_addr().map_err(io("no free port for a TCP listener"))?);
+        }
+        Ok(Ports { gateway, tcp, admin })
+    }
 }
 
 /// The xDS files for the stage's current WasmPlugins, with their modules
@@ -171,7 +221,7 @@ async fn render(
     stage: &Stage<'_>,
     xds_dir: &Path,
     access_log: &Path,
-    listeners: &Listeners<'_>,
+    ports: &Ports,
 ) -> Result<(xds::Files, Vec<IstioWasmPlugin>), DeployError> {
     let plugins = stage.reaching(&stage.plugins()?);
     let modules_dir = stage.dir.join("modules");
@@ -187,9 +237,9 @@ async fn render(
     let files = xds::render(&xds::Input {
         dir: xds_dir,
         access_log,
-        gateway: listeners.gateway,
-        tcp: listeners.tcp,
-        admin: listeners.admin,
+        gateway: ports.gateway,
+        tcp: &ports.tcp,
+        admin: ports.admin,
         scenario: stage.scenario,
         backends: &stage.backends,
         plugins: plugins.iter().zip(&modules).collect(),

@@ -115,17 +115,37 @@ fn socket(addr: SocketAddr) -> Value {
     json!({"socket_address": {"address": addr.ip().to_string(), "port_value": addr.port()}})
 }
 
-pub fn render(input: &Input<'_>) -> Files {
-    let dir = input.dir;
-    let bootstrap = json!({
+/// Envoy's admin API, its listeners and clusters from the files in `dir`,
+/// and its Wasm services.
+fn bootstrap(dir: &Path, admin: SocketAddr, services: &[(&WasmService, &PathBuf)]) -> Value {
+    json!({
         "node": {"id": "plugproof-gateway", "cluster": "plugproof-gateway"},
-        "admin": {"address": socket(input.admin)},
+        "admin": {"address": socket(admin)},
         "dynamic_resources": {
             "lds_config": file_source(&dir.join(LDS)),
             "cds_config": file_source(&dir.join(CDS)),
         },
-        "bootstrap_extensions": input.services.iter().map(|(s, module)| wasm_service(s, module)).collect::<Vec<_>>(),
-    });
+        "bootstrap_extensions": services.iter().map(|(s, module)| wasm_service(s, module)).collect::<Vec<_>>(),
+    })
+}
+
+/// What Envoy boots on before the stage is ready: the bootstrap `render`
+/// writes for a scenario without Wasm services, no clusters, no listeners.
+pub fn before_stage(dir: &Path, admin: SocketAddr) -> Vec<FileChange> {
+    let empty = discovery_response(Vec::new());
+    [(BOOTSTRAP, bootstrap(dir, admin, &[])), (CDS, empty.clone()), (LDS, empty)]
+        .into_iter()
+        .map(|(file, value)| FileChange {
+            path: dir.join(file),
+            content: serde_json::to_vec_pretty(&value).expect("JSON values serialise"),
+            resource: None,
+        })
+        .collect()
+}
+
+pub fn render(input: &Input<'_>) -> Files {
+    let dir = input.dir;
+    let bootstrap = bootstrap(dir, input.admin, &input.services);
 
     let by_name: BTreeMap<String, &PathBuf> = input.plugins.iter().map(|(p, m)| (p.filter_name(), *m)).collect();
     let ordered: Vec<&IstioWasmPlugin> = input.plugins.iter().map(|(p, _)| *p).collect();
@@ -281,4 +301,50 @@ fn clusters(scenario: &Scenario, backends: &BTreeMap<String, SocketAddr>) -> Vec
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::scenario::load_file;
+
+    #[test]
+    fn envoy_boots_before_the_stage_on_the_bootstrap_render_writes() {
+        let yaml = "
+plugins: {stamp: {module: stamp}}
+services: [{name: echo}]
+routes: [{name: default/web, hosts: ['*'], service: echo}]
+steps:
+  - request: {host: a.example.com}
+    expect: {status: 200}
+";
+        let modules: BTreeSet<String> = ["stamp".to_owned()].into();
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::write(folder.path().join("s.yaml"), yaml).unwrap();
+        let scenario = load_file(&folder.path().join("s.yaml"), folder.path(), &modules).expect("the scenario loads");
+        let dir = Path::new("/run/xds");
+        let addr = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        let rendered = render(&Input {
+            dir,
+            access_log: Path::new("/run/access.log"),
+            gateway: addr(8000),
+            tcp: &BTreeMap::new(),
+            admin: addr(9000),
+            scenario: &scenario,
+            backends: &[("echo".to_owned(), addr(7000))].into(),
+            plugins: Vec::new(),
+            services: Vec::new(),
+        });
+        let before = before_stage(dir, addr(9000));
+        let bootstrap = before.iter().find(|c| c.path == dir.join(BOOTSTRAP)).expect("a bootstrap");
+        let parsed: Value = serde_json::from_slice(&bootstrap.content).unwrap();
+        assert_eq!(parsed, rendered.bootstrap, "the stage's files leave the bootstrap as it was");
+        let empty = |file: &str| {
+            let change = before.iter().find(|c| c.path == dir.join(file)).expect("the file");
+            serde_json::from_slice::<Value>(&change.content).unwrap()["resources"].as_array().map(Vec::len)
+        };
+        assert_eq!((empty(LDS), empty(CDS)), (Some(0), Some(0)), "no listener, no cluster before the stage");
+    }
 }

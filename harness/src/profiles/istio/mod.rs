@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::{Clock, DeployError, Deployment, Isolation, Module, Profile, ProfileKind, Stage};
+use super::{Booting, Clock, DeployError, Deployment, Isolation, Module, Profile, ProfileKind, Stage};
 use crate::components::envoy::updates::{Resource, Update};
 use crate::components::envoy::{await_removed, await_update, Admin, Baseline, Expected};
 use crate::components::gateway::{self, Gateway, GatewaySpec};
@@ -133,7 +133,7 @@ impl Profile for Istio {
         Names::unique()
     }
 
-    async fn deploy(&self, stage: &Stage<'_>) -> Result<Box<dyn Deployment>, DeployError> {
+    async fn deploy(&self, stage: &Stage<'_>, _booting: Booting) -> Result<Box<dyn Deployment>, DeployError> {
         if !is_isolated() {
             return Err(DeployError::NotIsolated);
         }

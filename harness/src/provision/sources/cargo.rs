@@ -13,7 +13,7 @@ use super::super::{run_logged, Cache, ProvisionError};
 /// Blocking: the module of the cdylib crate in `dir`, built unless these
 /// sources were built before.
 pub fn build(cache: &Cache, dir: &Path) -> Result<PathBuf, ProvisionError> {
-    let toolchain = Toolchain::detect()?;
+    let toolchain = Toolchain::detect(cache)?;
     let key = super::key(dir, &["cargo", &toolchain.id()])?;
     let module = cache.path(&format!("built/cargo-{}.wasm", &key[..16]));
     let target_dir = cache.path(&format!("built/cargo-target-{}", &super::key_of_path(dir)[..16]));
