@@ -207,8 +207,7 @@ impl Runner {
             self.fail(outcome, scenario, dir, Some(deployment.as_ref()), error).await;
         }
         drop(stage);
-        let teardown = deployment.stop().await;
-        registry.stop().await;
+        let (teardown, ()) = tokio::join!(deployment.stop(), registry.stop());
         if let (Err(error), Status::Passed) = (teardown, &outcome.status) {
             let failure = Failure::new(error.kind(), format!("teardown: {error}"));
             self.fail(outcome, scenario, dir, None, failure).await;
@@ -338,7 +337,10 @@ pub async fn run_all(
             (r, s, outcome)
         }
     };
-    let pairs = move |r: usize| (0..scenarios.len()).map(move |s| (r, s));
+    let mut longest_first: Vec<usize> = (0..scenarios.len()).collect();
+    longest_first.sort_by_key(|s| std::cmp::Reverse(scenarios[*s].clock_time()));
+    let longest_first = &longest_first;
+    let pairs = move |r: usize| longest_first.iter().map(move |s| (r, *s));
     let free = stream::iter(free.into_iter().flat_map(pairs)).map(run).buffer_unordered(jobs).collect::<Vec<_>>();
     let isolated = async {
         let mut outcomes = Vec::new();

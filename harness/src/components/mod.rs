@@ -64,6 +64,10 @@ impl ComponentError {
     }
 }
 
+/// How often `wait_healthy` asks: a probe of a component not yet listening
+/// is refused at once, and a scenario's registry is on its critical path.
+const POLL: Duration = Duration::from_millis(5);
+
 /// Polls `healthy` until it says yes. Fails with the process's log when the
 /// process exits first, or when `timeout` passes.
 pub(crate) async fn wait_healthy<F, Fut>(
@@ -91,7 +95,7 @@ where
                 tail: process.log_tail(20),
             });
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 

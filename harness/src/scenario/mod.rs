@@ -63,7 +63,27 @@ pub struct Scenario {
     pub steps: Vec<Step>,
 }
 
+/// What a change of a `cycle` step is reckoned to take by the clock (the
+/// gateway takes it, the next request shows it) when ordering runs.
+const CYCLE_CHANGE: Duration = Duration::from_millis(250);
+
 impl Scenario {
+    /// How long its steps are known to take at least by the clock: the
+    /// loads of its reloads and the changes of its cycles. Runs start the
+    /// longest first, so that a long one does not start last and hold the
+    /// end of a run.
+    pub fn clock_time(&self) -> Duration {
+        self.steps
+            .iter()
+            .map(|step| match &step.action {
+                Action::Reload(reload) => reload.load.duration,
+                Action::TcpReload(reload) => reload.load.duration,
+                Action::Cycle { times, .. } => CYCLE_CHANGE * *times,
+                _ => Duration::ZERO,
+            })
+            .sum()
+    }
+
     /// The kind of the resource `namespace/name`, declared or applied by a step
     /// (names are one per namespace, whatever the kind); `None` if neither.
     pub fn flavor_of(&self, namespace: &str, name: &str) -> Option<Flavor> {
