@@ -149,24 +149,17 @@ impl Deployment for EnvoyDeployment {
 async fn deploy(stage: &Stage<'_>, booted: Option<Booted>) -> Result<EnvoyDeployment, DeployError> {
     let xds_dir = stage.dir.join("xds");
     let access_log = stage.dir.join(ACCESS_LOG);
-    let write = |files: &xds::Files| {
-        xds::write(&xds_dir, &files.changes(&xds_dir)).map_err(DeployError::io("cannot write the xDS files"))
-    };
     let mut clock = Clock::default();
-    let (mut envoy, ports, plugins) = match booted {
-        Some(Booted { envoy, ports }) => {
-            let (files, plugins) = render(stage, &xds_dir, &access_log, &ports).await?;
-            write(&files)?;
-            clock.lap("pull + render");
-            (envoy, ports, plugins)
-        }
-        None => {
-            let ports = Ports::allocate(&stage.loopback, stage.scenario)?;
-            let (files, plugins) = render(stage, &xds_dir, &access_log, &ports).await?;
-            write(&files)?;
-            clock.lap("pull + render");
-            (start(stage.target, stage.scenario, stage.dir, &xds_dir, ports.admin).await?, ports, plugins)
-        }
+    let (booted, ports) = match booted {
+        Some(Booted { envoy, ports }) => (Some(envoy), ports),
+        None => (None, Ports::allocate(&stage.loopback, stage.scenario)?),
+    };
+    let (files, plugins) = render(stage, &xds_dir, &access_log, &ports).await?;
+    xds::write(&xds_dir, &files.changes(&xds_dir)).map_err(DeployError::io("cannot write the xDS files"))?;
+    clock.lap("pull + render");
+    let mut envoy = match booted {
+        Some(envoy) => envoy,
+        None => start(stage.target, stage.scenario, stage.dir, &xds_dir, ports.admin).await?,
     };
     let listeners = std::iter::once(xds::LISTENER.to_owned())
         .chain(stage.scenario.tcp_listeners.iter().map(|l| xds::tcp_listener_name(&l.name)));
