@@ -7,6 +7,11 @@
 //!
 //! A held connection the proxy closes is opened again at once, as a
 //! client would; the new one is a connection of its own in the record.
+//!
+//! One more new connection opens the moment the change begins: no gateway
+//! takes a change that instantly, so the record always holds what a
+//! client got just before the switch, however the rate's ticks fall
+//! against the change.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,6 +20,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::clock::Clock;
@@ -75,14 +81,15 @@ pub struct TcpRecording {
 }
 
 /// Runs the load against `target` to its end; `started` tells the caller
-/// when it began.
+/// when it began, and `change_began` tells the load when the change did.
 pub async fn run(
     target: SocketAddr,
     plan: &TcpLoadPlan,
-    started: tokio::sync::oneshot::Sender<std::time::Instant>,
+    started: oneshot::Sender<std::time::Instant>,
+    change_began: oneshot::Receiver<()>,
 ) -> TcpRecording {
     let plan = plan.clone();
-    traffic().spawn(drive(target, plan, started)).await.expect("the TCP load does not panic")
+    traffic().spawn(drive(target, plan, started, change_began)).await.expect("the TCP load does not panic")
 }
 
 /// What one lane saw.
@@ -95,7 +102,8 @@ struct Seen {
 async fn drive(
     target: SocketAddr,
     plan: TcpLoadPlan,
-    started: tokio::sync::oneshot::Sender<std::time::Instant>,
+    started: oneshot::Sender<std::time::Instant>,
+    change_began: oneshot::Receiver<()>,
 ) -> TcpRecording {
     let clock = Clock::start(plan.duration);
     let _ = started.send(clock.started);
@@ -104,7 +112,7 @@ async fn drive(
     for lane in 0..plan.held {
         lanes.spawn(held(target, lane, plan.every, clock.clone(), ids.clone()));
     }
-    lanes.spawn(fresh(target, plan.rate, clock.clone(), ids));
+    lanes.spawn(fresh(target, plan.rate, clock.clone(), ids, change_began));
     let mut recording = TcpRecording::default();
     while let Some(joined) = lanes.join_next().await {
         let seen = joined.expect("a lane does not panic");
@@ -168,13 +176,32 @@ async fn closed_while_waiting(stream: &mut TcpStream, ticks: &mut tokio::time::I
     }
 }
 
-/// New connections at `rate` a second, each one exchange, then closed.
-async fn fresh(target: SocketAddr, rate: u32, clock: Clock, ids: Arc<AtomicU32>) -> Seen {
+/// New connections at `rate` a second, each one exchange, then closed;
+/// and one more as the change begins.
+async fn fresh(
+    target: SocketAddr,
+    rate: u32,
+    clock: Clock,
+    ids: Arc<AtomicU32>,
+    mut change_began: oneshot::Receiver<()>,
+) -> Seen {
     let mut exchanges = JoinSet::new();
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    let mut cued = false;
     let mut count = 0u64;
     while !clock.over() {
-        ticks.tick().await;
+        tokio::select! {
+            _ = ticks.tick() => {}
+            began = &mut change_began, if !cued => {
+                cued = true;
+                if began.is_err() {
+                    continue;
+                }
+            }
+        }
+        if clock.over() {
+            break;
+        }
         count += 1;
         let (clock, id) = (clock.clone(), ids.fetch_add(1, Ordering::Relaxed));
         exchanges.spawn(async move {
@@ -254,8 +281,9 @@ mod tests {
     }
 
     async fn run_load(target: SocketAddr, plan: &TcpLoadPlan) -> TcpRecording {
-        let (tx, _rx) = tokio::sync::oneshot::channel();
-        run(target, plan, tx).await
+        let (started, _) = oneshot::channel();
+        let (_, change_began) = oneshot::channel();
+        run(target, plan, started, change_began).await
     }
 
     #[tokio::test]
@@ -270,6 +298,24 @@ mod tests {
         assert!((36..=42).contains(&fresh), "{fresh}");
         assert!((36..=44).contains(&(recording.samples.len() - fresh)), "{}", recording.samples.len());
         assert!(recording.samples.iter().all(|s| s.outcome == TcpAnswer::Stamped(String::new())));
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_opens_as_the_change_begins() {
+        let echo = EchoServer::start_tcp("bytes", &Loopback::for_run()).await.expect("a TCP echo");
+        // Two a second: ticks at 0 and 500 ms, none near the change at 300 ms.
+        let plan = TcpLoadPlan { held: 0, rate: 2, ..plan(900) };
+        let (started, when) = oneshot::channel();
+        let (began, change_began) = oneshot::channel();
+        let target = echo.addr();
+        let load = tokio::spawn(async move { run(target, &plan, started, change_began).await });
+        let load_started = when.await.expect("the load starts");
+        tokio::time::sleep_until((load_started + Duration::from_millis(300)).into()).await;
+        began.send(()).expect("the load listens for the change");
+        let recording = load.await.expect("the load ends");
+        let opened: Vec<u128> = recording.connections.iter().map(|c| c.opened.as_millis()).collect();
+        assert_eq!(opened.len(), 3, "{opened:?}");
+        assert!((300..350).contains(&opened[1]), "{opened:?}");
     }
 
     #[tokio::test]

@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
+
 use super::{change, StepContext};
 use crate::assert::reload::{Taken, Window};
 use crate::components::envoy::updates::{Acted, Resource, Update};
@@ -30,7 +32,9 @@ pub async fn observe(ctx: &mut StepContext<'_, '_>, reload: &Reload) -> Result<O
         plan: reload.load.clone(),
         version_header: reload.version.header.clone(),
     };
-    let mut observed = around(ctx, reload.after, &reload.change, |started| load::run(&spec, started)).await?;
+    // An HTTP load times each slot's switch from its own requests: it needs no cue.
+    let load = |started, _change_began| load::run(&spec, started);
+    let mut observed = around(ctx, reload.after, &reload.change, load).await?;
     observed.recording.drain = drain_in_force(ctx).await;
     Ok(observed)
 }
@@ -42,28 +46,32 @@ pub async fn observe_tcp(ctx: &mut StepContext<'_, '_>, reload: &TcpReload) -> R
         return Err(Failure::new(FailureKind::Setup, message));
     };
     let plan = &reload.load;
-    let mut observed = around(ctx, reload.after, &reload.change, |started| tcp::run(target, plan, started)).await?;
+    let load = |started, change_began| tcp::run(target, plan, started, change_began);
+    let mut observed = around(ctx, reload.after, &reload.change, load).await?;
     observed.recording.drain = drain_in_force(ctx).await;
     Ok(observed)
 }
 
 /// Runs a load and, `after` its start, the change; times are since the
-/// load started.
+/// load started. The load tells when it started, and is told when the
+/// change begins.
 async fn around<R, F: Future<Output = R>>(
     ctx: &mut StepContext<'_, '_>,
     after: Duration,
     change: &Change,
-    load: impl FnOnce(tokio::sync::oneshot::Sender<Instant>) -> F,
+    load: impl FnOnce(oneshot::Sender<Instant>, oneshot::Receiver<()>) -> F,
 ) -> Result<Observed<R>, Failure> {
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (started_tx, started_rx) = oneshot::channel();
+    let (began_tx, began_rx) = oneshot::channel();
     let apply = async {
         let load_started = started_rx.await.unwrap_or_else(|_| Instant::now());
         tokio::time::sleep_until((load_started + after).into()).await;
         let applied_at = load_started.elapsed();
+        let _ = began_tx.send(());
         let result = change::run(ctx.stage, ctx.deployment, change, DEFAULT_CHANGE_WITHIN).await;
         (load_started, applied_at, result)
     };
-    let (recording, (load_started, applied_at, update)) = tokio::join!(load(started_tx), apply);
+    let (recording, (load_started, applied_at, update)) = tokio::join!(load(started_tx, began_rx), apply);
     let update = update?;
     change::judge(&update, None)?;
     let since = |at: Instant| at.saturating_duration_since(load_started);
