@@ -32,7 +32,7 @@ enum Command {
         /// Where JUnit XML, the HTML report and the evidence of failures go.
         #[arg(long, value_name = "DIR", default_value = "plugproof-report")]
         report_dir: PathBuf,
-        /// Scenarios run at once (default: the number of cores).
+        /// Scenarios run at once (default: four per core: most wait on the clock).
         #[arg(short, long, value_name = "N")]
         jobs: Option<usize>,
     },
@@ -57,7 +57,7 @@ enum Command {
         filter: Option<String>,
         #[arg(long, value_name = "DIR", default_value = "plugproof-matrix")]
         report_dir: PathBuf,
-        /// Scenario runs at once (default: the number of cores).
+        /// Scenario runs at once (default: four per core: most wait on the clock).
         #[arg(short, long, value_name = "N")]
         jobs: Option<usize>,
     },
