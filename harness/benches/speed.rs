@@ -31,8 +31,8 @@
 //!
 //! At the end, each figure that has a target (issue 20) beside it, "met"
 //! only where it is. `-- standalone` stops after 2; `-- targets` after 3,
-//! which is every figure with a target. `docs/benchmarks.md` records the figures measured on
-//! the project's machine.
+//! which is every figure with a target. `docs/benchmarks.md` records the
+//! figures measured on the project's machine.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
